@@ -1,0 +1,48 @@
+# The two set-up commands are `make demo` and `make test`; both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: demo test check lint format types install serve clean messages
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/wenxu demo --port $(PORT)
+
+serve: $(STAMP)
+	$(BIN)/wenxu serve --port $(PORT)
+
+# The whole suite; browser tests skip with a reason when Chromium is missing.
+test: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+types: $(STAMP)
+	$(BIN)/mypy wenxu conftest.py
+
+check: lint types test
+
+messages: $(STAMP)
+	cd wenxu && ../$(BIN)/wenxu makemessages -l en --no-obsolete && ../$(BIN)/wenxu compilemessages -l en
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""Personas and a small county shared by every test (DESIGN §2).
+
+The world: 青山县 with two townships. `officer` works 东河镇's grids, `officer_b` 西岭乡's;
+`dispatcher` and `leader` cover the county; `handler` works at 住建局, `handler_other` at
+交通局; `admin` configures. Each test that reads needs should name who must get 404.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from wenxu.accounts.models import Membership, User
+from wenxu.needs import services
+from wenxu.needs.models import Category, Need
+from wenxu.organisations.models import Area, Unit
+
+
+@dataclass
+class World:
+    county: Area
+    town_a: Area
+    town_b: Area
+    village_a: Area
+    grid_a: Area
+    village_b: Area
+    grid_b: Area
+    housing: Unit
+    transport: Unit
+    transport_roads: Unit
+    town_a_gov: Unit
+    cat_roads: Category
+    cat_water: Category
+    admin: User
+    dispatcher: User
+    officer: User
+    officer_b: User
+    handler: User
+    handler_other: User
+    handler_roads: User
+    leader: User
+    outsider: User
+
+    def register(self, *, actor: User | None = None, **overrides: Any) -> Need:
+        values: dict[str, Any] = {
+            "title": "村口路灯不亮",
+            "description": "东河村村口三盏路灯坏了一个多月，晚上出行不便。",
+            "kind": "help",
+            "source": "visit",
+            "area": self.grid_a,
+            "category": self.cat_roads,
+        }
+        values.update(overrides)
+        return services.need_register(actor=actor or self.officer, **values)
+
+    def assigned(self, *, lead: Unit | None = None, **overrides: Any) -> Need:
+        need = self.register(**overrides)
+        return services.need_assign(
+            actor=self.dispatcher, need=need, version=need.version, lead_unit=lead or self.housing
+        )
+
+    def in_progress(self, **overrides: Any) -> Need:
+        need = self.assigned(**overrides)
+        return services.need_accept(actor=self.handler, need=need, version=need.version)
+
+    def replied(self, outcome: str = "resolved", **overrides: Any) -> Need:
+        from datetime import timedelta
+
+        from wenxu.lib import clock
+
+        need = self.in_progress(**overrides)
+        return services.need_reply(
+            actor=self.handler,
+            need=need,
+            version=need.version,
+            outcome=outcome,
+            reply_text="已更换路灯，恢复照明。",
+            followup_date=clock.today() + timedelta(days=30) if outcome == "planned" else None,
+        )
+
+
+def _user(username: str, name: str, *memberships: tuple[str, Area | Unit]) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username)
+    user.display_name = name
+    user.save(update_fields=["display_name"])
+    for role, scope in memberships:
+        if isinstance(scope, Area):
+            Membership.objects.create(user=user, role=role, area=scope)
+        else:
+            Membership.objects.create(user=user, role=role, unit=scope)
+    return user
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    county = Area.objects.create(name="青山县", level="county", code="330100")
+    town_a = Area.objects.create(name="东河镇", level="township", parent=county)
+    town_b = Area.objects.create(name="西岭乡", level="township", parent=county)
+    village_a = Area.objects.create(name="东河村", level="village", parent=town_a)
+    grid_a = Area.objects.create(name="东河村第一网格", level="grid", parent=village_a)
+    village_b = Area.objects.create(name="西岭村", level="village", parent=town_b)
+    grid_b = Area.objects.create(name="西岭村第一网格", level="grid", parent=village_b)
+    housing = Unit.objects.create(name="青山县住房和城乡建设局", short_name="县住建局", kind="department")
+    transport = Unit.objects.create(name="青山县交通运输局", short_name="县交通局", kind="department")
+    roads = Unit.objects.create(
+        name="青山县公路养护中心", short_name="公路养护中心", kind="department", parent=transport
+    )
+    town_a_gov = Unit.objects.create(name="东河镇人民政府", short_name="东河镇", kind="township")
+    cat_infra = Category.objects.create(name="城乡建设")
+    cat_roads = Category.objects.create(name="道路与照明", parent=cat_infra)
+    cat_water = Category.objects.create(name="供水", parent=cat_infra)
+    return World(
+        county=county,
+        town_a=town_a,
+        town_b=town_b,
+        village_a=village_a,
+        grid_a=grid_a,
+        village_b=village_b,
+        grid_b=grid_b,
+        housing=housing,
+        transport=transport,
+        transport_roads=roads,
+        town_a_gov=town_a_gov,
+        cat_roads=cat_roads,
+        cat_water=cat_water,
+        admin=_user("admin", "管理员", ("admin", county)),
+        dispatcher=_user("dispatcher", "调度员", ("dispatcher", county)),
+        officer=_user("officer", "王网格", ("officer", town_a)),
+        officer_b=_user("officer_b", "李网格", ("officer", town_b)),
+        handler=_user("handler", "住建承办人", ("handler", housing)),
+        handler_other=_user("handler_other", "交通承办人", ("handler", transport)),
+        handler_roads=_user("handler_roads", "养护承办人", ("handler", roads)),
+        leader=_user("leader", "县领导", ("leader", county)),
+        outsider=_user("outsider", "无权限用户"),
+    )

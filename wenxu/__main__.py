@@ -1,0 +1,3 @@
+from wenxu.cli import main
+
+main()

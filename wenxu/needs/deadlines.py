@@ -1,0 +1,98 @@
+"""Deadlines: the working-day calendar with the admin's overrides, and the deadline rules.
+
+Due dates are computed once, when a need is assigned (or an extension approved, or the need
+reopened), and stored with the calendar version they were computed with; they are never
+recomputed silently when the calendar changes later.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import holidays
+from django.utils import timezone
+
+from wenxu.lib.workdays import WorkCalendar
+from wenxu.needs.models import Category, DeadlineRule, DurationUnit, HolidayOverride, Urgency
+
+END_OF_DAY = time(23, 59, 59)
+
+
+def current_calendar() -> WorkCalendar:
+    overrides = dict(HolidayOverride.objects.values_list("date", "is_workday"))
+    digest = hashlib.sha1(  # noqa: S324 - a version label, not security
+        repr(sorted(overrides.items())).encode()
+    ).hexdigest()[:8]
+    return WorkCalendar(
+        overrides=overrides,
+        notice_years=frozenset(day.year for day in overrides),
+        version=f"holidays-{holidays.__version__}+{digest if overrides else 'none'}",
+    )
+
+
+@dataclass(frozen=True)
+class RuleValues:
+    response_value: int
+    response_unit: str
+    resolve_value: int
+    resolve_unit: str
+    remind_before_hours: int = 24
+    max_extensions: int = 1
+    max_extension_days: int = 10
+
+
+# Shipped defaults (DESIGN §4); an admin overrides them with DeadlineRule rows.
+DEFAULT_RULES: dict[str, RuleValues] = {
+    Urgency.URGENT: RuleValues(2, DurationUnit.HOURS, 24, DurationUnit.HOURS, 4, 1, 3),
+    Urgency.NORMAL: RuleValues(1, DurationUnit.WORKDAYS, 5, DurationUnit.WORKDAYS, 24, 1, 10),
+    Urgency.COMPLEX: RuleValues(1, DurationUnit.WORKDAYS, 15, DurationUnit.WORKDAYS, 48, 1, 15),
+}
+
+
+def rule_for(*, category: Category | None, urgency: str) -> RuleValues:
+    """The most specific rule: the category, then its ancestors, then all categories."""
+    candidates = DeadlineRule.objects.filter(urgency=urgency)
+    ancestors = category.ancestors_and_self_ids() if category else []
+    rules = {rule.category_id: rule for rule in candidates.filter(category_id__in=ancestors)}
+    for category_id in reversed(ancestors):
+        if category_id in rules:
+            return _values(rules[category_id])
+    default = candidates.filter(category__isnull=True).first()
+    if default is not None:
+        return _values(default)
+    return DEFAULT_RULES[urgency]
+
+
+def _values(rule: DeadlineRule) -> RuleValues:
+    return RuleValues(
+        response_value=rule.response_value,
+        response_unit=rule.response_unit,
+        resolve_value=rule.resolve_value,
+        resolve_unit=rule.resolve_unit,
+        remind_before_hours=rule.remind_before_hours,
+        max_extensions=rule.max_extensions,
+        max_extension_days=rule.max_extension_days,
+    )
+
+
+def end_of_local_day(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, END_OF_DAY))
+
+
+def due_after(
+    start: datetime, value: int, unit: str, calendar: WorkCalendar
+) -> tuple[datetime, bool]:
+    """The due moment `value` hours or working days after `start`, and whether it is provisional.
+
+    Working days count from the local (Asia/Shanghai) date of `start`, which itself is
+    excluded; the deadline is the end of the last working day.
+    """
+    if unit == DurationUnit.HOURS:
+        return start + timedelta(hours=value), False
+    local_start = timezone.localdate(start)
+    due_day = calendar.add_workdays(local_start, value)
+    return end_of_local_day(due_day), calendar.span_is_provisional(local_start, due_day)
+
+
+def extend_due(due: datetime, days: int, calendar: WorkCalendar) -> tuple[datetime, bool]:
+    return due_after(due, days, DurationUnit.WORKDAYS, calendar)

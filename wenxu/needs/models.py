@@ -1,0 +1,357 @@
+"""The ledger (台账): needs, their append-only events, categories, deadline rules, calendar.
+
+Only `wenxu.needs.services` changes `Need.status`; see `states.py` for the transition table.
+"""
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from wenxu.needs import states
+from wenxu.organisations.models import Area, TreeNode, Unit
+from wenxu.residents.models import Requester
+
+
+class Category(TreeNode):
+    name = models.CharField(_("名称"), max_length=100)
+    code = models.CharField(_("编码"), max_length=30, blank=True)
+    default_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("默认责任单位"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("诉求分类")
+        verbose_name_plural = _("诉求分类")
+        ordering: ClassVar = ["path"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["parent", "name"], name="category_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Urgency(models.TextChoices):
+    NORMAL = "normal", _("一般")
+    URGENT = "urgent", _("紧急")
+    COMPLEX = "complex", _("复杂")
+
+
+class DurationUnit(models.TextChoices):
+    HOURS = "hours", _("小时")
+    WORKDAYS = "workdays", _("工作日")
+
+
+class DeadlineRule(models.Model):
+    """How long a unit has to respond and to resolve, by category (or all) and urgency."""
+
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("分类"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text=_("留空表示适用于所有分类。"),
+    )
+    urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices)
+    response_value = models.PositiveIntegerField(_("响应时限"))
+    response_unit = models.CharField(
+        _("响应时限单位"), max_length=16, choices=DurationUnit.choices
+    )
+    resolve_value = models.PositiveIntegerField(_("办结时限"))
+    resolve_unit = models.CharField(_("办结时限单位"), max_length=16, choices=DurationUnit.choices)
+    remind_before_hours = models.PositiveIntegerField(_("提前提醒(小时)"), default=24)
+    max_extensions = models.PositiveSmallIntegerField(_("最多延期次数"), default=1)
+    max_extension_days = models.PositiveSmallIntegerField(_("单次最多延期(工作日)"), default=10)
+
+    class Meta:
+        verbose_name = _("办理时限规则")
+        verbose_name_plural = _("办理时限规则")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["category", "urgency"],
+                name="deadline_rule_unique",
+                violation_error_message=_("该分类和紧急程度已有规则。"),
+            ),
+            models.UniqueConstraint(
+                fields=["urgency"],
+                condition=models.Q(category__isnull=True),
+                name="deadline_rule_default_unique",
+                violation_error_message=_("该紧急程度已有通用规则。"),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(response_value__gt=0, resolve_value__gt=0),
+                name="deadline_rule_positive",
+                violation_error_message=_("时限必须大于零。"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.category.name if self.category else _("所有分类")
+        return f"{scope} · {self.get_urgency_display()}"
+
+
+class HolidayOverride(models.Model):
+    """A day the State Council notice sets differently from the `holidays` package.
+
+    Enter next year's notice here: every day off (放假) and every adjusted working weekend
+    (调休上班). A year with any override counts as having notice data (not provisional).
+    """
+
+    date = models.DateField(_("日期"), unique=True)
+    is_workday = models.BooleanField(_("上班"), help_text=_("勾选表示当天上班（调休），否则放假。"))
+    note = models.CharField(_("说明"), max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("节假日调整")
+        verbose_name_plural = _("节假日调整")
+        ordering: ClassVar = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {'上班' if self.is_workday else '放假'}"
+
+
+class LedgerCounter(models.Model):
+    """The last ledger serial issued per year; incremented under a row lock."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("台账编号计数")
+        verbose_name_plural = _("台账编号计数")
+
+
+class Need(models.Model):
+    Status = states.Status
+    Kind = states.Kind
+    Urgency = Urgency
+    Source = states.Source
+    Handling = states.Handling
+    Outcome = states.Outcome
+
+    number = models.CharField(_("台账编号"), max_length=20, unique=True, editable=False)
+    tracking_code = models.CharField(_("查询码"), max_length=12, unique=True, editable=False)
+    title = models.CharField(_("标题"), max_length=200)
+    description = models.TextField(_("诉求内容"))
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("分类"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="needs",
+    )
+    kind = models.CharField(_("诉求类型"), max_length=16, choices=states.Kind.choices)
+    urgency = models.CharField(
+        _("紧急程度"), max_length=16, choices=Urgency.choices, default=Urgency.NORMAL
+    )
+    nature_tags = models.JSONField(_("急难愁盼"), default=list, blank=True)
+    source = models.CharField(_("来源"), max_length=16, choices=states.Source.choices)
+    area = models.ForeignKey(
+        Area, verbose_name=_("所属区域"), on_delete=models.PROTECT, related_name="needs"
+    )
+    address = models.CharField(_("事发地点"), max_length=200, blank=True)
+    latitude = models.DecimalField(_("纬度"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(
+        _("经度"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    requester = models.ForeignKey(
+        Requester,
+        verbose_name=_("诉求人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="needs",
+    )
+    handling = models.CharField(
+        _("办理方式"), max_length=16, choices=states.Handling.choices, default="routine"
+    )
+    status = models.CharField(
+        _("状态"), max_length=16, choices=states.Status.choices, default="registered"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("登记人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recorded_needs",
+    )
+    registered_at = models.DateTimeField(_("登记时间"), db_index=True)
+
+    lead_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("主办单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="led_needs",
+    )
+    co_units = models.ManyToManyField(
+        Unit, verbose_name=_("协办单位"), blank=True, related_name="co_needs"
+    )
+    assigned_at = models.DateTimeField(_("交办时间"), null=True, blank=True)
+    response_due = models.DateTimeField(_("响应时限"), null=True, blank=True)
+    resolve_due = models.DateTimeField(_("办结时限"), null=True, blank=True, db_index=True)
+    original_resolve_due = models.DateTimeField(_("原办结时限"), null=True, blank=True)
+    due_provisional = models.BooleanField(_("时限为暂定"), default=False)
+    calendar_version = models.CharField(_("工作日历版本"), max_length=40, blank=True)
+
+    responded_at = models.DateTimeField(_("签收时间"), null=True, blank=True)
+    replied_at = models.DateTimeField(_("答复时间"), null=True, blank=True)
+    outcome = models.CharField(_("办理结果"), max_length=16, choices=states.Outcome.choices, blank=True)
+    reply_text = models.TextField(_("答复内容"), blank=True)
+    followup_date = models.DateField(_("跟进日期"), null=True, blank=True)
+    fulfilled_at = models.DateTimeField(_("兑现时间"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("办结时间"), null=True, blank=True)
+
+    callback_resolved = models.CharField(
+        _("回访：是否解决"), max_length=8, choices=states.CallbackResolved.choices, blank=True
+    )
+    callback_satisfaction = models.CharField(
+        _("回访：满意度"), max_length=20, choices=states.Satisfaction.choices, blank=True
+    )
+    callback_channel = models.CharField(
+        _("回访方式"), max_length=16, choices=states.CallbackChannel.choices, blank=True
+    )
+    callback_comment = models.TextField(_("回访意见"), blank=True)
+    callback_at = models.DateTimeField(_("回访时间"), null=True, blank=True)
+
+    extension_count = models.PositiveSmallIntegerField(_("延期次数"), default=0)
+    extension_pending_days = models.PositiveSmallIntegerField(_("待批延期天数"), null=True, blank=True)
+    extension_pending_reason = models.TextField(_("延期理由"), blank=True)
+    reopen_count = models.PositiveSmallIntegerField(_("重办次数"), default=0)
+    supervised = models.BooleanField(_("督办中"), default=False)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("合并至"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_needs",
+    )
+
+    version = models.PositiveIntegerField(_("版本"), default=1)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("诉求")
+        verbose_name_plural = _("诉求台账")
+        ordering: ClassVar = ["-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "resolve_due"], name="need_status_due"),
+            models.Index(fields=["lead_unit", "status"], name="need_unit_status"),
+            models.Index(fields=["area", "status"], name="need_area_status"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=states.Status.values), name="need_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=states.Kind.values), name="need_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(urgency__in=Urgency.values), name="need_urgency_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(source__in=states.Source.values), name="need_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=[*states.Outcome.values, ""]),
+                name="need_outcome_valid",
+            ),
+            # 事事有回音: nothing leaves the active set as closed without a reply.
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["replied", "following", "closed"])
+                | (models.Q(replied_at__isnull=False) & ~models.Q(outcome="")),
+                name="need_reply_before_close",
+            ),
+            # 件件有着落: a `planned` promise carries its follow-up date...
+            models.CheckConstraint(
+                condition=~models.Q(outcome="planned") | models.Q(followup_date__isnull=False),
+                name="need_planned_has_followup",
+            ),
+            # ... and is closed only once fulfilled.
+            models.CheckConstraint(
+                condition=~models.Q(status="closed", outcome="planned")
+                | models.Q(fulfilled_at__isnull=False),
+                name="need_planned_closed_fulfilled",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["assigned", "in_progress"])
+                | models.Q(lead_unit__isnull=False, resolve_due__isnull=False),
+                name="need_assigned_has_unit_and_due",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="merged") | models.Q(merged_into__isnull=False),
+                name="need_merged_has_target",
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="need_version_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in states.ACTIVE
+
+    def is_overdue(self, at: Any) -> bool:
+        """Past its resolution deadline without a reply (the reply is what stops the clock)."""
+        return (
+            self.status in states.ACTIVE
+            and self.replied_at is None
+            and self.resolve_due is not None
+            and self.resolve_due < at
+        )
+
+
+class NeedEvent(models.Model):
+    """One row per action on a need. Append-only: rows are never updated or deleted."""
+
+    need = models.ForeignKey(Need, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveIntegerField(_("序号"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("为空表示系统自动操作。"),
+    )
+    action = models.CharField(_("动作"), max_length=24, choices=states.Action.choices)
+    from_status = models.CharField(_("原状态"), max_length=16, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=16)
+    note = models.TextField(_("说明"), blank=True)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("时间"), db_index=True)
+
+    class Meta:
+        verbose_name = _("办理记录")
+        verbose_name_plural = _("办理记录")
+        ordering: ClassVar = ["need_id", "seq"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["need", "seq"], name="need_event_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.need_id}#{self.seq} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise RuntimeError("NeedEvent is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise RuntimeError("NeedEvent is append-only")

@@ -1,0 +1,124 @@
+"""Areas (区划 / 网格) and responsible units (责任单位), both trees kept as materialised paths.
+
+A path is "/<id>/<id>/…/" from the root, so "everything under X" is one indexed prefix match on
+SQLite and PostgreSQL alike.
+"""
+
+from typing import Any, ClassVar, Self
+
+from django.db import models, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Substr
+from django.utils.translation import gettext_lazy as _
+
+
+class TreeNode(models.Model):
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("上级"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+    )
+    path = models.CharField(_("路径"), max_length=255, editable=False, db_index=True, default="")
+    depth = models.PositiveSmallIntegerField(_("层级"), editable=False, default=0)
+
+    class Meta:
+        abstract = True
+
+    def ancestors_and_self_ids(self) -> list[int]:
+        return [int(part) for part in self.path.strip("/").split("/") if part]
+
+    def is_within(self, other: "TreeNode") -> bool:
+        return self.path.startswith(other.path)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk and self.parent_id:
+            parent = type(self).objects.get(pk=self.parent_id)  # type: ignore[attr-defined]
+            if parent.path.startswith(self.path):
+                from django.core.exceptions import ValidationError
+
+                raise ValidationError({"parent": _("上级不能是自身或自身的下级。")})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        model: Any = type(self)
+        with transaction.atomic():
+            old_path = self.path
+            if not self.pk:
+                super().save(*args, **kwargs)
+                kwargs = {}
+            parent_path = model.objects.get(pk=self.parent_id).path if self.parent_id else "/"
+            new_path = f"{parent_path}{self.pk}/"
+            self.path = new_path
+            self.depth = new_path.count("/") - 2
+            super().save(*args, **kwargs)
+            if old_path and old_path != new_path:
+                # Moved: rewrite every descendant's path in one statement.
+                model.objects.filter(path__startswith=old_path).exclude(pk=self.pk).update(
+                    path=Concat(Value(new_path), Substr("path", len(old_path) + 1)),
+                )
+                for node in model.objects.filter(path__startswith=new_path).exclude(pk=self.pk):
+                    node.depth = node.path.count("/") - 2
+                    super(TreeNode, node).save(update_fields=["depth"])
+
+    def subtree(self) -> "models.QuerySet[Self]":
+        model: Any = type(self)
+        result: models.QuerySet[Self] = model.objects.filter(path__startswith=self.path)
+        return result
+
+
+class Area(TreeNode):
+    class Level(models.TextChoices):
+        COUNTY = "county", _("县区")
+        TOWNSHIP = "township", _("乡镇街道")
+        VILLAGE = "village", _("村社区")
+        GRID = "grid", _("网格")
+
+    name = models.CharField(_("名称"), max_length=100)
+    level = models.CharField(_("级别"), max_length=16, choices=Level.choices)
+    code = models.CharField(
+        _("区划代码"), max_length=20, blank=True, help_text=_("统计用区划代码，可不填。")
+    )
+    households = models.PositiveIntegerField(_("户数"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("区划网格")
+        verbose_name_plural = _("区划网格")
+        ordering: ClassVar = ["path"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["code"], condition=~models.Q(code=""), name="area_code_unique"
+            ),
+            models.UniqueConstraint(fields=["parent", "name"], name="area_name_unique_in_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Unit(TreeNode):
+    class Kind(models.TextChoices):
+        DEPARTMENT = "department", _("职能部门")
+        TOWNSHIP = "township", _("乡镇街道")
+        VILLAGE = "village", _("村社区")
+        ENTERPRISE = "enterprise", _("公共服务企业")
+        OTHER = "other", _("其他")
+
+    name = models.CharField(_("名称"), max_length=100, unique=True)
+    short_name = models.CharField(_("简称"), max_length=30, blank=True)
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    areas = models.ManyToManyField(
+        Area, verbose_name=_("服务区域"), blank=True, related_name="units"
+    )
+    phone = models.CharField(_("联系电话"), max_length=30, blank=True)
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("责任单位")
+        verbose_name_plural = _("责任单位")
+        ordering: ClassVar = ["path"]
+
+    def __str__(self) -> str:
+        return self.short_name or self.name
