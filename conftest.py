@@ -100,8 +100,12 @@ def world(db: None) -> World:
     grid_a = Area.objects.create(name="东河村第一网格", level="grid", parent=village_a)
     village_b = Area.objects.create(name="西岭村", level="village", parent=town_b)
     grid_b = Area.objects.create(name="西岭村第一网格", level="grid", parent=village_b)
-    housing = Unit.objects.create(name="青山县住房和城乡建设局", short_name="县住建局", kind="department")
-    transport = Unit.objects.create(name="青山县交通运输局", short_name="县交通局", kind="department")
+    housing = Unit.objects.create(
+        name="青山县住房和城乡建设局", short_name="县住建局", kind="department"
+    )
+    transport = Unit.objects.create(
+        name="青山县交通运输局", short_name="县交通局", kind="department"
+    )
     roads = Unit.objects.create(
         name="青山县公路养护中心", short_name="公路养护中心", kind="department", parent=transport
     )

@@ -4,6 +4,6 @@ import os
 
 os.environ["WENXU_TESTING"] = "1"
 
-from wenxu.settings import *  # noqa: E402,F403
+from wenxu.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -2,7 +2,7 @@
 
 Built on the `holidays` package (State Council notices up to the year its data covers) plus an
 override table that an administrator fills from the next notice. Pure Python: the database side
-(loading overrides, the calendar version) lives in `wenxu.needs.calendar`.
+(loading overrides, the calendar version) lives in `wenxu.needs.deadlines`.
 
 A date in a year for which neither the package nor the overrides hold notice data is computed
 from the fixed-date rules the package knows and weekends, and flagged *provisional*.
@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
+from holidays import HolidayBase
+from holidays.countries import China
 
 MAX_WORKDAYS = 3660  # ten years: anything larger is a typo, not a deadline
 
 
 @lru_cache(maxsize=64)
-def _china(year: int) -> "holidays.HolidayBase":
-    return holidays.China(years=year)
+def _china(year: int) -> HolidayBase:
+    return China(years=year)
 
 
 @lru_cache(maxsize=64)
@@ -64,22 +65,30 @@ class WorkCalendar:
 
         `count == 0` gives `start` when it is a working day, else the next working day.
         """
+        # A float or bool would slip past the range check and, for a fraction, never reach 0.
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ValueError(f"working days must be a whole number, not {count!r}")
         if count < 0 or count > MAX_WORKDAYS:
             raise ValueError(f"working days must be between 0 and {MAX_WORKDAYS}, not {count}")
         day = start
-        if count == 0:
-            while not self.is_workday(day):
+        try:
+            if count == 0:
+                while not self.is_workday(day):
+                    day += timedelta(days=1)
+                return day
+            remaining = count
+            while remaining:
                 day += timedelta(days=1)
-            return day
-        remaining = count
-        while remaining:
-            day += timedelta(days=1)
-            if self.is_workday(day):
-                remaining -= 1
+                if self.is_workday(day):
+                    remaining -= 1
+        except OverflowError:
+            raise ValueError(f"{count} working days after {start} is beyond the calendar") from None
         return day
 
     def span_is_provisional(self, start: date, end: date) -> bool:
-        return any(self.is_provisional(date(year, 1, 1)) for year in range(start.year, end.year + 1))
+        return any(
+            self.is_provisional(date(year, 1, 1)) for year in range(start.year, end.year + 1)
+        )
 
     def workdays_between(self, start: date, end: date) -> int:
         """Working days in (start, end]."""

@@ -8,8 +8,8 @@ recomputed silently when the calendar changes later.
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from importlib.metadata import version as package_version
 
-import holidays
 from django.utils import timezone
 
 from wenxu.lib.workdays import WorkCalendar
@@ -26,7 +26,7 @@ def current_calendar() -> WorkCalendar:
     return WorkCalendar(
         overrides=overrides,
         notice_years=frozenset(day.year for day in overrides),
-        version=f"holidays-{holidays.__version__}+{digest if overrides else 'none'}",
+        version=f"holidays-{package_version('holidays')}+{digest if overrides else 'none'}",
     )
 
 
@@ -76,7 +76,9 @@ def _values(rule: DeadlineRule) -> RuleValues:
 
 
 def end_of_local_day(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, END_OF_DAY))
+    # The site's zone (Asia/Shanghai), not whatever zone a request may have activated: a
+    # deadline is the same for everyone who looks at it.
+    return timezone.make_aware(datetime.combine(day, END_OF_DAY), timezone.get_default_timezone())
 
 
 def due_after(
@@ -84,12 +86,13 @@ def due_after(
 ) -> tuple[datetime, bool]:
     """The due moment `value` hours or working days after `start`, and whether it is provisional.
 
-    Working days count from the local (Asia/Shanghai) date of `start`, which itself is
-    excluded; the deadline is the end of the last working day.
+    Working days count from the local (Asia/Shanghai, the site's default zone, whatever zone is
+    active) date of `start`, which itself is excluded; the deadline is the end of the last
+    working day.
     """
     if unit == DurationUnit.HOURS:
         return start + timedelta(hours=value), False
-    local_start = timezone.localdate(start)
+    local_start = timezone.localdate(start, timezone.get_default_timezone())
     due_day = calendar.add_workdays(local_start, value)
     return end_of_local_day(due_day), calendar.span_is_provisional(local_start, due_day)
 

@@ -63,9 +63,7 @@ class DeadlineRule(models.Model):
     )
     urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices)
     response_value = models.PositiveIntegerField(_("响应时限"))
-    response_unit = models.CharField(
-        _("响应时限单位"), max_length=16, choices=DurationUnit.choices
-    )
+    response_unit = models.CharField(_("响应时限单位"), max_length=16, choices=DurationUnit.choices)
     resolve_value = models.PositiveIntegerField(_("办结时限"))
     resolve_unit = models.CharField(_("办结时限单位"), max_length=16, choices=DurationUnit.choices)
     remind_before_hours = models.PositiveIntegerField(_("提前提醒(小时)"), default=24)
@@ -129,6 +127,9 @@ class LedgerCounter(models.Model):
     class Meta:
         verbose_name = _("台账编号计数")
         verbose_name_plural = _("台账编号计数")
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
 
 
 class Need(models.Model):
@@ -209,7 +210,9 @@ class Need(models.Model):
 
     responded_at = models.DateTimeField(_("签收时间"), null=True, blank=True)
     replied_at = models.DateTimeField(_("答复时间"), null=True, blank=True)
-    outcome = models.CharField(_("办理结果"), max_length=16, choices=states.Outcome.choices, blank=True)
+    outcome = models.CharField(
+        _("办理结果"), max_length=16, choices=states.Outcome.choices, blank=True
+    )
     reply_text = models.TextField(_("答复内容"), blank=True)
     followup_date = models.DateField(_("跟进日期"), null=True, blank=True)
     fulfilled_at = models.DateTimeField(_("兑现时间"), null=True, blank=True)
@@ -228,7 +231,9 @@ class Need(models.Model):
     callback_at = models.DateTimeField(_("回访时间"), null=True, blank=True)
 
     extension_count = models.PositiveSmallIntegerField(_("延期次数"), default=0)
-    extension_pending_days = models.PositiveSmallIntegerField(_("待批延期天数"), null=True, blank=True)
+    extension_pending_days = models.PositiveSmallIntegerField(
+        _("待批延期天数"), null=True, blank=True
+    )
     extension_pending_reason = models.TextField(_("延期理由"), blank=True)
     reopen_count = models.PositiveSmallIntegerField(_("重办次数"), default=0)
     supervised = models.BooleanField(_("督办中"), default=False)

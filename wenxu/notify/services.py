@@ -19,6 +19,7 @@ _TO_LEAD_UNIT = {
 }
 _TO_DISPATCHERS = {Action.RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
 _TO_RECORDER = {Action.REPLY}
+_ESCALATIONS = {"overdue", "response_overdue"}  # the sweep's reminders that reach dispatchers
 
 
 def _unit_handlers(need: Need) -> list[int]:
@@ -53,7 +54,8 @@ def notify_for_event(*, event_id: int) -> int:
     recipients: set[int] = set()
     if event.action in _TO_LEAD_UNIT:
         recipients.update(_unit_handlers(need))
-    if event.action in _TO_DISPATCHERS:
+    escalated = event.action == Action.REMIND and event.data.get("kind") in _ESCALATIONS
+    if event.action in _TO_DISPATCHERS or escalated:
         recipients.update(_dispatchers(need))
     if event.action in _TO_RECORDER and need.recorded_by_id:
         recipients.add(need.recorded_by_id)

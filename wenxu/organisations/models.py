@@ -24,23 +24,10 @@ class TreeNode(models.Model):
     path = models.CharField(_("路径"), max_length=255, editable=False, db_index=True, default="")
     depth = models.PositiveSmallIntegerField(_("层级"), editable=False, default=0)
 
+    parent_id: int | None
+
     class Meta:
         abstract = True
-
-    def ancestors_and_self_ids(self) -> list[int]:
-        return [int(part) for part in self.path.strip("/").split("/") if part]
-
-    def is_within(self, other: "TreeNode") -> bool:
-        return self.path.startswith(other.path)
-
-    def clean(self) -> None:
-        super().clean()
-        if self.pk and self.parent_id:
-            parent = type(self).objects.get(pk=self.parent_id)  # type: ignore[attr-defined]
-            if parent.path.startswith(self.path):
-                from django.core.exceptions import ValidationError
-
-                raise ValidationError({"parent": _("上级不能是自身或自身的下级。")})
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         model: Any = type(self)
@@ -62,6 +49,21 @@ class TreeNode(models.Model):
                 for node in model.objects.filter(path__startswith=new_path).exclude(pk=self.pk):
                     node.depth = node.path.count("/") - 2
                     super(TreeNode, node).save(update_fields=["depth"])
+
+    def ancestors_and_self_ids(self) -> list[int]:
+        return [int(part) for part in self.path.strip("/").split("/") if part]
+
+    def is_within(self, other: "TreeNode") -> bool:
+        return self.path.startswith(other.path)
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk and self.parent_id:
+            parent = type(self).objects.get(pk=self.parent_id)  # type: ignore[attr-defined]
+            if parent.path.startswith(self.path):
+                from django.core.exceptions import ValidationError
+
+                raise ValidationError({"parent": _("上级不能是自身或自身的下级。")})
 
     def subtree(self) -> "models.QuerySet[Self]":
         model: Any = type(self)

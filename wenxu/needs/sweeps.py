@@ -1,0 +1,167 @@
+"""The periodic sweep (DESIGN §4): reminders before deadlines, escalation of overdue needs to the
+dispatchers (督办), and closing replied needs whose callback window has passed as unreachable.
+
+Idempotent: each reminder is an event carrying the deadline it is about, and a need that already
+has that event is skipped, so running the sweep twice (or on two machines) reminds once.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from wenxu.lib import clock
+from wenxu.needs import deadlines, services, states
+from wenxu.needs.exceptions import DomainError
+from wenxu.needs.models import DeadlineRule, Need, NeedEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepResult:
+    due_soon: int = 0
+    response_overdue: int = 0
+    overdue: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+
+    def total(self) -> int:
+        return self.due_soon + self.response_overdue + self.overdue + self.unreachable
+
+
+class _RuleBook:
+    """All deadline rules in memory, so the sweep asks no query per need."""
+
+    def __init__(self) -> None:
+        self.rules = {
+            (rule.category_id, rule.urgency): rule.remind_before_hours
+            for rule in DeadlineRule.objects.all()
+        }
+
+    def remind_hours(self, need: Need) -> int:
+        ids = need.category.ancestors_and_self_ids() if need.category else []
+        for category_id in [*reversed(ids), None]:
+            hours = self.rules.get((category_id, need.urgency))
+            if hours is not None:
+                return hours
+        return deadlines.DEFAULT_RULES[need.urgency].remind_before_hours
+
+
+def _not_yet_reminded(needs: "QuerySet[Need]", kind: str) -> list[int]:
+    """Ids of `needs` without a reminder of `kind` for their current resolution deadline.
+
+    The deadline identifies the cycle: an extension or a reopen sets a new one, which gets its
+    own reminders.
+    """
+    fresh: list[int] = []
+    batch: list[Need] = []
+
+    def flush() -> None:
+        sent = set(
+            NeedEvent.objects.filter(
+                need_id__in=[n.pk for n in batch], action=states.Action.REMIND, data__kind=kind
+            ).values_list("need_id", "data__due")
+        )
+        fresh.extend(n.pk for n in batch if (n.pk, _due_key(n)) not in sent)
+        batch.clear()
+
+    for need in needs.only("pk", "resolve_due").iterator(chunk_size=500):
+        batch.append(need)
+        if len(batch) == 500:
+            flush()
+    if batch:
+        flush()
+    return fresh
+
+
+def _due_key(need: Need) -> str | None:
+    return need.resolve_due.isoformat() if need.resolve_due else None
+
+
+def _run(ids: list[int], result: SweepResult, action: str, fn: Callable[[int], object]) -> int:
+    done = 0
+    for need_id in ids:
+        try:
+            fn(need_id)
+            done += 1
+        except DomainError as error:
+            # The need moved on since we listed it (replied, reassigned…): nothing to do.
+            logger.info("sweep %s skipped need %s: %s", action, need_id, error.message)
+            result.skipped += 1
+    return done
+
+
+def sweep() -> SweepResult:
+    at = clock.now()
+    result = SweepResult()
+    running = Q(
+        status__in=[states.Status.ASSIGNED, states.Status.IN_PROGRESS], replied_at__isnull=True
+    )
+
+    # 1. Reminders before the resolution deadline, by each rule's lead time.
+    book = _RuleBook()
+    horizon = at + timedelta(hours=max([72, *book.rules.values()]))
+    window = Need.objects.filter(running, resolve_due__gt=at, resolve_due__lte=horizon)
+    fresh = set(_not_yet_reminded(window, "due_soon"))
+    due_soon = [
+        n.pk
+        for n in window.filter(pk__in=fresh).select_related("category").iterator(chunk_size=500)
+        if n.resolve_due and n.resolve_due - timedelta(hours=book.remind_hours(n)) <= at
+    ]
+    result.due_soon = _run(
+        due_soon,
+        result,
+        "due_soon",
+        lambda pk: services.need_remind(
+            actor=None, need=pk, version=None, kind="due_soon", note="办理时限将至，请抓紧办理。"
+        ),
+    )
+
+    # 2. Not accepted by the response deadline.
+    result.response_overdue = _run(
+        _not_yet_reminded(
+            Need.objects.filter(status=states.Status.ASSIGNED, response_due__lt=at),
+            "response_overdue",
+        ),
+        result,
+        "response_overdue",
+        lambda pk: services.need_remind(
+            actor=None,
+            need=pk,
+            version=None,
+            kind="response_overdue",
+            note="已超过响应时限仍未签收，已报调度督办。",
+        ),
+    )
+
+    # 3. Past the resolution deadline without a reply: escalate to the dispatchers.
+    result.overdue = _run(
+        _not_yet_reminded(Need.objects.filter(running, resolve_due__lt=at), "overdue"),
+        result,
+        "overdue",
+        lambda pk: services.need_remind(
+            actor=None,
+            need=pk,
+            version=None,
+            kind="overdue",
+            note="已超过办结时限仍未答复，已报调度督办。",
+        ),
+    )
+
+    # 4. Replied, and the callback window passed: closed as unreachable (planned → following).
+    callback_window = timedelta(days=settings.WENXU_CALLBACK_WINDOW_DAYS)
+    result.unreachable = _run(
+        list(
+            Need.objects.filter(
+                status=states.Status.REPLIED, replied_at__lt=at - callback_window
+            ).values_list("pk", flat=True)
+        ),
+        result,
+        "unreachable",
+        lambda pk: services.need_expire_callback(need=pk),
+    )
+    return result

@@ -1,0 +1,63 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from wenxu.organisations.models import Area, Unit
+
+
+@pytest.fixture
+def tree(db):
+    county = Area.objects.create(name="青山县", level="county")
+    town = Area.objects.create(name="东河镇", level="township", parent=county)
+    village = Area.objects.create(name="东河村", level="village", parent=town)
+    grid = Area.objects.create(name="第一网格", level="grid", parent=village)
+    other = Area.objects.create(name="西岭乡", level="township", parent=county)
+    return county, town, village, grid, other
+
+
+def test_paths_and_depths_follow_the_parents(tree):
+    county, town, village, grid, _other = tree
+    assert county.path == f"/{county.pk}/"
+    assert grid.path == f"/{county.pk}/{town.pk}/{village.pk}/{grid.pk}/"
+    assert [county.depth, town.depth, village.depth, grid.depth] == [0, 1, 2, 3]
+    assert grid.ancestors_and_self_ids() == [county.pk, town.pk, village.pk, grid.pk]
+
+
+def test_subtree_holds_descendants_and_self_only(tree):
+    _county, town, village, grid, other = tree
+    assert set(town.subtree()) == {town, village, grid}
+    assert other not in town.subtree()
+
+
+def test_moving_a_node_rewrites_its_descendants(tree):
+    county, town, village, grid, other = tree
+    village.parent = other
+    village.save()
+    grid.refresh_from_db()
+    assert grid.path == f"/{county.pk}/{other.pk}/{village.pk}/{grid.pk}/"
+    assert grid.depth == 3
+    assert set(town.subtree()) == {town}
+    assert grid in other.subtree()
+
+
+def test_moving_up_a_level_updates_depths(tree):
+    county, _town, village, grid, _other = tree
+    village.parent = county
+    village.save()
+    grid.refresh_from_db()
+    assert grid.depth == 2
+    assert grid.path == f"/{county.pk}/{village.pk}/{grid.pk}/"
+
+
+def test_a_node_cannot_move_under_its_own_descendant(tree):
+    _county, town, _village, grid, _other = tree
+    town.parent = grid
+    with pytest.raises(ValidationError) as error:
+        town.full_clean()
+    assert "上级不能是自身或自身的下级" in str(error.value)
+
+
+def test_ids_like_prefixes_do_not_leak_between_subtrees(db):
+    # "/1/" must not match "/12/": paths end with a slash for that reason.
+    nodes = [Unit.objects.create(name=f"单位{i}", kind="department") for i in range(13)]
+    first = nodes[0]
+    assert set(first.subtree()) == {first}
