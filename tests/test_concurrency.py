@@ -1,0 +1,82 @@
+"""Two people act on the same need at the same moment: one wins, the other is told, nothing is lost.
+
+Real concurrent transactions need a server database; on SQLite the IMMEDIATE transaction mode
+serialises writers and the version check is covered by the service tests.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from wenxu.needs import services
+from wenxu.needs.exceptions import DomainError
+from wenxu.needs.models import Need, NeedEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL"
+)
+def test_two_dispatchers_assigning_at_once_one_wins_and_one_gets_a_conflict(world):
+    need = world.register()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def assign(unit):
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            services.need_assign(
+                actor=world.dispatcher, need=need.pk, version=need.version, lead_unit=unit
+            )
+            outcomes.append("ok")
+        except DomainError as error:
+            outcomes.append(error.code)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=assign, args=(unit,)) for unit in (world.housing, world.transport)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["ok", "stale_version"]
+    need.refresh_from_db()
+    assert need.version == 2
+    assert NeedEvent.objects.filter(need=need, action="assign").count() == 1
+    assert Need.objects.get(pk=need.pk).status == "assigned"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL"
+)
+def test_ledger_numbers_stay_unique_under_concurrent_registration(world):
+    barrier = threading.Barrier(4)
+    numbers: list[str] = []
+    errors: list[BaseException] = []
+
+    def register(i):
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            for j in range(5):
+                numbers.append(world.register(title=f"并发登记{i}-{j}").number)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert len(numbers) == len(set(numbers)) == 20
