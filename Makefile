@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint format types install serve clean messages
+.PHONY: demo test check lint format types install serve clean messages openapi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ messages: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+# The committed API schema; tests fail when the API changes without it.
+openapi: $(STAMP)
+	$(BIN)/wenxu export_openapi_schema --api wenxu.api.api.api --indent 2 --sorted --output docs/openapi.json
