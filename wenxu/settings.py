@@ -4,13 +4,19 @@ With nothing set, wenxu runs embedded: SQLite under ./var, a secret key generate
 in the data folder, DEBUG off. Unsafe production configurations are refused at start-up.
 """
 
+import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+# Lets admin and queryset classes be subscripted at run time (`admin.ModelAdmin[Need]`).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -51,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "wenxu.core",
     "wenxu.accounts",
     "wenxu.organisations",
@@ -113,6 +120,9 @@ def _databases() -> dict[str, Any]:
                         "PRAGMA busy_timeout=20000;"
                     ),
                 },
+                # A file per test process: the live server's threads then use their own
+                # connections, as in production (in-memory SQLite shares one across threads).
+                "TEST": {"NAME": Path(tempfile.gettempdir()) / f"wenxu-test-{os.getpid()}.sqlite3"},
             }
         }
     config = environ.Env.db_url_config(url)

@@ -1,1 +1,126 @@
+"""Accounts in the admin: users with their memberships (role + scope), and API tokens.
 
+Tokens are listed, never created or edited here (the raw value is shown once, at issue, by the
+API); the admin can only revoke them.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from wenxu.accounts.models import ApiToken, Membership, User
+from wenxu.accounts.services import api_token_revoke
+from wenxu.lib import clock
+
+
+class MembershipInline(admin.TabularInline[Membership, User]):
+    model = Membership
+    fields = ("role", "area", "unit")
+    autocomplete_fields = ("area", "unit")
+    extra = 0
+    verbose_name_plural = _("角色授权（每行一个角色和范围：区域或单位，二选一）")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return super().get_queryset(request).select_related("area", "unit")
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin[User]):
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("个人信息"), {"fields": ("display_name", "phone", "email")}),
+        (
+            _("权限"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("重要日期"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "usable_password", "password1", "password2"),
+            },
+        ),
+        (_("个人信息"), {"fields": ("display_name", "phone", "email")}),
+    )
+    list_display = ("username", "display_name", "roles", "is_active", "is_staff", "last_login")
+    list_filter = ("is_active", "is_staff", "is_superuser", "memberships__role")
+    search_fields = ("username", "display_name", "email", "phone")
+    ordering = ("username",)
+    inlines = (MembershipInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return (
+            super().get_queryset(request).prefetch_related("memberships__area", "memberships__unit")
+        )
+
+    @admin.display(description=_("角色授权"))
+    def roles(self, obj: User) -> str:
+        return "；".join(
+            f"{membership.get_role_display()}·{membership.area or membership.unit}"
+            for membership in obj.memberships.all()
+        )
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    list_display = (
+        "prefix",
+        "user",
+        "name",
+        "state",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "expires_at")
+    search_fields = ("prefix", "name", "user__username", "user__display_name")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    # Never the hash: it is as good as a password to an attacker with an offline copy.
+    fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ("revoke",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_apitoken")
+
+    @admin.display(description=_("状态"))
+    def state(self, obj: ApiToken) -> str:
+        if obj.revoked_at is not None:
+            return str(_("已吊销"))
+        if obj.expires_at <= clock.now():
+            return str(_("已过期"))
+        return str(_("有效"))
+
+    @admin.action(description=_("吊销所选令牌"), permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        # Through the service, like the API's own revocation; an already revoked token keeps
+        # its first revocation time and is not counted again.
+        active = list(queryset.filter(revoked_at__isnull=True))
+        for token in active:
+            api_token_revoke(token=token)
+            self.log_change(request, token, str(_("吊销令牌")))
+        self.message_user(
+            request,
+            ngettext("已吊销 %(count)d 个令牌。", "已吊销 %(count)d 个令牌。", len(active))
+            % {"count": len(active)},
+            messages.SUCCESS,
+        )

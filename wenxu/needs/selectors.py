@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
@@ -28,9 +29,11 @@ def scope_q(user: User) -> Q:
             q |= Q(area__path__startswith=scope.area_path)
         if scope.unit_path:
             q |= Q(lead_unit__path__startswith=scope.unit_path)
-            q |= Exists(
-                Need.co_units.through.objects.filter(
-                    need_id=OuterRef("pk"), unit__path__startswith=scope.unit_path
+            q |= Q(
+                Exists(
+                    Need.co_units.through.objects.filter(
+                        need_id=OuterRef("pk"), unit__path__startswith=scope.unit_path
+                    )
                 )
             )
     return q
@@ -43,9 +46,9 @@ def need_queryset_for_user(*, user: User) -> QuerySet[Need]:
 
 
 def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
-    return qs.select_related("area", "category", "lead_unit", "requester").prefetch_related(
-        Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name"))
-    )
+    return qs.select_related(
+        "area", "category", "lead_unit", "requester", "merged_into"
+    ).prefetch_related(Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name")))
 
 
 def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
@@ -74,7 +77,7 @@ def _decode_cursor(cursor: str) -> int:
     try:
         return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput({"cursor": ["分页游标无效，请从第一页重新查询。"]}) from exc
+        raise InvalidInput({"cursor": [_("分页游标无效，请从第一页重新查询。")]}) from exc
 
 
 def encode_cursor(last_id: int) -> str:
@@ -99,12 +102,12 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
     if filters.status:
         unknown = [s for s in filters.status if s not in states.Status.values]
         if unknown:
-            errors["status"] = [f"未知的状态：{', '.join(unknown)}"]
+            errors["status"] = [_("未知的状态：%(values)s") % {"values": ", ".join(unknown)}]
         qs = qs.filter(status__in=filters.status)
     if filters.unit is not None:
         unit = Unit.objects.filter(pk=filters.unit).only("path").first()
         if unit is None:
-            errors["unit"] = ["没有这个责任单位。"]
+            errors["unit"] = [_("没有这个责任单位。")]
         else:
             qs = qs.filter(
                 Q(lead_unit__path__startswith=unit.path)
@@ -117,7 +120,7 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
     if filters.area is not None:
         area = Area.objects.filter(pk=filters.area).only("path").first()
         if area is None:
-            errors["area"] = ["没有这个区域。"]
+            errors["area"] = [_("没有这个区域。")]
         else:
             qs = qs.filter(area__path__startswith=area.path)
     if filters.category is not None:
@@ -125,7 +128,7 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
 
         category = Category.objects.filter(pk=filters.category).only("path").first()
         if category is None:
-            errors["category"] = ["没有这个分类。"]
+            errors["category"] = [_("没有这个分类。")]
         else:
             qs = qs.filter(category__path__startswith=category.path)
     if filters.overdue is not None:
@@ -136,7 +139,7 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
     if filters.q:
         text = filters.q.strip()
         if len(text) > 100:
-            errors["q"] = ["搜索词太长（最多 100 字）。"]
+            errors["q"] = [_("搜索词太长（最多 100 字）。")]
         qs = qs.filter(
             Q(number__icontains=text)
             | Q(title__icontains=text)
@@ -158,8 +161,7 @@ def need_status_counts_for_user(*, user: User) -> dict[str, Any]:
     )
     return {
         "by_status": [
-            (value, label, counts.get(value, 0))
-            for value, label in states.Status.choices
+            (value, label, counts.get(value, 0)) for value, label in states.Status.choices
         ],
         "total": sum(counts.values()),
         "active": sum(counts.get(s, 0) for s in states.ACTIVE),

@@ -31,7 +31,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         while True:
-            close_old_connections()
             result = sweep()
             self.stdout.write(
                 f"巡检完成：提醒 {result.due_soon}，超响应时限 {result.response_overdue}，"
@@ -45,3 +44,4 @@ class Command(BaseCommand):
                 time.sleep(min(1.0, every))
             if not self._running:
                 return
+            close_old_connections()  # a long-running loop must not keep a dead connection

@@ -1,0 +1,384 @@
+"""`/api/v1/needs`: the ledger, as a thin adapter over `wenxu.needs.services` and `.selectors`.
+
+Every need is found through the scoped selector first, so a need out of the caller's scope
+answers 404 whatever the action. Ids in the body (units, `into`) are resolved next (unknown:
+422 on that field); the service then checks the role (403), the version (409), the transition
+(409) and the rest of the input (422), in that order, inside its transaction.
+"""
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Status
+
+from wenxu.accounts.models import User
+from wenxu.api import schemas as s
+from wenxu.api.auth import current_user
+from wenxu.api.present import need_detail_json, need_json
+from wenxu.api.refs import RefResolver
+from wenxu.lib import clock
+from wenxu.needs import selectors, services, states
+from wenxu.needs.exceptions import InvalidInput, NotFound
+from wenxu.needs.models import Need
+
+router = Router(tags=["needs"])
+
+READ_ERRORS: dict[int, Any] = {401: s.ErrorOut, 404: s.ErrorOut, 422: s.InvalidOut}
+WRITE_ERRORS: dict[int, Any] = {**READ_ERRORS, 403: s.ErrorOut, 409: s.ErrorOut}
+
+_COORD = Decimal("0.000001")
+
+
+# --------------------------------------------------------------------------- reads
+
+
+@router.get(
+    "/needs",
+    response={200: s.NeedPageOut, **READ_ERRORS},
+    operation_id="need_list",
+    summary="诉求列表（按权限范围）",
+)
+def need_list(request: HttpRequest, filters: Query[s.NeedListQuery]) -> dict[str, Any]:
+    """The caller's needs, newest first. Pass the returned `next` as `cursor` for the next page.
+
+    List items carry every field of the need except `events` (see `GET /needs/{number}`).
+    """
+    user = current_user(request)
+    statuses = [part.strip() for value in filters.status for part in value.split(",")]
+    needs, next_cursor = selectors.need_list_for_user(
+        user=user,
+        filters=selectors.NeedFilters(
+            status=[status for status in statuses if status] or None,
+            unit=filters.unit,
+            area=filters.area,
+            category=filters.category,
+            overdue=filters.overdue,
+            q=filters.q,
+        ),
+        cursor=filters.cursor,
+        limit=filters.limit,
+    )
+    now = clock.now()
+    return {"items": [need_json(need, now=now) for need in needs], "next": next_cursor}
+
+
+@router.get(
+    "/needs/{number}",
+    response={200: s.NeedDetailOut, **READ_ERRORS},
+    operation_id="need_detail",
+    summary="诉求详情（含办理记录）",
+)
+def need_detail(request: HttpRequest, number: str) -> dict[str, Any]:
+    user = current_user(request)
+    need = selectors.need_get_for_user(user=user, number=number)
+    return need_detail_json(need, now=clock.now(), events=need.events.all())
+
+
+def _detail_after(user: User, need: Need) -> dict[str, Any]:
+    """The need as it is after the caller's write, read again through the scoped selector.
+
+    An action can take the need out of the caller's scope (a handler returns it, and it no
+    longer belongs to their unit); the caller still gets the result of what they just did.
+    """
+    try:
+        fresh = selectors.need_get_for_user(user=user, number=need.number)
+    except NotFound:
+        events = need.events.select_related("actor").order_by("seq")
+        return need_detail_json(need, now=clock.now(), events=events)
+    return need_detail_json(fresh, now=clock.now(), events=fresh.events.all())
+
+
+# --------------------------------------------------------------------------- register
+
+
+@router.post(
+    "/needs",
+    response={201: s.NeedDetailOut, **WRITE_ERRORS},
+    operation_id="need_register",
+    summary="登记诉求（含马上就办）",
+)
+def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dict[str, Any]]:
+    """登记 a need (`registered`); with `handling: "on_the_spot"`, 马上就办: solved during the
+    visit, `replied`, or `closed` at once when the resident confirms (`confirmed`, `satisfaction`).
+    """
+    user = current_user(request)
+    on_the_spot = payload.handling == states.Handling.ON_THE_SPOT
+    refs = RefResolver()
+    area = refs.area(payload.area)
+    category = refs.category(payload.category)
+    if not on_the_spot:
+        for field in ("reply_text", "confirmed", "satisfaction"):
+            if getattr(payload, field):
+                refs.errors[field] = [_("只有马上就办（handling: on_the_spot）才填写此项。")]
+    refs.raise_if_any()
+    requester = None
+    if payload.requester is not None:
+        requester = services.RequesterInput(
+            name=payload.requester.name,
+            phone=payload.requester.phone,
+            confidential=payload.requester.confidential,
+        )
+    common: dict[str, Any] = {
+        "actor": user,
+        "title": payload.title,
+        "description": payload.description,
+        "kind": payload.kind.value,
+        "source": payload.source.value,
+        "area": area,
+        "category": category,
+        "urgency": payload.urgency.value,
+        "nature_tags": [tag.value for tag in payload.nature_tags],
+        "address": payload.address.strip(),
+        "latitude": payload.latitude.quantize(_COORD) if payload.latitude is not None else None,
+        "longitude": payload.longitude.quantize(_COORD) if payload.longitude is not None else None,
+        "requester": requester,
+    }
+    if on_the_spot:
+        need = services.need_register_on_the_spot(
+            **common,
+            reply_text=payload.reply_text,
+            confirmed=payload.confirmed,
+            satisfaction=payload.satisfaction.value if payload.satisfaction else "",
+        )
+    else:
+        need = services.need_register(**common, handling=payload.handling.value)
+    return Status(201, _detail_after(user, need))
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _act(request: HttpRequest, number: str, run: Callable[[User, Need], Need]) -> dict[str, Any]:
+    user = current_user(request)
+    need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    return _detail_after(user, run(user, need))
+
+
+def _action(path: str, summary: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    operation_id = "need_" + path.replace("-", "_")
+    return router.post(
+        f"/needs/{{number}}/{path}",
+        response={200: s.NeedDetailOut, **WRITE_ERRORS},
+        operation_id=operation_id,
+        summary=summary,
+    )
+
+
+@_action("assign", "交办：指定主办、协办单位，按时限规则计算办理时限")
+def need_assign(request: HttpRequest, number: str, payload: s.AssignIn) -> dict[str, Any]:
+    def run(user: User, need: Need) -> Need:
+        refs = RefResolver()
+        lead = refs.unit(payload.lead_unit, "lead_unit")
+        co = refs.units(payload.co_units, "co_units")
+        refs.raise_if_any()
+        return services.need_assign(
+            actor=user, need=need, version=payload.version, lead_unit=lead, co_units=co
+        )
+
+    return _act(request, number, run)
+
+
+@_action("accept", "签收")
+def need_accept(request: HttpRequest, number: str, payload: s.AcceptIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_accept(actor=user, need=need, version=payload.version),
+    )
+
+
+@_action("return", "退回：分办有误，退回调度重新交办")
+def need_return(request: HttpRequest, number: str, payload: s.ReasonIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_return(
+            actor=user, need=need, version=payload.version, reason=payload.reason
+        ),
+    )
+
+
+@_action("progress", "办理进展")
+def need_progress(request: HttpRequest, number: str, payload: s.NoteIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_progress(
+            actor=user, need=need, version=payload.version, note=payload.note
+        ),
+    )
+
+
+@_action("request-extension", "申请延期")
+def need_request_extension(
+    request: HttpRequest, number: str, payload: s.RequestExtensionIn
+) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_request_extension(
+            actor=user, need=need, version=payload.version, days=payload.days, reason=payload.reason
+        ),
+    )
+
+
+@_action("approve-extension", "批准延期")
+def need_approve_extension(
+    request: HttpRequest, number: str, payload: s.OptionalNoteIn
+) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_approve_extension(
+            actor=user, need=need, version=payload.version, note=payload.note
+        ),
+    )
+
+
+@_action("deny-extension", "驳回延期")
+def need_deny_extension(request: HttpRequest, number: str, payload: s.ReasonIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_deny_extension(
+            actor=user, need=need, version=payload.version, reason=payload.reason
+        ),
+    )
+
+
+@_action("reply", "答复：办理结果与答复内容")
+def need_reply(request: HttpRequest, number: str, payload: s.ReplyIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_reply(
+            actor=user,
+            need=need,
+            version=payload.version,
+            outcome=payload.outcome.value,
+            reply_text=payload.reply_text,
+            followup_date=payload.followup_date,
+        ),
+    )
+
+
+@_action("callback", "回访：是否解决、满意度、回访方式")
+def need_callback(request: HttpRequest, number: str, payload: s.CallbackIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_callback(
+            actor=user,
+            need=need,
+            version=payload.version,
+            resolved=payload.resolved.value,
+            satisfaction=payload.satisfaction.value,
+            channel=payload.channel.value,
+            comment=payload.comment,
+        ),
+    )
+
+
+@_action("fulfil", "兑现承诺后办结")
+def need_fulfil(request: HttpRequest, number: str, payload: s.NoteIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_fulfil(
+            actor=user, need=need, version=payload.version, note=payload.note
+        ),
+    )
+
+
+@_action("reopen", "重办")
+def need_reopen(request: HttpRequest, number: str, payload: s.ReopenIn) -> dict[str, Any]:
+    def run(user: User, need: Need) -> Need:
+        refs = RefResolver()
+        lead = refs.unit(payload.lead_unit, "lead_unit")
+        refs.raise_if_any()
+        return services.need_reopen(
+            actor=user, need=need, version=payload.version, reason=payload.reason, lead_unit=lead
+        )
+
+    return _act(request, number, run)
+
+
+@_action("supervise", "督办")
+def need_supervise(request: HttpRequest, number: str, payload: s.NoteIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_supervise(
+            actor=user, need=need, version=payload.version, note=payload.note
+        ),
+    )
+
+
+@_action("remind", "催办：提醒下一步办理人，不改变状态")
+def need_remind(request: HttpRequest, number: str, payload: s.OptionalNoteIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_remind(
+            actor=user, need=need, version=payload.version, note=payload.note
+        ),
+    )
+
+
+@_action("merge", "合并到另一条诉求")
+def need_merge(request: HttpRequest, number: str, payload: s.MergeIn) -> dict[str, Any]:
+    def run(user: User, need: Need) -> Need:
+        # The target is found through the same scope: a need the caller cannot see does not exist.
+        try:
+            target = selectors.need_get_for_user(
+                user=user, number=payload.into.strip(), with_events=False
+            )
+        except NotFound:
+            raise InvalidInput(
+                {"into": [_("找不到编号为 %(n)s 的诉求，或您无权查看。") % {"n": payload.into}]}
+            ) from None
+        return services.need_merge(actor=user, need=need, version=payload.version, into=target)
+
+    return _act(request, number, run)
+
+
+@_action("withdraw", "撤销")
+def need_withdraw(request: HttpRequest, number: str, payload: s.ReasonIn) -> dict[str, Any]:
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_withdraw(
+            actor=user, need=need, version=payload.version, reason=payload.reason
+        ),
+    )
+
+
+ACTIONS = [
+    "assign",
+    "accept",
+    "return",
+    "progress",
+    "request-extension",
+    "approve-extension",
+    "deny-extension",
+    "reply",
+    "callback",
+    "fulfil",
+    "reopen",
+    "supervise",
+    "remind",
+    "merge",
+    "withdraw",
+]
+
+
+@router.post("/needs/{number}/{action}", response=WRITE_ERRORS, include_in_schema=False)
+def need_unknown_action(request: HttpRequest, number: str, action: str) -> None:
+    """Registered last, so only actions that no route above matched end here: a JSON 404."""
+    raise NotFound(
+        _("没有“%(action)s”这个操作。可用的操作：%(actions)s。")
+        % {"action": action, "actions": ", ".join(ACTIONS)}
+    )

@@ -1,0 +1,260 @@
+"""Request and response shapes of the JSON API (they are also its OpenAPI schema).
+
+Codes are the ones the domain uses (DESIGN §1, issue #2 item 7). Request bodies refuse unknown
+fields, so that a misspelt field is reported instead of silently ignored.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+from wenxu.needs.models import Urgency
+from wenxu.needs.states import (
+    CallbackChannel,
+    CallbackResolved,
+    Handling,
+    Kind,
+    NatureTag,
+    Outcome,
+    Satisfaction,
+    Source,
+)
+
+# --------------------------------------------------------------------------- errors
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+
+
+class InvalidOut(ErrorOut):
+    errors: dict[str, list[str]]
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class In(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenIn(In):
+    username: str = Field(max_length=150)
+    password: str = Field(max_length=256)
+    name: str = Field("", max_length=100, description="令牌用途说明，可不填")
+
+
+class TokenOut(Schema):
+    token: str
+    expires_at: datetime
+
+
+# --------------------------------------------------------------------------- reference data
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+class AreaOut(Schema):
+    id: int
+    name: str
+    parent: int | None
+    path: str = Field(description="从根到本级的 id 路径，如 /1/2/5/")
+    depth: int
+    level: str = Field(description="county township village grid")
+    code: str
+
+
+class UnitOut(Schema):
+    id: int
+    name: str
+    short_name: str
+    parent: int | None
+    path: str
+    depth: int
+    kind: str
+    active: bool
+
+
+class CategoryOut(Schema):
+    id: int
+    name: str
+    parent: int | None
+    path: str
+    depth: int
+    code: str
+    active: bool
+
+
+# --------------------------------------------------------------------------- needs out
+
+
+class RequesterOut(Schema):
+    name: str
+    phone: str
+    confidential: bool
+
+
+class CallbackOut(Schema):
+    resolved: str | None
+    satisfaction: str | None
+    channel: str | None
+    at: datetime
+
+
+class EventOut(Schema):
+    seq: int
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str
+    at: datetime
+
+
+class NeedOut(Schema):
+    number: str
+    tracking_code: str
+    title: str
+    description: str
+    category: Ref | None
+    kind: str
+    urgency: str
+    nature_tags: list[str]
+    source: str
+    area: Ref
+    address: str
+    requester: RequesterOut | None
+    status: str
+    handling: str
+    registered_at: datetime
+    lead_unit: Ref | None
+    co_units: list[Ref]
+    response_due: datetime | None
+    resolve_due: datetime | None
+    responded_at: datetime | None
+    replied_at: datetime | None
+    outcome: str | None
+    reply_text: str
+    followup_date: date | None
+    callback: CallbackOut | None
+    reopen_count: int
+    extension_count: int
+    extension_pending_days: int | None
+    supervised: bool
+    merged_into: str | None
+    overdue: bool
+    version: int
+
+
+class NeedDetailOut(NeedOut):
+    events: list[EventOut]
+
+
+class NeedListQuery(Schema):
+    status: list[str] = Field(default_factory=list, description="状态，可重复或用逗号分隔")
+    unit: int | None = Field(None, description="主办或协办单位 id（含下级单位）")
+    area: int | None = Field(None, description="区域 id（含下级区域）")
+    category: int | None = Field(None, description="分类 id（含子分类）")
+    overdue: bool | None = Field(None, description="true：只看超期未答复；false：排除超期")
+    q: str | None = Field(None, max_length=100, description="编号、标题、内容或地点中的文字")
+    limit: int = Field(50, ge=1, le=200, description="每页条数，最多 200")
+    cursor: str | None = Field(None, max_length=40, description="上一页返回的 next")
+
+
+class AreaListQuery(Schema):
+    within: int | None = Field(None, description="只列出该区域及其下级")
+    level: str | None = Field(None, description="county township village grid")
+
+
+class ActiveQuery(Schema):
+    active: bool | None = Field(None, description="true：只列启用的；false：只列停用的")
+
+
+class NeedPageOut(Schema):
+    items: list[NeedOut]
+    next: str | None = Field(description="下一页的 cursor；没有更多时为 null")
+
+
+# --------------------------------------------------------------------------- needs in
+
+
+class RequesterIn(In):
+    name: str = Field("", max_length=100)
+    phone: str = Field("", max_length=30)
+    confidential: bool = False
+
+
+class NeedRegisterIn(In):
+    title: str = Field(max_length=200)
+    description: str = Field(max_length=10000)
+    kind: Kind
+    source: Source
+    area: int = Field(description="区域 id，见 GET /areas")
+    category: int | None = Field(None, description="分类 id，见 GET /categories")
+    urgency: Urgency = Urgency.NORMAL
+    nature_tags: list[NatureTag] = Field(default_factory=list, max_length=4)
+    address: str = Field("", max_length=200)
+    latitude: Decimal | None = Field(None, ge=-90, le=90)
+    longitude: Decimal | None = Field(None, ge=-180, le=180)
+    requester: RequesterIn | None = None
+    handling: Handling = Handling.ROUTINE
+    reply_text: str = Field("", max_length=10000, description="马上就办：现场办理情况")
+    confirmed: bool = Field(False, description="马上就办：群众现场确认已解决")
+    satisfaction: Satisfaction | None = Field(None, description="马上就办且现场确认时必填")
+
+
+class ActionIn(In):
+    version: int = Field(ge=1, description="客户端看到的版本号；已被他人修改时返回 409")
+
+
+class AcceptIn(ActionIn):
+    pass
+
+
+class AssignIn(ActionIn):
+    lead_unit: int = Field(description="主办单位 id，见 GET /units")
+    co_units: list[int] = Field(default_factory=list, max_length=20)
+
+
+class ReasonIn(ActionIn):
+    reason: str = Field(max_length=2000)
+
+
+class ReopenIn(ReasonIn):
+    lead_unit: int | None = Field(None, description="可另指主办单位；默认原主办单位")
+
+
+class NoteIn(ActionIn):
+    note: str = Field(max_length=5000)
+
+
+class OptionalNoteIn(ActionIn):
+    note: str = Field("", max_length=2000)
+
+
+class RequestExtensionIn(ActionIn):
+    days: int = Field(description="申请延长的工作日数")
+    reason: str = Field(max_length=2000)
+
+
+class ReplyIn(ActionIn):
+    outcome: Outcome
+    reply_text: str = Field(max_length=10000)
+    followup_date: date | None = Field(None, description="“创造条件推动”(planned) 时必填")
+
+
+class CallbackIn(ActionIn):
+    resolved: CallbackResolved
+    satisfaction: Satisfaction
+    channel: CallbackChannel
+    comment: str = Field("", max_length=2000)
+
+
+class MergeIn(ActionIn):
+    into: str = Field(max_length=20, description="并入的目标诉求台账编号，如 WX-2026-000123")
