@@ -1,0 +1,211 @@
+"""`wenxu demo`: the demo county loads once, atomically, through the services, in every status.
+
+Loading takes seconds, so the module loads it once (inside a transaction rolled back at the end)
+and the tests read it.
+"""
+
+import importlib.util
+import io
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from wenxu.accounts.models import Membership, User
+from wenxu.core import demo_data
+from wenxu.core.demo_texts import COUNTY_CODE
+from wenxu.core.management.commands import demo as demo_command
+from wenxu.needs import services
+from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.states import Status
+from wenxu.organisations.models import Area, Unit
+
+PASSWORD = "qs-demo-pass-2026"
+MAIN_ACCOUNTS = ("admin", "dispatcher", "officer", "handler", "leader")
+
+
+@dataclass
+class Loaded:
+    after_crash: dict[str, int]
+    crash: BaseException
+    after_first: dict[str, int]
+    after_second: dict[str, int]
+    first_output: str
+    second_output: str
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "areas": Area.objects.count(),
+        "units": Unit.objects.count(),
+        "users": User.objects.count(),
+        "needs": Need.objects.count(),
+        "events": NeedEvent.objects.count(),
+    }
+
+
+def _run_demo() -> str:
+    out = io.StringIO()
+    call_command("demo", "--no-serve", stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Loaded]:
+    with pytest.MonkeyPatch.context() as mp, django_db_blocker.unblock(), transaction.atomic():
+        mp.setenv(demo_data.PASSWORD_ENV, PASSWORD)
+        mp.setattr(settings, "DATA_DIR", tmp_path_factory.mktemp("demo"))
+
+        # A crash half-way (here: the first time a unit accepts a need) leaves nothing behind.
+        def broken_accept(**kwargs: Any) -> Need:
+            raise RuntimeError("simulated crash")
+
+        mp.setattr(services, "need_accept", broken_accept)
+        with pytest.raises(RuntimeError) as crash:
+            _run_demo()
+        after_crash = _counts()
+        mp.undo()
+        mp.setenv(demo_data.PASSWORD_ENV, PASSWORD)
+        mp.setattr(settings, "DATA_DIR", tmp_path_factory.mktemp("demo"))
+
+        first = _run_demo()
+        after_first = _counts()
+        second = _run_demo()
+        yield Loaded(after_crash, crash.value, after_first, _counts(), first, second)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo(loaded: Loaded, db: None) -> Loaded:
+    return loaded
+
+
+def test_a_crash_half_way_leaves_nothing_behind(demo):
+    assert str(demo.crash) == "simulated crash"
+    assert demo.after_crash == {"areas": 0, "units": 0, "users": 0, "needs": 0, "events": 0}
+
+
+def test_demo_county_meets_the_minimums(demo):
+    county = Area.objects.get(code=COUNTY_CODE)
+    within = Area.objects.filter(path__startswith=county.path)
+    assert county.name == "青山县"
+    assert within.filter(level="township").count() >= 3
+    assert within.filter(level="village").count() >= 10
+    assert within.filter(level="grid").count() >= 30
+    assert Unit.objects.count() >= 12
+    assert Unit.objects.filter(parent__isnull=False).exists()  # 公路养护中心 under 交通运输局
+    assert all(unit.areas.exists() for unit in Unit.objects.all())
+    assert Need.objects.filter(area__path__startswith=county.path).count() >= 300
+
+
+def test_demo_needs_are_in_every_status_over_six_months(demo):
+    statuses = set(Need.objects.values_list("status", flat=True))
+    assert statuses == set(Status.values)
+    now = timezone.now()
+    oldest = Need.objects.order_by("registered_at").first()
+    assert oldest is not None
+    assert now - timedelta(days=190) < oldest.registered_at < now - timedelta(days=120)
+    assert Need.objects.filter(handling="on_the_spot", status="closed").exists()
+    assert Need.objects.filter(outcome="planned", status="following").exists()
+    assert Need.objects.filter(outcome="planned", fulfilled_at__isnull=False).exists()
+    assert Need.objects.filter(extension_count__gt=0).exists()
+    assert Need.objects.filter(extension_pending_days__isnull=False).exists()
+    assert NeedEvent.objects.filter(action="deny_extension").exists()
+    assert Need.objects.filter(reopen_count__gt=0).exists()
+    assert Need.objects.filter(supervised=True).exists()
+    assert sum(need.is_overdue(now) for need in Need.objects.all()) > 0
+    assert Need.objects.filter(requester__isnull=True).exists()
+    assert Need.objects.filter(requester__confidential=True).exists()
+    assert len(set(Need.objects.values_list("kind", flat=True))) == 7
+
+
+def test_demo_needs_were_written_by_the_services_with_honest_times(demo):
+    now = timezone.now()
+    for need in Need.objects.prefetch_related("events"):
+        events = list(need.events.all())
+        assert events, need.number
+        assert events[0].action in ("register", "register_on_the_spot")
+        assert events[-1].to_status == need.status, need.number
+        assert [e.created_at for e in events] == sorted(e.created_at for e in events)
+        assert events[-1].created_at <= now
+        assert abs(events[0].created_at - need.registered_at) < timedelta(minutes=1)
+    numbers = list(Need.objects.order_by("registered_at").values_list("number", flat=True))
+    assert numbers == sorted(numbers)  # numbered in the order they were registered
+
+
+def test_running_demo_twice_creates_nothing_new(demo):
+    assert demo.after_first["needs"] >= 300
+    assert demo.after_second == demo.after_first
+    assert "演示数据已就绪" in demo.first_output
+    assert "已存在" in demo.second_output
+
+
+def test_demo_accounts_log_in_with_the_printed_password(demo):
+    assert PASSWORD in demo.first_output
+    assert PASSWORD in demo.second_output
+    for username in MAIN_ACCOUNTS:
+        assert re.search(rf"^\s+{username}\s", demo.first_output, re.MULTILINE), username
+        assert Client().login(username=username, password=PASSWORD), username
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.is_staff
+    officer = Membership.objects.select_related("area").get(user__username="officer")
+    assert (officer.role, officer.area.level) == ("officer", "township")  # type: ignore[union-attr]
+    handler = Membership.objects.select_related("unit").get(user__username="handler")
+    assert (handler.role, handler.unit.short_name) == ("handler", "县住建局")  # type: ignore[union-attr]
+
+
+def test_a_new_password_in_the_environment_reaches_the_demo_accounts(demo, monkeypatch):
+    monkeypatch.setenv(demo_data.PASSWORD_ENV, "another-pass-2026")
+    output = _run_demo()
+    assert "another-pass-2026" in output
+    assert Client().login(username="officer", password="another-pass-2026")
+
+
+def test_demo_serves_unless_told_not_to(demo, monkeypatch):
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(name: str, *args: Any, **options: Any) -> None:
+        calls.append((name, options))
+
+    monkeypatch.setenv(demo_data.PASSWORD_ENV, PASSWORD)
+    monkeypatch.setattr(demo_command, "call_command", record)
+    call_command("demo", "--port", "8123", "--host", "192.0.2.10", stdout=io.StringIO())
+    assert [name for name, _ in calls] == ["migrate", "serve"]
+    assert calls[1][1] == {"host": "192.0.2.10", "port": 8123}
+
+
+def test_demo_data_passes_the_ledger_check(demo):
+    if importlib.util.find_spec("wenxu.needs.ledger") is None:
+        pytest.skip("wenxu.needs.ledger (wenxu ledger_check) is not there yet")
+    out = io.StringIO()
+    code: object = 0
+    try:
+        call_command("ledger_check", stdout=out, stderr=out)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code in (0, None), out.getvalue()
+
+
+def test_demo_password_is_generated_once_and_kept_private(tmp_path, monkeypatch):
+    monkeypatch.delenv(demo_data.PASSWORD_ENV, raising=False)
+    first, origin = demo_data.demo_password(tmp_path)
+    again, _ = demo_data.demo_password(tmp_path)
+    path = tmp_path / demo_data.PASSWORD_FILE
+    assert first == again
+    assert len(first) >= 12
+    assert origin == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    monkeypatch.setenv(demo_data.PASSWORD_ENV, "from-env-2026")
+    assert demo_data.demo_password(tmp_path)[0] == "from-env-2026"
