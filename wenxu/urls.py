@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from wenxu.api.api import api
 
-admin.site.site_header = "问需 · 系统管理"
-admin.site.site_title = "问需"
-admin.site.index_title = "系统管理"
+admin.site.site_header = _("问需 · 系统管理")
+admin.site.site_title = _("问需")
+admin.site.index_title = pgettext_lazy("admin site", "系统管理")
 
 urlpatterns = [
     path("api/v1/", api.urls),

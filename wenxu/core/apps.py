@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class CoreConfig(AppConfig):
     name = "wenxu.core"
-    verbose_name = "站点"
+    verbose_name = pgettext_lazy("app", "站点")

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class NeedsConfig(AppConfig):
     name = "wenxu.needs"
-    verbose_name = "诉求台账"
+    verbose_name = pgettext_lazy("app", "诉求台账")

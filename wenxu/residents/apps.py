@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class ResidentsConfig(AppConfig):
     name = "wenxu.residents"
-    verbose_name = "诉求人"
+    verbose_name = pgettext_lazy("app", "诉求人")
