@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 types: $(STAMP)
-	$(BIN)/mypy wenxu conftest.py
+	$(BIN)/mypy wenxu tests conftest.py
 
 check: lint types test
 

@@ -1,7 +1,8 @@
 """Areas (区划 / 网格) and responsible units (责任单位), both trees kept as materialised paths.
 
-A path is "/<id>/<id>/…/" from the root, so "everything under X" is one indexed prefix match on
-SQLite and PostgreSQL alike.
+A path is "/<id>/<id>/…/" from the root, each id zero-padded to ten digits, so "everything under
+X" is one indexed prefix match, and ordering by path lists a tree depth-first on every database
+(PostgreSQL's locale collations ignore the slashes; fixed-width ids make that harmless).
 """
 
 from typing import Any, ClassVar, Self
@@ -10,6 +11,13 @@ from django.db import models, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
+
+
+PATH_WIDTH = 10
+
+
+def path_segment(pk: int) -> str:
+    return f"{pk:0{PATH_WIDTH}d}"
 
 
 class TreeNode(models.Model):
@@ -37,7 +45,7 @@ class TreeNode(models.Model):
                 super().save(*args, **kwargs)
                 kwargs = {}
             parent_path = model.objects.get(pk=self.parent_id).path if self.parent_id else "/"
-            new_path = f"{parent_path}{self.pk}/"
+            new_path = f"{parent_path}{path_segment(self.pk)}/"
             self.path = new_path
             self.depth = new_path.count("/") - 2
             super().save(*args, **kwargs)

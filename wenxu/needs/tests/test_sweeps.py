@@ -53,6 +53,7 @@ def test_reopened_need_gets_reminders_for_its_new_deadline(world):
         need = services.need_reopen(
             actor=world.dispatcher, need=need, version=need.version, reason="群众反映路灯又坏了"
         )
+    assert need.resolve_due is not None
     with time_machine.travel(need.resolve_due + timedelta(hours=1)):
         assert sweep().overdue == 1
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from wenxu.organisations.models import Area, Unit
+from wenxu.organisations.models import Area, Unit, path_segment
 
 
 @pytest.fixture
@@ -14,10 +14,14 @@ def tree(db):
     return county, town, village, grid, other
 
 
+def _path(*nodes):
+    return "/" + "".join(f"{path_segment(node.pk)}/" for node in nodes)
+
+
 def test_paths_and_depths_follow_the_parents(tree):
     county, town, village, grid, _other = tree
-    assert county.path == f"/{county.pk}/"
-    assert grid.path == f"/{county.pk}/{town.pk}/{village.pk}/{grid.pk}/"
+    assert county.path == _path(county)
+    assert grid.path == _path(county, town, village, grid)
     assert [county.depth, town.depth, village.depth, grid.depth] == [0, 1, 2, 3]
     assert grid.ancestors_and_self_ids() == [county.pk, town.pk, village.pk, grid.pk]
 
@@ -33,7 +37,7 @@ def test_moving_a_node_rewrites_its_descendants(tree):
     village.parent = other
     village.save()
     grid.refresh_from_db()
-    assert grid.path == f"/{county.pk}/{other.pk}/{village.pk}/{grid.pk}/"
+    assert grid.path == _path(county, other, village, grid)
     assert grid.depth == 3
     assert set(town.subtree()) == {town}
     assert grid in other.subtree()
@@ -45,7 +49,7 @@ def test_moving_up_a_level_updates_depths(tree):
     village.save()
     grid.refresh_from_db()
     assert grid.depth == 2
-    assert grid.path == f"/{county.pk}/{village.pk}/{grid.pk}/"
+    assert grid.path == _path(county, village, grid)
 
 
 def test_a_node_cannot_move_under_its_own_descendant(tree):
@@ -54,6 +58,17 @@ def test_a_node_cannot_move_under_its_own_descendant(tree):
     with pytest.raises(ValidationError) as error:
         town.full_clean()
     assert "上级不能是自身或自身的下级" in str(error.value)
+
+
+def test_ordering_by_path_is_depth_first_even_when_ids_differ_in_length(db):
+    # "/2/3/" against "/23/": with unpadded ids PostgreSQL's locale collations, which ignore
+    # the slashes, could not tell them apart; fixed-width segments keep depth-first order.
+    root = Area.objects.create(name="县", level="county")
+    towns = [Area.objects.create(name=f"镇{i}", level="township", parent=root) for i in range(25)]
+    child = Area.objects.create(name="村", level="village", parent=towns[0])
+    ordered = list(Area.objects.filter(path__startswith=root.path).order_by("path"))
+    assert ordered[:3] == [root, towns[0], child]
+    assert ordered[3:] == towns[1:]
 
 
 def test_ids_like_prefixes_do_not_leak_between_subtrees(db):
