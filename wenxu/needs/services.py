@@ -14,12 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
-from wenxu.accounts.selectors import roles_over_area, scopes_for_user
+from wenxu.accounts.selectors import roles_over_area, scopes_for_user, user_roles
 from wenxu.lib import clock, ids
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted, StaleVersion
@@ -56,7 +57,9 @@ def actor_roles(actor: User | None, need: Need) -> set[str]:
                 roles.add(CO)
             elif scope.role == states.LEADER:
                 roles.add(scope.role)
-    if need.recorded_by_id == actor.pk and any(s.role == states.OFFICER for s in scopes_for_user(actor)):
+    if need.recorded_by_id == actor.pk and any(
+        s.role == states.OFFICER for s in scopes_for_user(actor)
+    ):
         roles.add(states.OFFICER)
     return roles
 
@@ -77,8 +80,8 @@ def _may(action: str, roles: set[str]) -> bool:
     if states.HANDLER in effective and LEAD not in effective:
         # A handler's rights on a need come through the lead (or a co) unit, not their area.
         effective.discard(states.HANDLER)
-        if CO in roles and action == Action.PROGRESS:
-            effective.add(states.HANDLER)
+    if CO in roles and action == Action.PROGRESS:
+        effective.add(states.HANDLER)
     if action in _LEAD_ONLY and LEAD not in roles:
         effective.discard(states.HANDLER)
     return bool(allowed & effective)
@@ -275,6 +278,8 @@ def need_register(
     handling: str = states.Handling.ROUTINE,
 ) -> Need:
     """登记: a new need enters the ledger as `registered`."""
+    if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
+        raise NotPermitted(_("只有走访干部、网格员或调度人员可以登记诉求。"))
     tags = list(dict.fromkeys(nature_tags))
     errors = _validate_register(
         actor=actor,
@@ -334,10 +339,17 @@ def _create_need(*, requester: RequesterInput | None, **values: Any) -> Need:
             address=requester.address.strip(),
             confidential=requester.confidential,
         )
-        person.full_clean()
+        try:
+            person.full_clean()
+        except ValidationError as exc:
+            raise InvalidInput({"requester": exc.messages}) from exc
         person.save()
         need.requester = person
-    need.full_clean(exclude=["number", "tracking_code"])
+    try:
+        # The database enforces the check constraints; validating them here costs a query each.
+        need.full_clean(exclude=["number", "tracking_code"], validate_constraints=False)
+    except ValidationError as exc:
+        raise InvalidInput(exc.message_dict) from exc
     need.save()
     return need
 
@@ -363,6 +375,8 @@ def need_register_on_the_spot(
     requester: RequesterInput | None = None,
 ) -> Need:
     """马上就办: solved during the visit; closed at once when the resident confirms on the spot."""
+    if not actor.is_active or states.OFFICER not in user_roles(actor):
+        raise NotPermitted(_("只有走访干部或网格员可以现场办结。"))
     tags = list(dict.fromkeys(nature_tags))
     errors = _validate_register(
         actor=actor,
@@ -465,9 +479,7 @@ def need_assign(
     now = clock.now()
     rule = deadlines.rule_for(category=n.category, urgency=n.urgency)
     calendar = deadlines.current_calendar()
-    response_due, p1 = deadlines.due_after(
-        now, rule.response_value, rule.response_unit, calendar
-    )
+    response_due, p1 = deadlines.due_after(now, rule.response_value, rule.response_unit, calendar)
     resolve_due, p2 = deadlines.due_after(now, rule.resolve_value, rule.resolve_unit, calendar)
     change.set(
         lead_unit=lead_unit,
@@ -815,11 +827,25 @@ def need_supervise(*, actor: User, need: Need | int, version: int | None, note: 
 
 @transaction.atomic
 def need_remind(
-    *, actor: User | None, need: Need | int, version: int | None, note: str = ""
+    *,
+    actor: User | None,
+    need: Need | int,
+    version: int | None,
+    note: str = "",
+    kind: str = "manual",
 ) -> Need:
-    """催办: a reminder to whoever must act next; no status change."""
+    """催办: a reminder to whoever must act next; no status change.
+
+    `kind` is `manual`, or for the sweep `due_soon`, `response_overdue`, `overdue` (the last two
+    also reach the dispatchers: 督办).
+    """
     change = _begin(actor=actor, need=need, version=version, action=Action.REMIND)
     change.note = (note or "").strip() or _("请抓紧办理。")
+    n = change.need
+    change.data = {
+        "kind": kind,
+        "due": n.resolve_due.isoformat() if n.resolve_due else None,
+    }
     _record(change)
     return change.need
 
@@ -838,8 +864,12 @@ def need_merge(*, actor: User, need: Need | int, version: int | None, into: Need
     _lock(second)
     change = _begin(actor=actor, need=source_id, version=version, action=Action.MERGE)
     target = _lock(into.pk)
+    if not _may(Action.MERGE, actor_roles(actor, target)):
+        raise InvalidInput({"into": [_("目标诉求不存在，或不在您的管辖范围内。")]})
     if target.status not in states.ACTIVE:
-        raise InvalidInput({"into": [_("目标诉求 %(n)s 已不在办理中，不能并入。") % {"n": target.number}]})
+        raise InvalidInput(
+            {"into": [_("目标诉求 %(n)s 已不在办理中，不能并入。") % {"n": target.number}]}
+        )
     change.set(merged_into=target)
     change.data = {"into": target.number}
     _record(change, Status.MERGED)

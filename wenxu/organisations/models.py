@@ -12,7 +12,6 @@ from django.db.models import Value
 from django.db.models.functions import Concat, Substr
 from django.utils.translation import gettext_lazy as _
 
-
 PATH_WIDTH = 10
 
 
