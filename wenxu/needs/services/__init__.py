@@ -1,0 +1,57 @@
+"""One service per lifecycle action (DESIGN §3). The only code that changes `Need.status`.
+
+Callers use `from wenxu.needs import services` and `services.need_<verb>(...)`; the modules
+split the actions by stage. The shared plumbing (rights, lock, version, events) is in `_core`.
+"""
+
+from wenxu.needs.services._core import actor_roles
+from wenxu.needs.services.closing import (
+    need_callback,
+    need_expire_callback,
+    need_fulfil,
+    need_reopen,
+    need_reply,
+)
+from wenxu.needs.services.handling import (
+    need_accept,
+    need_approve_extension,
+    need_assign,
+    need_deny_extension,
+    need_progress,
+    need_request_extension,
+    need_return,
+)
+from wenxu.needs.services.oversight import (
+    need_merge,
+    need_remind,
+    need_supervise,
+    need_withdraw,
+)
+from wenxu.needs.services.register import (
+    RequesterInput,
+    need_register,
+    need_register_on_the_spot,
+)
+
+__all__ = [
+    "RequesterInput",
+    "actor_roles",
+    "need_accept",
+    "need_approve_extension",
+    "need_assign",
+    "need_callback",
+    "need_deny_extension",
+    "need_expire_callback",
+    "need_fulfil",
+    "need_merge",
+    "need_progress",
+    "need_register",
+    "need_register_on_the_spot",
+    "need_remind",
+    "need_reopen",
+    "need_reply",
+    "need_request_extension",
+    "need_return",
+    "need_supervise",
+    "need_withdraw",
+]

@@ -1,0 +1,186 @@
+"""The plumbing every lifecycle service shares: rights, row lock, version check, events.
+
+Each action: lock the row, check the actor's right, the version the actor saw and the
+transition table, write the change and an append-only `NeedEvent` in the same transaction,
+and queue side effects with `transaction.on_commit`. Concurrency: the row lock (SELECT … FOR
+UPDATE on PostgreSQL; IMMEDIATE transactions on SQLite) serialises writers, and the version
+check refuses a write based on a stale read, so no edit is silently lost.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import roles_over_area, scopes_for_user
+from wenxu.lib import clock
+from wenxu.needs import states
+from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted, StaleVersion
+from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.states import Action, Status
+
+LEAD = "lead"  # pseudo-role: a handler of the lead unit
+CO = "co"  # pseudo-role: a handler of a co unit
+
+
+# --------------------------------------------------------------------------- rights
+
+
+def actor_roles(actor: User | None, need: Need) -> set[str]:
+    """The roles `actor` holds over `need`; `None` is the system (sweeps, reminders)."""
+    if actor is None:
+        return {states.SYSTEM}
+    if not actor.is_active:
+        return set()
+    roles = roles_over_area(actor, need.area.path)
+    lead_path = need.lead_unit.path if need.lead_unit else None
+    co_paths = [unit.path for unit in need.co_units.all()] if need.pk else []
+    for scope in scopes_for_user(actor):
+        if not scope.unit_path:
+            continue
+        if lead_path and lead_path.startswith(scope.unit_path):
+            roles.add(scope.role)
+            if scope.role == states.HANDLER:
+                roles.add(LEAD)
+        elif any(path.startswith(scope.unit_path) for path in co_paths):
+            if scope.role == states.HANDLER:
+                roles.add(CO)
+            elif scope.role == states.LEADER:
+                roles.add(scope.role)
+    if need.recorded_by_id == actor.pk and any(
+        s.role == states.OFFICER for s in scopes_for_user(actor)
+    ):
+        roles.add(states.OFFICER)
+    return roles
+
+
+# Actions a handler takes only for the lead unit; co-unit handlers may add progress notes.
+_LEAD_ONLY = {
+    Action.ACCEPT,
+    Action.RETURN,
+    Action.REQUEST_EXTENSION,
+    Action.REPLY,
+    Action.FULFIL,
+}
+
+
+def _may(action: str, roles: set[str]) -> bool:
+    allowed = states.TRANSITIONS[action].roles
+    effective = set(roles)
+    if states.HANDLER in effective and LEAD not in effective:
+        # A handler's rights on a need come through the lead (or a co) unit, not their area.
+        effective.discard(states.HANDLER)
+    if CO in roles and action == Action.PROGRESS:
+        effective.add(states.HANDLER)
+    if action in _LEAD_ONLY and LEAD not in roles:
+        effective.discard(states.HANDLER)
+    return bool(allowed & effective)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@dataclass
+class _Change:
+    need: Need
+    actor: User | None
+    action: str
+    from_status: str
+    fields: set[str] = field(default_factory=set)
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self.need, name, value)
+            self.fields.add(name)
+
+
+def _lock(need_id: int) -> Need:
+    return (
+        Need.objects.select_for_update(of=("self",))
+        .select_related("area", "lead_unit", "category")
+        .get(pk=need_id)
+    )
+
+
+def _begin(*, actor: User | None, need: Need | int, version: int | None, action: str) -> _Change:
+    locked = _lock(need if isinstance(need, int) else need.pk)
+    roles = actor_roles(actor, locked)
+    if not _may(action, roles):
+        raise NotPermitted(
+            _("您的角色不能对该诉求执行“%(action)s”。") % {"action": Action(action).label}
+        )
+    if version is not None and version != locked.version:
+        raise StaleVersion()
+    if not states.allowed(action, locked.status):
+        raise IllegalTransition(
+            _("诉求当前状态为“%(status)s”，不能执行“%(action)s”。")
+            % {"status": Status(locked.status).label, "action": Action(action).label}
+        )
+    return _Change(need=locked, actor=actor, action=action, from_status=locked.status)
+
+
+def _record(change: _Change, to_status: str | None = None) -> NeedEvent:
+    need = change.need
+    if to_status is not None:
+        change.set(status=to_status)
+    # The row is locked and its version checked in `_begin`, so a plain increment is safe.
+    need.version += 1
+    need.save(update_fields=[*sorted(change.fields), "version", "updated_at"])
+    return _append_event(
+        need=need,
+        actor=change.actor,
+        action=change.action,
+        from_status=change.from_status,
+        to_status=need.status,
+        note=change.note,
+        data=change.data,
+    )
+
+
+def _append_event(
+    *,
+    need: Need,
+    actor: User | None,
+    action: str,
+    from_status: str,
+    to_status: str,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> NeedEvent:
+    last = need.events.aggregate(last=Max("seq"))["last"] or 0
+    event = NeedEvent.objects.create(
+        need=need,
+        seq=last + 1,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        data=data or {},
+        created_at=clock.now(),
+    )
+    transaction.on_commit(lambda: _queue_notifications(event.pk))
+    return event
+
+
+def _queue_notifications(event_id: int) -> None:
+    from wenxu.notify.tasks import deliver_need_event
+
+    deliver_need_event.enqueue(event_id)
+
+
+def _required_text(errors: dict[str, list[str]], name: str, value: str | None, label: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        errors.setdefault(name, []).append(_("请填写%(label)s。") % {"label": label})
+    return text
+
+
+def _raise(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise InvalidInput(errors)

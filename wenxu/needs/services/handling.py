@@ -1,0 +1,210 @@
+"""交办 签收 退回 进展 延期: the responsible unit at work."""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.lib import clock
+from wenxu.needs import deadlines
+from wenxu.needs.exceptions import IllegalTransition
+from wenxu.needs.models import Need
+from wenxu.needs.services._core import (
+    _begin,
+    _Change,
+    _raise,
+    _record,
+    _required_text,
+)
+from wenxu.needs.states import Action, Status
+from wenxu.organisations.models import Unit
+
+# --------------------------------------------------------------------------- triage
+
+
+def _check_units(
+    errors: dict[str, list[str]], lead_unit: Unit | None, co_units: Iterable[Unit]
+) -> list[Unit]:
+    co = list(dict.fromkeys(co_units))
+    if lead_unit is None:
+        errors["lead_unit"] = [_("请选择主办单位。")]
+    elif not lead_unit.active:
+        errors["lead_unit"] = [_("主办单位已停用。")]
+    if lead_unit is not None and lead_unit in co:
+        errors["co_units"] = [_("协办单位不能与主办单位相同。")]
+    if any(not unit.active for unit in co):
+        errors.setdefault("co_units", []).append(_("协办单位中有已停用的单位。"))
+    return co
+
+
+@transaction.atomic
+def need_assign(
+    *,
+    actor: User,
+    need: Need | int,
+    version: int | None,
+    lead_unit: Unit | None,
+    co_units: Iterable[Unit] = (),
+) -> Need:
+    """交办: a dispatcher names the lead unit; deadlines come from the rules, stored now."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.ASSIGN)
+    errors: dict[str, list[str]] = {}
+    co = _check_units(errors, lead_unit, co_units)
+    _raise(errors)
+    assert lead_unit is not None
+    n = change.need
+    now = clock.now()
+    rule = deadlines.rule_for(category=n.category, urgency=n.urgency)
+    calendar = deadlines.current_calendar()
+    response_due, p1 = deadlines.due_after(now, rule.response_value, rule.response_unit, calendar)
+    resolve_due, p2 = deadlines.due_after(now, rule.resolve_value, rule.resolve_unit, calendar)
+    change.set(
+        lead_unit=lead_unit,
+        assigned_at=now,
+        response_due=response_due,
+        resolve_due=resolve_due,
+        original_resolve_due=resolve_due,
+        due_provisional=p1 or p2,
+        calendar_version=calendar.version,
+        responded_at=None,
+        extension_pending_days=None,
+        extension_pending_reason="",
+    )
+    n.co_units.set(co)
+    change.data = {
+        "lead_unit": lead_unit.pk,
+        "co_units": [unit.pk for unit in co],
+        "response_due": response_due.isoformat(),
+        "resolve_due": resolve_due.isoformat(),
+        "provisional": p1 or p2,
+        "calendar_version": calendar.version,
+    }
+    _record(change, Status.ASSIGNED)
+    return change.need
+
+
+@transaction.atomic
+def need_accept(*, actor: User, need: Need | int, version: int | None) -> Need:
+    """签收: the lead unit takes the need on; the first response time is recorded."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.ACCEPT)
+    change.set(responded_at=clock.now())
+    _record(change, Status.IN_PROGRESS)
+    return change.need
+
+
+@transaction.atomic
+def need_return(*, actor: User, need: Need | int, version: int | None, reason: str) -> Need:
+    """退回: wrong routing; the need goes back to triage without unit or deadlines."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.RETURN)
+    errors: dict[str, list[str]] = {}
+    change.note = _required_text(errors, "reason", reason, _("退回理由"))
+    _raise(errors)
+    change.data = {"lead_unit": change.need.lead_unit_id}
+    change.set(
+        lead_unit=None,
+        assigned_at=None,
+        response_due=None,
+        resolve_due=None,
+        original_resolve_due=None,
+        responded_at=None,
+        due_provisional=False,
+        extension_pending_days=None,
+        extension_pending_reason="",
+    )
+    change.need.co_units.clear()
+    _record(change, Status.REGISTERED)
+    return change.need
+
+
+@transaction.atomic
+def need_progress(*, actor: User, need: Need | int, version: int | None, note: str) -> Need:
+    """办理进展: a note on the way; no status change."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.PROGRESS)
+    errors: dict[str, list[str]] = {}
+    change.note = _required_text(errors, "note", note, _("进展情况"))
+    _raise(errors)
+    _record(change)
+    return change.need
+
+
+# --------------------------------------------------------------------------- extensions
+
+
+@transaction.atomic
+def need_request_extension(
+    *, actor: User, need: Need | int, version: int | None, days: int, reason: str
+) -> Need:
+    """申请延期: before the deadline only, at most as often as the rule allows."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.REQUEST_EXTENSION)
+    n = change.need
+    rule = deadlines.rule_for(category=n.category, urgency=n.urgency)
+    errors: dict[str, list[str]] = {}
+    change.note = _required_text(errors, "reason", reason, _("延期理由"))
+    if not isinstance(days, int) or days < 1 or days > rule.max_extension_days:
+        errors["days"] = [
+            _("延期天数须在 1 到 %(max)d 个工作日之间。") % {"max": rule.max_extension_days}
+        ]
+    if n.extension_pending_days:
+        raise IllegalTransition(_("已有待审批的延期申请，请等待调度处理。"))
+    if n.extension_count >= rule.max_extensions:
+        raise IllegalTransition(
+            _("该诉求已延期 %(n)d 次，达到上限，不能再申请。") % {"n": n.extension_count}
+        )
+    if n.resolve_due is None or clock.now() >= n.resolve_due:
+        raise IllegalTransition(_("已超过办结时限，不能再申请延期。"))
+    _raise(errors)
+    change.set(extension_pending_days=days, extension_pending_reason=change.note)
+    change.data = {"days": days}
+    _record(change)
+    return change.need
+
+
+def _pending_extension(change: _Change) -> int:
+    days = change.need.extension_pending_days
+    if not days:
+        raise IllegalTransition(_("没有待审批的延期申请。"))
+    return days
+
+
+@transaction.atomic
+def need_approve_extension(
+    *, actor: User, need: Need | int, version: int | None, note: str = ""
+) -> Need:
+    """批准延期: the resolution deadline moves; the original stays recorded."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.APPROVE_EXTENSION)
+    days = _pending_extension(change)
+    n = change.need
+    assert n.resolve_due is not None
+    calendar = deadlines.current_calendar()
+    new_due, provisional = deadlines.extend_due(n.resolve_due, days, calendar)
+    change.note = (note or "").strip()
+    change.data = {
+        "days": days,
+        "from": n.resolve_due.isoformat(),
+        "to": new_due.isoformat(),
+        "calendar_version": calendar.version,
+    }
+    change.set(
+        resolve_due=new_due,
+        due_provisional=n.due_provisional or provisional,
+        extension_count=n.extension_count + 1,
+        extension_pending_days=None,
+        extension_pending_reason="",
+    )
+    _record(change)
+    return change.need
+
+
+@transaction.atomic
+def need_deny_extension(*, actor: User, need: Need | int, version: int | None, reason: str) -> Need:
+    """驳回延期: the deadline stands."""
+    change = _begin(actor=actor, need=need, version=version, action=Action.DENY_EXTENSION)
+    days = _pending_extension(change)
+    errors: dict[str, list[str]] = {}
+    change.note = _required_text(errors, "reason", reason, _("驳回理由"))
+    _raise(errors)
+    change.data = {"days": days}
+    change.set(extension_pending_days=None, extension_pending_reason="")
+    _record(change)
+    return change.need

@@ -1,0 +1,273 @@
+"""登记 and 马上就办: needs entering the ledger."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import roles_over_area, user_roles
+from wenxu.lib import clock, ids
+from wenxu.needs import states
+from wenxu.needs.exceptions import InvalidInput, NotPermitted
+from wenxu.needs.models import Category, LedgerCounter, Need
+from wenxu.needs.services._core import (
+    _append_event,
+    _raise,
+    _required_text,
+)
+from wenxu.needs.states import Action, Outcome, Status
+from wenxu.organisations.models import Area
+from wenxu.residents.models import Requester
+
+# --------------------------------------------------------------------------- register
+
+
+@dataclass(frozen=True)
+class RequesterInput:
+    name: str = ""
+    phone: str = ""
+    confidential: bool = False
+    kind: str = Requester.Kind.PERSON
+    id_number: str = ""
+    address: str = ""
+
+
+def _next_number(year: int) -> str:
+    LedgerCounter.objects.get_or_create(year=year)
+    counter = LedgerCounter.objects.select_for_update().get(year=year)
+    counter.last += 1
+    counter.save(update_fields=["last"])
+    return ids.ledger_number(year, counter.last)
+
+
+def _new_tracking_code() -> str:
+    while True:
+        code = ids.tracking_code()
+        if not Need.objects.filter(tracking_code=code).exists():
+            return code
+
+
+def _validate_register(
+    *,
+    actor: User,
+    title: str,
+    description: str,
+    kind: str,
+    source: str,
+    urgency: str,
+    nature_tags: Iterable[str],
+    area: Area | None,
+    category: Category | None,
+    handling: str,
+) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    _required_text(errors, "title", title, _("标题"))
+    _required_text(errors, "description", description, _("诉求内容"))
+    if len(title) > 200:
+        errors.setdefault("title", []).append(_("标题最多 200 字。"))
+    if kind not in states.Kind.values:
+        errors["kind"] = [_("诉求类型无效。")]
+    if source not in states.Source.values:
+        errors["source"] = [_("来源无效。")]
+    if urgency not in Need.Urgency.values:
+        errors["urgency"] = [_("紧急程度无效。")]
+    if handling not in states.Handling.values:
+        errors["handling"] = [_("办理方式无效。")]
+    unknown = [tag for tag in nature_tags if tag not in states.NatureTag.values]
+    if unknown:
+        errors["nature_tags"] = [_("未知的急难愁盼标签：%(tags)s") % {"tags": ", ".join(unknown)}]
+    if area is None:
+        errors["area"] = [_("请选择诉求所属区域。")]
+    elif not roles_over_area(actor, area.path) & {states.OFFICER, states.DISPATCHER}:
+        errors["area"] = [_("该区域不在您的登记范围内。")]
+    if category is not None and not category.active:
+        errors["category"] = [_("该分类已停用，请另选分类。")]
+    return errors
+
+
+@transaction.atomic
+def need_register(
+    *,
+    actor: User,
+    title: str,
+    description: str,
+    kind: str,
+    source: str,
+    area: Area | None,
+    category: Category | None = None,
+    urgency: str = "normal",
+    nature_tags: Iterable[str] = (),
+    address: str = "",
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    requester: RequesterInput | None = None,
+    handling: str = states.Handling.ROUTINE,
+) -> Need:
+    """登记: a new need enters the ledger as `registered`."""
+    if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
+        raise NotPermitted(_("只有走访干部、网格员或调度人员可以登记诉求。"))
+    tags = list(dict.fromkeys(nature_tags))
+    errors = _validate_register(
+        actor=actor,
+        title=title,
+        description=description,
+        kind=kind,
+        source=source,
+        urgency=urgency,
+        nature_tags=tags,
+        area=area,
+        category=category,
+        handling=handling,
+    )
+    if handling == states.Handling.ON_THE_SPOT:
+        errors.setdefault("handling", []).append(_("马上就办请使用“现场办结”登记。"))
+    _raise(errors)
+    need = _create_need(
+        actor=actor,
+        title=title,
+        description=description,
+        kind=kind,
+        source=source,
+        area=area,
+        category=category,
+        urgency=urgency,
+        nature_tags=tags,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        requester=requester,
+        handling=handling,
+        status=Status.REGISTERED,
+    )
+    _append_event(
+        need=need, actor=actor, action=Action.REGISTER, from_status="", to_status=need.status
+    )
+    return need
+
+
+def _create_need(*, requester: RequesterInput | None, **values: Any) -> Need:
+    now = clock.now()
+    need = Need(
+        number=_next_number(clock.today().year),
+        tracking_code=_new_tracking_code(),
+        recorded_by=values.pop("actor"),
+        registered_at=now,
+        **values,
+    )
+    need.title = need.title.strip()
+    need.description = need.description.strip()
+    if requester is not None and (requester.name.strip() or requester.phone.strip()):
+        person = Requester(
+            kind=requester.kind,
+            name=requester.name.strip(),
+            phone=requester.phone.strip(),
+            id_number=requester.id_number.strip(),
+            address=requester.address.strip(),
+            confidential=requester.confidential,
+        )
+        try:
+            person.full_clean()
+        except ValidationError as exc:
+            raise InvalidInput({"requester": exc.messages}) from exc
+        person.save()
+        need.requester = person
+    try:
+        # The database enforces the check constraints; validating them here costs a query each.
+        need.full_clean(exclude=["number", "tracking_code"], validate_constraints=False)
+    except ValidationError as exc:
+        raise InvalidInput(exc.message_dict) from exc
+    need.save()
+    return need
+
+
+@transaction.atomic
+def need_register_on_the_spot(
+    *,
+    actor: User,
+    title: str,
+    description: str,
+    kind: str,
+    source: str,
+    area: Area | None,
+    reply_text: str,
+    confirmed: bool = False,
+    satisfaction: str = "",
+    category: Category | None = None,
+    urgency: str = "normal",
+    nature_tags: Iterable[str] = (),
+    address: str = "",
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    requester: RequesterInput | None = None,
+) -> Need:
+    """马上就办: solved during the visit; closed at once when the resident confirms on the spot."""
+    if not actor.is_active or states.OFFICER not in user_roles(actor):
+        raise NotPermitted(_("只有走访干部或网格员可以现场办结。"))
+    tags = list(dict.fromkeys(nature_tags))
+    errors = _validate_register(
+        actor=actor,
+        title=title,
+        description=description,
+        kind=kind,
+        source=source,
+        urgency=urgency,
+        nature_tags=tags,
+        area=area,
+        category=category,
+        handling=states.Handling.ON_THE_SPOT,
+    )
+    if area is not None and states.OFFICER not in roles_over_area(actor, area.path):
+        errors["area"] = [_("只有负责该区域的走访干部或网格员可以现场办结。")]
+    proof = _required_text(errors, "reply_text", reply_text, _("现场办理情况"))
+    if confirmed and satisfaction not in states.Satisfaction.values:
+        errors["satisfaction"] = [_("群众现场确认时请选择满意度。")]
+    _raise(errors)
+    now = clock.now()
+    status = Status.CLOSED if confirmed else Status.REPLIED
+    need = _create_need(
+        actor=actor,
+        title=title,
+        description=description,
+        kind=kind,
+        source=source,
+        area=area,
+        category=category,
+        urgency=urgency,
+        nature_tags=tags,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        requester=requester,
+        handling=states.Handling.ON_THE_SPOT,
+        status=status,
+        outcome=Outcome.RESOLVED,
+        reply_text=proof,
+        replied_at=now,
+        responded_at=now,
+        **(
+            {
+                "callback_resolved": states.CallbackResolved.YES,
+                "callback_satisfaction": satisfaction,
+                "callback_channel": states.CallbackChannel.ON_SITE,
+                "callback_at": now,
+                "closed_at": now,
+            }
+            if confirmed
+            else {}
+        ),
+    )
+    _append_event(
+        need=need,
+        actor=actor,
+        action=Action.REGISTER_ON_THE_SPOT,
+        from_status="",
+        to_status=status,
+        note=proof,
+        data={"confirmed": confirmed, "satisfaction": satisfaction},
+    )
+    return need
