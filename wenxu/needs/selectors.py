@@ -19,6 +19,7 @@ from wenxu.needs import states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.organisations.models import Area, Unit
+from wenxu.residents.models import Requester
 
 
 def scope_q(user: User) -> Q:
@@ -167,3 +168,25 @@ def need_status_counts_for_user(*, user: User) -> dict[str, Any]:
         "active": sum(counts.get(s, 0) for s in states.ACTIVE),
         "overdue": overdue,
     }
+
+
+def need_requesters(*, need: Need) -> list[Requester]:
+    """Everyone waiting on `need`: its requester and those of the needs merged into it.
+
+    合并: a merged need's requester follows the target, so replies and callbacks about the
+    target reach them too. Merges can chain (A into B, B into C); all levels are followed.
+    """
+    requesters: list[Requester] = [need.requester] if need.requester else []
+    seen = {need.pk}
+    frontier = [need.pk]
+    while frontier:
+        merged = list(
+            Need.objects.filter(merged_into_id__in=frontier)
+            .exclude(pk__in=seen)
+            .select_related("requester")
+        )
+        seen.update(n.pk for n in merged)
+        frontier = [n.pk for n in merged]
+        requesters.extend(n.requester for n in merged if n.requester)
+    unique: dict[int, Requester] = {r.pk: r for r in requesters}
+    return list(unique.values())

@@ -136,3 +136,28 @@ def test_membership_needs_exactly_one_scope(world):
 
     with pytest.raises(ValidationError):
         Membership(user=world.outsider, role="officer").full_clean()
+
+
+def test_requesters_of_merged_needs_follow_the_target_through_chains(world):
+    from wenxu.needs import services
+    from wenxu.needs.services import RequesterInput
+
+    def person(name, phone):
+        return RequesterInput(name=name, phone=phone)
+
+    target = world.register(requester=person("张三", "13800001111"))
+    middle = world.register(requester=person("李四", "13800002222"))
+    first = world.register(requester=person("王五", "13800003333"))
+    anonymous = world.register()
+    services.need_merge(actor=world.dispatcher, need=first, version=first.version, into=middle)
+    middle.refresh_from_db()
+    services.need_merge(actor=world.dispatcher, need=middle, version=middle.version, into=target)
+    services.need_merge(
+        actor=world.dispatcher, need=anonymous, version=anonymous.version, into=target
+    )
+    target.refresh_from_db()
+
+    names = {r.name for r in selectors.need_requesters(need=target)}
+
+    assert names == {"张三", "李四", "王五"}
+    assert {r.name for r in selectors.need_requesters(need=first)} == {"王五"}
