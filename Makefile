@@ -42,7 +42,7 @@ types: $(STAMP)
 check: lint types test
 
 messages: $(STAMP)
-	cd wenxu && ../$(BIN)/wenxu makemessages -l en --no-obsolete && ../$(BIN)/wenxu compilemessages -l en
+	cd wenxu && ../$(BIN)/wenxu makemessages -l en --no-obsolete --ignore "tests/*" --ignore "*/tests/*" && ../$(BIN)/wenxu compilemessages -l en
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
