@@ -51,3 +51,18 @@ def test_unsafe_or_unknown_configuration_is_refused(tmp_path, env, message):
     result = _import_settings(tmp_path, **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_sqlite_url_gets_the_same_safe_options_as_the_default(tmp_path):
+    code = (
+        "import wenxu.settings as s; o = s.DATABASES['default']['OPTIONS'];"
+        "print(o['transaction_mode'], 'journal_mode=WAL' in o['init_command'])"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WENXU_")}
+    clean.update(
+        {"WENXU_DATA_DIR": str(tmp_path), "WENXU_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=False
+    )
+    assert result.stdout.split() == ["IMMEDIATE", "True"], result.stderr

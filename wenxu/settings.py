@@ -99,35 +99,32 @@ TEMPLATES = [
 ]
 
 
+# IMMEDIATE: writers take the lock at BEGIN, so two writers never deadlock on upgrade; WAL lets
+# readers go on while one writes; the busy timeout makes a writer wait rather than fail.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": (
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
+        "PRAGMA foreign_keys=ON;"
+        "PRAGMA busy_timeout=20000;"
+    ),
+}
+
+
 def _databases() -> dict[str, Any]:
     url: str = env.str("WENXU_DATABASE_URL", default="")
     if TESTING and env.str("WENXU_TEST_DATABASE_URL", default=""):
         url = env.str("WENXU_TEST_DATABASE_URL")
     if not url:
-        return {
-            "default": {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": DATA_DIR / "wenxu.sqlite3",
-                "OPTIONS": {
-                    # IMMEDIATE: writers take the lock at BEGIN, so two writers never deadlock on
-                    # upgrade; WAL lets readers go on while one writes.
-                    "transaction_mode": "IMMEDIATE",
-                    "timeout": 20,
-                    "init_command": (
-                        "PRAGMA journal_mode=WAL;"
-                        "PRAGMA synchronous=NORMAL;"
-                        "PRAGMA foreign_keys=ON;"
-                        "PRAGMA busy_timeout=20000;"
-                    ),
-                },
-                # A file per test process: the live server's threads then use their own
-                # connections, as in production (in-memory SQLite shares one across threads).
-                "TEST": {"NAME": Path(tempfile.gettempdir()) / f"wenxu-test-{os.getpid()}.sqlite3"},
-            }
-        }
+        url = f"sqlite:///{DATA_DIR / 'wenxu.sqlite3'}"
     config = environ.Env.db_url_config(url)
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+        config.setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
+        # A file per test process: the live server's threads then use their own connections,
+        # as in production (in-memory SQLite shares one connection across threads).
+        config["TEST"] = {"NAME": Path(tempfile.gettempdir()) / f"wenxu-test-{os.getpid()}.sqlite3"}
     elif config["ENGINE"] in {
         "django.db.backends.postgresql",
         "django.db.backends.postgresql_psycopg2",
