@@ -62,7 +62,7 @@ def test_sqlite_url_gets_the_same_safe_options_as_the_default(tmp_path):
     clean.update(
         {"WENXU_DATA_DIR": str(tmp_path), "WENXU_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     )
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=False
     )
     assert result.stdout.split() == ["IMMEDIATE", "True"], result.stderr
