@@ -10,7 +10,6 @@ class Scope:
     role: str
     area_path: str | None
     unit_path: str | None
-    unit_id: int | None
 
 
 def scopes_for_user(user: User) -> list[Scope]:
@@ -23,7 +22,6 @@ def scopes_for_user(user: User) -> list[Scope]:
             role=m.role,
             area_path=m.area.path if m.area else None,
             unit_path=m.unit.path if m.unit else None,
-            unit_id=m.unit_id,
         )
         for m in Membership.objects.filter(user=user).select_related("area", "unit")
     ]

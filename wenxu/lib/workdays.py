@@ -100,5 +100,3 @@ class WorkCalendar:
                 count += 1
         return count
 
-
-PACKAGE_CALENDAR = WorkCalendar()

@@ -153,6 +153,3 @@ def allowed(action: str, status: str) -> bool:
     transition = TRANSITIONS.get(action)
     return transition is not None and status in transition.sources
 
-
-def actions_from(status: str) -> list[str]:
-    return [action for action, t in TRANSITIONS.items() if status in t.sources]

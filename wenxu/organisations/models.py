@@ -60,9 +60,6 @@ class TreeNode(models.Model):
     def ancestors_and_self_ids(self) -> list[int]:
         return [int(part) for part in self.path.strip("/").split("/") if part]
 
-    def is_within(self, other: "TreeNode") -> bool:
-        return self.path.startswith(other.path)
-
     def clean(self) -> None:
         super().clean()
         if self.pk and self.parent_id:

@@ -4,7 +4,6 @@ Loading takes seconds, so the module loads it once (inside a transaction rolled 
 and the tests read it.
 """
 
-import importlib.util
 import io
 import re
 import stat
@@ -187,8 +186,6 @@ def test_demo_serves_unless_told_not_to(demo, monkeypatch):
 
 
 def test_demo_data_passes_the_ledger_check(demo):
-    if importlib.util.find_spec("wenxu.needs.ledger") is None:
-        pytest.skip("wenxu.needs.ledger (wenxu ledger_check) is not there yet")
     out = io.StringIO()
     code: object = 0
     try:

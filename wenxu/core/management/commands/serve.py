@@ -37,6 +37,11 @@ class Command(BaseCommand):
             "--workers", type=int, default=int(os.environ.get("WENXU_WEB_WORKERS", "2"))
         )
         parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="启动时不执行数据库迁移（多个进程同时启动时，先单独运行 wenxu migrate）。",
+        )
+        parser.add_argument(
             "--no-worker",
             action="store_true",
             help="只运行 Web 服务，不启动后台任务进程（城市级部署时单独运行 wenxu worker）。",
@@ -46,7 +51,8 @@ class Command(BaseCommand):
         port = options["port"]
         if not 0 < port < 65536:
             raise CommandError(f"端口号无效：{port}")
-        call_command("migrate", interactive=False, verbosity=0)
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         helpers = [] if options["no_worker"] else self._start_helpers()
         address = f"{options['host']}:{port}"
