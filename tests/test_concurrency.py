@@ -5,8 +5,10 @@ serialises writers and the version check is covered by the service tests.
 """
 
 import threading
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 
 from wenxu.needs import services
@@ -80,3 +82,35 @@ def test_ledger_numbers_stay_unique_under_concurrent_registration(world):
         thread.join(timeout=60)
     assert not errors
     assert len(numbers) == len(set(numbers)) == 20
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL"
+)
+def test_two_sweeps_reminding_the_same_need_at_once_remind_once(world):
+    need = world.in_progress()
+    assert need.resolve_due is not None
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def remind():
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            services.need_remind(actor=None, need=need.pk, version=None, kind="overdue")
+            outcomes.append("ok")
+        except DomainError as error:
+            outcomes.append(error.code)
+        finally:
+            connections.close_all()
+
+    with time_machine.travel(need.resolve_due + timedelta(hours=1)):
+        threads = [threading.Thread(target=remind) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["already_reminded", "ok"]
+    assert NeedEvent.objects.filter(need=need, action="remind", data__kind="overdue").count() == 1

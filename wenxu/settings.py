@@ -7,6 +7,7 @@ in the data folder, DEBUG off. Unsafe production configurations are refused at s
 import os
 import secrets
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,35 @@ def _secret_key() -> str:
             raise ImproperlyConfigured("WENXU_SECRET_KEY must be at least 32 characters long.")
         return configured
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    try:
+        # Created private (never readable by others, not even for a moment) and only if absent:
+        # of two processes starting at once, one writes the key and the other reads it.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret_key(key_file)
+    key = secrets.token_urlsafe(50)
+    try:
+        with os.fdopen(fd, "w") as fp:
+            fp.write(key)
+            fp.flush()
+            os.fsync(fp.fileno())
+    except BaseException:
+        key_file.unlink(missing_ok=True)  # an empty key file would stop every later start
+        raise
+    return key
+
+
+def _read_secret_key(key_file: Path, wait: float = 5.0) -> str:
+    """The key in `key_file`, waiting a little for a process that has just created it."""
+    deadline = time.monotonic() + wait
+    while not (key := key_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not key:
+        raise ImproperlyConfigured(
+            f"The secret key file {key_file} is empty: delete it to have a new key generated, "
+            "or set WENXU_SECRET_KEY."
+        )
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -209,7 +235,6 @@ WENXU_TRIAGE_HOURS = env.int("WENXU_TRIAGE_HOURS", default=24)
 WENXU_REOPEN_WINDOW_DAYS = env.int("WENXU_REOPEN_WINDOW_DAYS", default=30)
 WENXU_CALLBACK_WINDOW_DAYS = env.int("WENXU_CALLBACK_WINDOW_DAYS", default=10)
 WENXU_API_TOKEN_DAYS = env.int("WENXU_API_TOKEN_DAYS", default=30)
-WENXU_PAGE_SIZE = 50
 
 if not DEBUG and not TESTING and "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("WENXU_ALLOWED_HOSTS='*' is refused outside debug mode.")

@@ -20,6 +20,9 @@ class Role(models.TextChoices):
     ADMIN = "admin", _("系统管理员")
 
 
+# The kinds of scope each role may hold: a leader either, a handler only a unit, the rest only an
+# area. Enforced by `membership_unit_scope_role` (with `membership_one_scope`) and relied on when
+# roles are resolved over a need (wenxu.needs.services.actor_roles).
 AREA_ROLES = frozenset({Role.OFFICER, Role.DISPATCHER, Role.LEADER, Role.ADMIN})
 UNIT_ROLES = frozenset({Role.HANDLER, Role.LEADER})
 
@@ -80,6 +83,14 @@ class Membership(models.Model):
                 name="membership_handler_has_unit",
                 violation_error_message=_("承办人必须属于一个责任单位。"),
             ),
+            models.CheckConstraint(
+                condition=models.Q(unit__isnull=True) | models.Q(role__in=sorted(UNIT_ROLES)),
+                name="membership_unit_scope_role",
+                violation_error_message=_(
+                    "只有承办人和领导可以按单位授权；走访干部/网格员、调度督办和系统管理员"
+                    "须按区域授权。"
+                ),
+            ),
             models.UniqueConstraint(
                 fields=["user", "role", "area", "unit"], name="membership_unique"
             ),
@@ -106,6 +117,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(_("过期时间"))
     last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    # The user's `get_session_auth_hash()` at issue: an HMAC of the password hash, so that a
+    # password change ends the token as it ends the user's sessions.
+    session_hash = models.CharField(max_length=128, editable=False, default="")
 
     class Meta:
         verbose_name = _("接口令牌")

@@ -21,9 +21,9 @@ from wenxu.api.errors import CsrfFailed
 class BearerTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         api_token = account_services.api_token_authenticate(raw=token.strip())
-        if api_token is None:
-            # Remembered so that the 401 can say the token (not the login) is the problem.
-            request.wenxu_bad_token = True  # type: ignore[attr-defined]
+        if isinstance(api_token, account_services.TokenRefusal):
+            # Remembered so that the 401 can say what is wrong with the token (not the login).
+            request.wenxu_bad_token = api_token  # type: ignore[attr-defined]
             return None
         request.wenxu_api_token = api_token  # type: ignore[attr-defined]
         return api_token.user

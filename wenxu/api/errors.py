@@ -27,6 +27,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
+from wenxu.accounts.services import TokenRefusal
 from wenxu.needs.exceptions import DomainError, InvalidInput
 
 if TYPE_CHECKING:
@@ -179,7 +180,10 @@ def install_exception_handlers(api: "NinjaAPI") -> None:
 
     @api.exception_handler(AuthenticationError)
     def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        if getattr(request, "wenxu_bad_token", False):
+        refusal = getattr(request, "wenxu_bad_token", None)
+        if refusal == TokenRefusal.PASSWORD_CHANGED:
+            message = _("令牌已失效（密码已更改），请重新获取。")
+        elif refusal is not None:
             message = _("访问令牌无效、已过期或已吊销，请重新获取令牌。")
         else:
             message = _("请先登录，或在 Authorization 头中提供访问令牌（Bearer）。")

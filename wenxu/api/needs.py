@@ -274,9 +274,9 @@ def need_callback(request: HttpRequest, number: str, payload: s.CallbackIn) -> d
             actor=user,
             need=need,
             version=payload.version,
-            resolved=payload.resolved.value,
-            satisfaction=payload.satisfaction.value,
             channel=payload.channel.value,
+            resolved=payload.resolved.value if payload.resolved else "",
+            satisfaction=payload.satisfaction.value if payload.satisfaction else "",
             comment=payload.comment,
         ),
     )

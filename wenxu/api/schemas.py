@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
 from wenxu.needs.models import Urgency
 from wenxu.needs.states import (
@@ -250,10 +250,20 @@ class ReplyIn(ActionIn):
 
 
 class CallbackIn(ActionIn):
-    resolved: CallbackResolved
-    satisfaction: Satisfaction
     channel: CallbackChannel
+    resolved: CallbackResolved | None = Field(
+        None, description="是否解决；回访方式为“无法联系”(unreachable) 时留空，其他方式必填"
+    )
+    satisfaction: Satisfaction | None = Field(
+        None, description="满意度；回访方式为“无法联系”(unreachable) 时留空，其他方式必填"
+    )
     comment: str = Field("", max_length=2000)
+
+    @field_validator("resolved", "satisfaction", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # Form-like clients send "" for a field left blank: the same as leaving it out.
+        return None if value == "" else value
 
 
 class MergeIn(ActionIn):

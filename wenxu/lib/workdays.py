@@ -99,4 +99,3 @@ class WorkCalendar:
             if self.is_workday(day):
                 count += 1
         return count
-

@@ -23,6 +23,12 @@ class IllegalTransition(DomainError):
     code = "illegal_transition"
 
 
+class AlreadyReminded(IllegalTransition):
+    """The sweep's reminder for this deadline was sent already (by an overlapping sweep)."""
+
+    code = "already_reminded"
+
+
 class StaleVersion(DomainError):
     status_code = 409
     code = "stale_version"

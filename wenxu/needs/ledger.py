@@ -2,7 +2,8 @@
 
 事事有回音、件件有着落: every need has an owner and a deadline soon after it is registered, nothing
 is replied or closed without a reply and an outcome, a `planned` promise carries its follow-up
-date and is closed only once fulfilled, and the event log explains every status.
+date and is closed only once fulfilled, a merged need's target is not withdrawn, and the event log
+explains every status.
 
 Most of these are also database constraints; the check exists for what constraints cannot see
 (the event log, the triage window) and for data that reached the tables some other way
@@ -36,6 +37,7 @@ PLANNED_NO_FOLLOWUP = "planned_no_followup"
 PLANNED_NOT_FULFILLED = "planned_not_fulfilled"
 NO_EVENTS = "no_events"
 SEQ_GAP = "seq_gap"
+MERGED_INTO_WITHDRAWN = "merged_into_withdrawn"
 ILLEGAL_EVENT = "illegal_event"
 REPLAY_MISMATCH = "replay_mismatch"
 
@@ -45,6 +47,7 @@ CODES = (
     NO_REPLY,
     PLANNED_NO_FOLLOWUP,
     PLANNED_NOT_FULFILLED,
+    MERGED_INTO_WITHDRAWN,
     NO_EVENTS,
     SEQ_GAP,
     ILLEGAL_EVENT,
@@ -88,6 +91,8 @@ class NeedRow(NamedTuple):
     followup_date: date | None
     fulfilled_at: datetime | None
     reply_length: int
+    merged_into_number: str | None = None
+    merged_into_status: str | None = None
 
 
 def _label(status: str) -> str:
@@ -230,6 +235,15 @@ def need_problems(
                     _("“创造条件推动”的诉求已办结，却没有兑现承诺的记录。"),
                 )
             )
+    if need.status == Status.MERGED and need.merged_into_status == Status.WITHDRAWN:
+        # 合并: the requester follows the target; a withdrawn target answers nobody.
+        problems.append(
+            (
+                MERGED_INTO_WITHDRAWN,
+                _("已并入诉求 %(target)s，但该诉求已撤销，本诉求的群众得不到答复。")
+                % {"target": need.merged_into_number},
+            )
+        )
     problems.extend(replay_problems(need.status, events))
     return problems
 
@@ -253,6 +267,8 @@ def _need_chunks(chunk_size: int) -> Iterator[list[NeedRow]]:
                 "followup_date",
                 "fulfilled_at",
                 "reply_length",
+                "merged_into__number",
+                "merged_into__status",
             )[:chunk_size]
         )
         if not rows:

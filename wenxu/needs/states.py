@@ -152,4 +152,3 @@ CALLBACK_TARGETS = frozenset({Status.CLOSED, Status.FOLLOWING})
 def allowed(action: str, status: str) -> bool:
     transition = TRANSITIONS.get(action)
     return transition is not None and status in transition.sources
-

@@ -1,8 +1,12 @@
 """The periodic sweep (DESIGN §4): reminders before deadlines, escalation of overdue needs to the
-dispatchers (督办), and closing replied needs whose callback window has passed as unreachable.
+dispatchers (督办), reminders of `planned` promises past their follow-up date, and closing replied
+needs whose callback window has passed as unreachable.
 
-Idempotent: each reminder is an event carrying the deadline it is about, and a need that already
-has that event is skipped, so running the sweep twice (or on two machines) reminds once.
+Idempotent: each reminder is an event carrying the deadline it is about (its cycle), and a need
+that already has that event is skipped, so running the sweep twice reminds once. The listing here
+only saves work: two overlapping sweeps (two machines) may list the same need, so the services
+re-check under the row lock (`need_remind` refuses a second reminder for the cycle,
+`need_expire_callback` a need whose window has not passed) and the sweep counts those as skipped.
 """
 
 import logging
@@ -26,11 +30,18 @@ class SweepResult:
     due_soon: int = 0
     response_overdue: int = 0
     overdue: int = 0
+    followup_due: int = 0
     unreachable: int = 0
     skipped: int = 0
 
     def total(self) -> int:
-        return self.due_soon + self.response_overdue + self.overdue + self.unreachable
+        return (
+            self.due_soon
+            + self.response_overdue
+            + self.overdue
+            + self.followup_due
+            + self.unreachable
+        )
 
 
 class _RuleBook:
@@ -52,10 +63,10 @@ class _RuleBook:
 
 
 def _not_yet_reminded(needs: "QuerySet[Need]", kind: str) -> list[int]:
-    """Ids of `needs` without a reminder of `kind` for their current resolution deadline.
+    """Ids of `needs` without a reminder of `kind` for their current cycle (`remind_cycle`).
 
-    The deadline identifies the cycle: an extension or a reopen sets a new one, which gets its
-    own reminders.
+    The deadline identifies the cycle: an extension or a reopen sets a new one, and a new
+    follow-up date a new promise, which get their own reminders.
     """
     fresh: list[int] = []
     batch: list[Need] = []
@@ -66,20 +77,16 @@ def _not_yet_reminded(needs: "QuerySet[Need]", kind: str) -> list[int]:
                 need_id__in=[n.pk for n in batch], action=states.Action.REMIND, data__kind=kind
             ).values_list("need_id", "data__due")
         )
-        fresh.extend(n.pk for n in batch if (n.pk, _due_key(n)) not in sent)
+        fresh.extend(n.pk for n in batch if (n.pk, services.remind_cycle(n, kind)) not in sent)
         batch.clear()
 
-    for need in needs.only("pk", "resolve_due").iterator(chunk_size=500):
+    for need in needs.only("pk", "resolve_due", "followup_date").iterator(chunk_size=500):
         batch.append(need)
         if len(batch) == 500:
             flush()
     if batch:
         flush()
     return fresh
-
-
-def _due_key(need: Need) -> str | None:
-    return need.resolve_due.isoformat() if need.resolve_due else None
 
 
 def _run(ids: list[int], result: SweepResult, action: str, fn: Callable[[int], object]) -> int:
@@ -89,7 +96,8 @@ def _run(ids: list[int], result: SweepResult, action: str, fn: Callable[[int], o
             fn(need_id)
             done += 1
         except DomainError as error:
-            # The need moved on since we listed it (replied, reassigned…): nothing to do.
+            # The need moved on since we listed it (replied, reassigned…), or an overlapping
+            # sweep got there first: nothing to do.
             logger.info("sweep %s skipped need %s: %s", action, need_id, error.message)
             result.skipped += 1
     return done
@@ -152,7 +160,24 @@ def sweep() -> SweepResult:
         ),
     )
 
-    # 4. Replied, and the callback window passed: closed as unreachable (planned → following).
+    # 4. A `planned` promise past its follow-up date: remind the lead unit, once per date.
+    result.followup_due = _run(
+        _not_yet_reminded(
+            Need.objects.filter(status=states.Status.FOLLOWING, followup_date__lt=clock.today()),
+            "followup_due",
+        ),
+        result,
+        "followup_due",
+        lambda pk: services.need_remind(
+            actor=None,
+            need=pk,
+            version=None,
+            kind="followup_due",
+            note="承诺的跟进日期已过，请抓紧兑现并告知群众。",
+        ),
+    )
+
+    # 5. Replied, and the callback window passed: closed as unreachable (planned → following).
     callback_window = timedelta(days=settings.WENXU_CALLBACK_WINDOW_DAYS)
     result.unreachable = _run(
         list(

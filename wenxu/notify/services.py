@@ -17,18 +17,27 @@ _TO_LEAD_UNIT = {
     Action.APPROVE_EXTENSION,
     Action.DENY_EXTENSION,
 }
-_TO_DISPATCHERS = {Action.RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
+# A newly registered need waits for triage (交办) by the dispatchers covering its area.
+_TO_DISPATCHERS = {Action.REGISTER, Action.RETURN, Action.REQUEST_EXTENSION, Action.REPLY}
 _TO_RECORDER = {Action.REPLY}
 _ESCALATIONS = {"overdue", "response_overdue"}  # the sweep's reminders that reach dispatchers
 
 
-def _unit_handlers(need: Need) -> list[int]:
-    if need.lead_unit is None:
+def _lead_unit_id(event: NeedEvent) -> int | None:
+    """The lead unit the event concerns, as it was when the event happened: delivery may come
+    after a return and a reassignment, and must not reach the unit that leads the need by then.
+    Events written before events carried it fall back to the need's current lead unit."""
+    if "lead_unit" in event.data:
+        unit_id = event.data["lead_unit"]
+        return int(unit_id) if unit_id is not None else None
+    return event.need.lead_unit_id
+
+
+def _unit_handlers(unit_id: int | None) -> list[int]:
+    if unit_id is None:
         return []
     return list(
-        Membership.objects.filter(role="handler", unit=need.lead_unit).values_list(
-            "user_id", flat=True
-        )
+        Membership.objects.filter(role="handler", unit_id=unit_id).values_list("user_id", flat=True)
     )
 
 
@@ -43,17 +52,13 @@ def _dispatchers(need: Need) -> list[int]:
 
 def notify_for_event(*, event_id: int) -> int:
     """Write the notifications an event calls for; returns how many were new."""
-    event = (
-        NeedEvent.objects.select_related("need__area", "need__lead_unit", "actor")
-        .filter(pk=event_id)
-        .first()
-    )
+    event = NeedEvent.objects.select_related("need__area", "actor").filter(pk=event_id).first()
     if event is None:
         return 0
     need = event.need
     recipients: set[int] = set()
     if event.action in _TO_LEAD_UNIT:
-        recipients.update(_unit_handlers(need))
+        recipients.update(_unit_handlers(_lead_unit_id(event)))
     escalated = event.action == Action.REMIND and event.data.get("kind") in _ESCALATIONS
     if event.action in _TO_DISPATCHERS or escalated:
         recipients.update(_dispatchers(need))

@@ -114,6 +114,47 @@ def test_token_of_deactivated_user_answers_401(world):
     assert response.status_code == 401
 
 
+def test_token_stops_working_when_the_password_changes(world):
+    raw = _token_post(Client(), {"username": "officer", "password": "pw-officer"}).json()["token"]
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert Client().get("/api/v1/needs", headers=headers).status_code == 200
+
+    world.officer.set_password("new-pw-officer")
+    world.officer.save()
+    response = Client().get("/api/v1/needs", headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "code": "unauthenticated",
+        "message": "令牌已失效（密码已更改），请重新获取。",
+    }
+    fresh = _token_post(Client(), {"username": "officer", "password": "new-pw-officer"})
+    assert fresh.status_code == 200
+    fresh_headers = {"Authorization": f"Bearer {fresh.json()['token']}"}
+    assert Client().get("/api/v1/needs", headers=fresh_headers).status_code == 200
+
+
+def test_token_survives_a_profile_change_that_keeps_the_password(world):
+    raw, _token = account_services.api_token_issue(user=world.officer)
+    world.officer.display_name = "东河镇网格员"
+    world.officer.email = "officer@example.com"
+    world.officer.save()
+
+    response = Client().get("/api/v1/needs", headers={"Authorization": f"Bearer {raw}"})
+
+    assert response.status_code == 200
+
+
+def test_token_without_a_credential_fingerprint_is_refused(world):
+    # Tokens issued before fingerprints were stored have an empty one: they must be renewed.
+    raw, token = account_services.api_token_issue(user=world.officer)
+    ApiToken.objects.filter(pk=token.pk).update(session_hash="")
+
+    response = Client().get("/api/v1/needs", headers={"Authorization": f"Bearer {raw}"})
+
+    assert response.status_code == 401
+
+
 def test_unsafe_request_with_expired_token_answers_401_not_csrf_403(world):
     raw, token = account_services.api_token_issue(user=world.officer)
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))

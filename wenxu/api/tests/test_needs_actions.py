@@ -392,6 +392,42 @@ def test_officer_calls_back_and_closes(world, api_as, life):
     assert body["callback"]["resolved"] == "yes"
 
 
+@pytest.mark.parametrize(
+    "blank", [{}, {"resolved": None, "satisfaction": None}, {"resolved": "", "satisfaction": ""}]
+)
+def test_unreachable_callback_needs_no_verdict(world, api_as, life, blank):
+    need = life.replied()
+
+    response = api_as(world.officer).act(need, "callback", channel="unreachable", **blank)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "closed"
+    assert body["callback"]["channel"] == "unreachable"
+    assert (body["callback"]["resolved"], body["callback"]["satisfaction"]) == (None, None)
+
+
+def test_unreachable_callback_with_a_verdict_is_422(world, api_as, life):
+    need = life.replied()
+
+    response = api_as(world.officer).act(
+        need, "callback", channel="unreachable", resolved="no", satisfaction="dissatisfied"
+    )
+
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"resolved", "satisfaction"}
+
+
+def test_callback_reaching_the_resident_still_needs_a_verdict(world, api_as, life):
+    need = life.replied()
+
+    response = api_as(world.officer).act(need, "callback", channel="phone")
+
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"resolved", "satisfaction"}
+    assert Need.objects.get(pk=need.pk).status == "replied"
+
+
 def test_planned_promise_is_followed_then_fulfilled_by_handler(world, api_as, life):
     need = life.in_progress()
     followup = (clock.today() + timedelta(days=20)).isoformat()

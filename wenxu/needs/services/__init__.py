@@ -26,6 +26,7 @@ from wenxu.needs.services.oversight import (
     need_remind,
     need_supervise,
     need_withdraw,
+    remind_cycle,
 )
 from wenxu.needs.services.register import (
     RequesterInput,
@@ -54,4 +55,5 @@ __all__ = [
     "need_return",
     "need_supervise",
     "need_withdraw",
+    "remind_cycle",
 ]

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from wenxu.accounts.models import User
+from wenxu.accounts.models import AREA_ROLES, UNIT_ROLES, User
 from wenxu.accounts.selectors import roles_over_area, scopes_for_user
 from wenxu.lib import clock
 from wenxu.needs import states
@@ -35,11 +35,14 @@ def actor_roles(actor: User | None, need: Need) -> set[str]:
         return {states.SYSTEM}
     if not actor.is_active:
         return set()
-    roles = roles_over_area(actor, need.area.path)
+    # Each role counts only over the kind of scope it may hold (accounts.models.AREA_ROLES /
+    # UNIT_ROLES, also a database constraint): a unit-scoped dispatcher row, should one exist,
+    # must not make its holder a dispatcher of every need the unit leads.
+    roles = roles_over_area(actor, need.area.path) & AREA_ROLES
     lead_path = need.lead_unit.path if need.lead_unit else None
     co_paths = [unit.path for unit in need.co_units.all()] if need.pk else []
     for scope in scopes_for_user(actor):
-        if not scope.unit_path:
+        if not scope.unit_path or scope.role not in UNIT_ROLES:
             continue
         if lead_path and lead_path.startswith(scope.unit_path):
             roles.add(scope.role)
@@ -153,6 +156,11 @@ def _append_event(
     data: dict[str, Any] | None = None,
 ) -> NeedEvent:
     last = need.events.aggregate(last=Max("seq"))["last"] or 0
+    # Every event names the lead unit it concerns, as it was when it happened, so that a delayed
+    # delivery notifies that unit, not whoever leads the need by then. An action that sets its
+    # own (assign, reopen: the new unit; return: the unit that gave it back) keeps it.
+    payload = {**(data or {})}
+    payload.setdefault("lead_unit", need.lead_unit_id)
     event = NeedEvent.objects.create(
         need=need,
         seq=last + 1,
@@ -161,7 +169,7 @@ def _append_event(
         from_status=from_status,
         to_status=to_status,
         note=note,
-        data=data or {},
+        data=payload,
         created_at=clock.now(),
     )
     transaction.on_commit(lambda: _queue_notifications(event.pk))

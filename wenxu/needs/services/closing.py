@@ -69,20 +69,32 @@ def need_callback(
     actor: User | None,
     need: Need | int,
     version: int | None,
-    resolved: str,
-    satisfaction: str,
     channel: str,
+    resolved: str = "",
+    satisfaction: str = "",
     comment: str = "",
 ) -> Need:
-    """回访: the resident's verdict; closes the need, or keeps following a `planned` promise."""
+    """回访: the resident's verdict; closes the need, or keeps following a `planned` promise.
+
+    With channel `unreachable` (无法联系) there is no verdict: `resolved` and `satisfaction` stay
+    blank, as when the sweep closes an expired callback: no invented answer reaches the rates.
+    """
     change = _begin(actor=actor, need=need, version=version, action=Action.CALLBACK)
     errors: dict[str, list[str]] = {}
-    if resolved not in states.CallbackResolved.values:
-        errors["resolved"] = [_("请选择是否解决：已解决、部分解决或未解决。")]
-    if satisfaction not in states.Satisfaction.values:
-        errors["satisfaction"] = [_("请选择满意度（五级）。")]
+    resolved = (resolved or "").strip()
+    satisfaction = (satisfaction or "").strip()
     if channel not in states.CallbackChannel.values:
         errors["channel"] = [_("回访方式无效。")]
+    elif channel == states.CallbackChannel.UNREACHABLE:
+        if resolved:
+            errors["resolved"] = [_("未能联系到群众时，“是否解决”请留空。")]
+        if satisfaction:
+            errors["satisfaction"] = [_("未能联系到群众时，满意度请留空。")]
+    else:
+        if resolved not in states.CallbackResolved.values:
+            errors["resolved"] = [_("请选择是否解决：已解决、部分解决或未解决。")]
+        if satisfaction not in states.Satisfaction.values:
+            errors["satisfaction"] = [_("请选择满意度（五级）。")]
     _raise(errors)
     now = clock.now()
     n = change.need
@@ -111,6 +123,14 @@ def need_expire_callback(*, need: Need | int) -> Need:
     change = _begin(actor=None, need=need, version=None, action=Action.CALLBACK)
     now = clock.now()
     n = change.need
+    # Checked under the row lock: the sweep lists needs first, and by now this one may have been
+    # reopened and replied again, which starts a fresh callback window.
+    window = timedelta(days=settings.WENXU_CALLBACK_WINDOW_DAYS)
+    if n.replied_at is None or n.replied_at >= now - window:
+        raise IllegalTransition(
+            _("答复后 %(days)d 天的回访期限未过，不能按无法联系办结。")
+            % {"days": settings.WENXU_CALLBACK_WINDOW_DAYS}
+        )
     change.set(callback_channel=states.CallbackChannel.UNREACHABLE, callback_at=now)
     target = Status.FOLLOWING if n.outcome == Outcome.PLANNED else Status.CLOSED
     if target == Status.CLOSED:

@@ -3,13 +3,15 @@
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.lib import clock
 from wenxu.needs import deadlines
 from wenxu.needs.exceptions import IllegalTransition
-from wenxu.needs.models import Need
+from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.services._core import (
     _begin,
     _Change,
@@ -147,9 +149,10 @@ def need_request_extension(
         ]
     if n.extension_pending_days:
         raise IllegalTransition(_("已有待审批的延期申请，请等待调度处理。"))
-    if n.extension_count >= rule.max_extensions:
+    granted = _extensions_this_cycle(n)
+    if granted >= rule.max_extensions:
         raise IllegalTransition(
-            _("该诉求已延期 %(n)d 次，达到上限，不能再申请。") % {"n": n.extension_count}
+            _("该诉求本轮办理已延期 %(n)d 次，达到上限，不能再申请。") % {"n": granted}
         )
     if n.resolve_due is None or clock.now() >= n.resolve_due:
         raise IllegalTransition(_("已超过办结时限，不能再申请延期。"))
@@ -158,6 +161,22 @@ def need_request_extension(
     change.data = {"days": days}
     _record(change)
     return change.need
+
+
+def _extensions_this_cycle(need: Need) -> int:
+    """Extensions approved since the need's current deadline cycle began (its latest assign or
+    reopen): the rule's limit is per cycle, so a unit given the need after a return, or a reopen,
+    may ask again. `Need.extension_count` stays the lifetime total, a reported measure."""
+    cycle_start = (
+        NeedEvent.objects.filter(need=need, action__in=[Action.ASSIGN, Action.REOPEN])
+        .order_by("-seq")
+        .values("seq")[:1]
+    )
+    return (
+        NeedEvent.objects.filter(need=need, action=Action.APPROVE_EXTENSION)
+        .filter(seq__gt=Coalesce(Subquery(cycle_start), 0))
+        .count()
+    )
 
 
 def _pending_extension(change: _Change) -> int:
@@ -175,7 +194,10 @@ def need_approve_extension(
     change = _begin(actor=actor, need=need, version=version, action=Action.APPROVE_EXTENSION)
     days = _pending_extension(change)
     n = change.need
-    assert n.resolve_due is not None
+    # DESIGN §3: extensions are decided before the deadline only; a denial (which only clears
+    # the request) stays possible at any time.
+    if n.resolve_due is None or clock.now() >= n.resolve_due:
+        raise IllegalTransition(_("已超过办结时限，延期申请已失效，不能再批准。"))
     calendar = deadlines.current_calendar()
     new_due, provisional = deadlines.extend_due(n.resolve_due, days, calendar)
     change.note = (note or "").strip()

@@ -227,6 +227,37 @@ def test_fulfil_before_a_later_planned_reply_does_not_count(world):
     assert "planned_not_fulfilled" in codes(need.number)
 
 
+# --------------------------------------------------------------------------- merges
+
+
+def test_merged_need_whose_target_was_withdrawn_is_reported(world):
+    # The services refuse to withdraw a merge target; this one was withdrawn before they did.
+    source = world.register(title="路灯坏了")
+    target = world.register(title="东河村路灯维修")
+    services.need_merge(actor=world.dispatcher, need=source, version=source.version, into=target)
+    target.refresh_from_db()
+    NeedEvent.objects.create(
+        need=target,
+        seq=target.events.count() + 1,
+        actor=world.dispatcher,
+        action="withdraw",
+        from_status=target.status,
+        to_status="withdrawn",
+        note="重复",
+        created_at=target.registered_at,
+    )
+    Need.objects.filter(pk=target.pk).update(status="withdrawn", version=F("version") + 1)
+
+    code, out = run()
+
+    assert code == 1
+    assert codes(source.number) == {"merged_into_withdrawn"}
+    assert codes(target.number) == set()
+    assert (
+        f"{source.number} [merged_into_withdrawn] 已并入诉求 {target.number}，但该诉求已撤销" in out
+    )
+
+
 # --------------------------------------------------------------------------- event replay
 
 

@@ -5,6 +5,7 @@ wrong role gets NotPermitted, the wrong status IllegalTransition, a stale versio
 invalid input InvalidInput naming the field — and a refusal changes nothing at all.
 """
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from wenxu.accounts.models import Membership, User
+from wenxu.accounts.selectors import scopes_for_user
 from wenxu.lib import clock, ids
 from wenxu.needs import deadlines, services
 from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted, StaleVersion
@@ -32,6 +34,7 @@ from wenxu.needs.tests.helpers import (
     with_pending_extension,
 )
 from wenxu.notify.models import Notification
+from wenxu.notify.services import notify_for_event
 from wenxu.notify.tasks import deliver_need_event
 
 MONDAY = at(2026, 3, 2, 10)  # an ordinary working Monday, far from any holiday
@@ -244,6 +247,9 @@ def test_right_role_writes_exactly_one_event(world, case):
         from_status,
         expected_to,
     )
+    # The event names the lead unit it concerns: for a return, the unit that gave it back.
+    concerned = need.lead_unit_id if case.action == "return" else result.lead_unit_id
+    assert event.data["lead_unit"] == concerned
 
 
 @pytest.mark.parametrize(
@@ -404,6 +410,38 @@ INVALID: list[tuple[str, Callable[[Any], Need], Call, str]] = [
             actor=a, need=n, version=v, resolved="yes", satisfaction="satisfied", channel="fax"
         ),
         "channel",
+    ),
+    (
+        "callback reached without resolved",
+        lambda w: w.replied(),
+        lambda w, a, n, v: services.need_callback(
+            actor=a, need=n, version=v, resolved="", satisfaction="satisfied", channel="phone"
+        ),
+        "resolved",
+    ),
+    (
+        "callback reached without satisfaction",
+        lambda w: w.replied(),
+        lambda w, a, n, v: services.need_callback(
+            actor=a, need=n, version=v, resolved="yes", channel="visit"
+        ),
+        "satisfaction",
+    ),
+    (
+        "callback unreachable with an invented verdict",
+        lambda w: w.replied(),
+        lambda w, a, n, v: services.need_callback(
+            actor=a, need=n, version=v, resolved="no", channel="unreachable"
+        ),
+        "resolved",
+    ),
+    (
+        "callback unreachable with an invented satisfaction",
+        lambda w: w.replied(),
+        lambda w, a, n, v: services.need_callback(
+            actor=a, need=n, version=v, satisfaction="basic", channel="unreachable"
+        ),
+        "satisfaction",
     ),
     (
         "fulfil without note",
@@ -866,6 +904,39 @@ def test_handler_of_a_sub_unit_cannot_act_for_the_parent_unit(world):
     )
 
 
+def _with_unit_scope(world, role):
+    """A user holding `role` over 住建局, as a membership row written before the database
+    refused such rows (accounts migration 0003) would give them."""
+    user = User.objects.create_user(username=f"legacy_{role}", password="x")
+    handler_scope = scopes_for_user(world.handler)[0]
+    user._wenxu_scopes = [dataclasses.replace(handler_scope, role=role)]  # type: ignore[attr-defined]
+    return user
+
+
+@pytest.mark.parametrize("role", ["dispatcher", "officer", "admin"])
+def test_area_role_held_over_a_unit_gives_no_rights_over_its_needs(world, role):
+    need = world.replied()
+    assert services.actor_roles(_with_unit_scope(world, role), need) == set()
+
+
+def test_unit_scoped_dispatcher_row_cannot_approve_the_units_extensions(world):
+    legacy = _with_unit_scope(world, "dispatcher")
+    need = with_pending_extension(world)
+    assert_refused(
+        NotPermitted,
+        need,
+        lambda: services.need_approve_extension(actor=legacy, need=need, version=need.version),
+    )
+
+
+def test_leader_of_a_unit_keeps_the_leader_role_over_its_needs(world):
+    leader = User.objects.create_user(username="unit_leader", password="x")
+    Membership.objects.create(user=leader, role="leader", unit=world.housing)
+    need = world.in_progress()
+    assert services.actor_roles(leader, need) == {"leader"}
+    services.need_supervise(actor=leader, need=need, version=need.version, note="请加快办理")
+
+
 # --------------------------------------------------------------------------- extensions
 
 
@@ -891,7 +962,10 @@ def test_approved_extension_moves_resolve_due_by_working_days(world, frozen):
     assert need.extension_count == 1
     assert (need.extension_pending_days, need.extension_pending_reason) == (None, "")
     request, approve = events_of(need)[-2:]
-    assert (request.action, request.data) == ("request_extension", {"days": 3})
+    assert (request.action, request.data) == (
+        "request_extension",
+        {"days": 3, "lead_unit": world.housing.pk},
+    )
     assert approve.action == "approve_extension"
     assert approve.data["from"] == original.isoformat()
 
@@ -1004,6 +1078,92 @@ def test_a_rule_may_allow_more_extensions(world, frozen):
     )
 
 
+def test_extension_may_be_approved_only_before_the_deadline(world, time_machine):
+    time_machine.move_to(MONDAY, tick=False)
+    in_time = with_pending_extension(world)
+    lapsed = with_pending_extension(world)
+    assert in_time.resolve_due is not None
+    assert lapsed.resolve_due == in_time.resolve_due
+
+    time_machine.move_to(in_time.resolve_due - timedelta(seconds=1), tick=False)
+    in_time = services.need_approve_extension(
+        actor=world.dispatcher, need=in_time, version=in_time.version
+    )
+    assert in_time.extension_count == 1
+
+    time_machine.move_to(lapsed.resolve_due, tick=False)
+    error = assert_refused(
+        IllegalTransition,
+        lapsed,
+        lambda: services.need_approve_extension(
+            actor=world.dispatcher, need=lapsed, version=lapsed.version
+        ),
+    )
+    assert error.message == "已超过办结时限，延期申请已失效，不能再批准。"
+
+
+def test_lapsed_extension_request_may_still_be_denied(world, time_machine):
+    time_machine.move_to(MONDAY, tick=False)
+    need = with_pending_extension(world)
+    assert need.resolve_due is not None
+    time_machine.move_to(need.resolve_due + timedelta(days=1), tick=False)
+
+    need = services.need_deny_extension(
+        actor=world.dispatcher, need=need, version=need.version, reason="已超过办结时限"
+    )
+
+    assert need.extension_pending_days is None
+    assert need.resolve_due == need.original_resolve_due
+    assert need.extension_count == 0
+
+
+def _extend(world, need, handler, days=2):
+    need = services.need_request_extension(
+        actor=handler, need=need, version=need.version, days=days, reason="需协调其他部门"
+    )
+    return services.need_approve_extension(actor=world.dispatcher, need=need, version=need.version)
+
+
+def test_unit_given_the_need_after_a_return_may_have_its_own_extension(world, frozen):
+    need = _extend(world, world.in_progress(), world.handler)
+    need = services.need_return(
+        actor=world.handler, need=need, version=need.version, reason="不属本单位职责"
+    )
+    need = services.need_assign(
+        actor=world.dispatcher, need=need, version=need.version, lead_unit=world.transport
+    )
+    need = services.need_accept(actor=world.handler_other, need=need, version=need.version)
+
+    need = _extend(world, need, world.handler_other)
+
+    assert need.extension_count == 2  # the lifetime total, a reported measure
+    assert need.resolve_due != need.original_resolve_due
+    # The new cycle has its own limit, and it holds.
+    error = assert_refused(
+        IllegalTransition,
+        need,
+        lambda: services.need_request_extension(
+            actor=world.handler_other, need=need, version=need.version, days=1, reason="再延"
+        ),
+    )
+    assert "上限" in error.message
+
+
+def test_reopened_need_may_have_an_extension_again(world, frozen):
+    need = _extend(world, world.in_progress(), world.handler)
+    need = services.need_reply(
+        actor=world.handler, need=need, version=need.version, outcome="resolved", reply_text="已修"
+    )
+    need = services.need_reopen(
+        actor=world.dispatcher, need=need, version=need.version, reason="群众反映又坏了"
+    )
+
+    need = _extend(world, need, world.handler)
+
+    assert need.extension_count == 2
+    assert need.extension_pending_days is None
+
+
 @pytest.mark.parametrize("action", ["approve", "deny"])
 def test_no_decision_without_a_pending_request(world, action):
     need = world.in_progress()
@@ -1106,6 +1266,40 @@ def test_dispatcher_may_do_the_callback(world):
     assert need.callback_comment == "路灯又坏了"
 
 
+def test_unreachable_callback_records_no_verdict(world, frozen):
+    need = world.replied()
+    need = services.need_callback(
+        actor=world.officer,
+        need=need,
+        version=need.version,
+        channel="unreachable",
+        comment="三次电话均未接通",
+    )
+    need.refresh_from_db()
+    assert need.status == "closed"
+    assert (need.callback_resolved, need.callback_satisfaction, need.callback_channel) == (
+        "",
+        "",
+        "unreachable",
+    )
+    assert need.callback_at == need.closed_at == MONDAY
+    assert events_of(need)[-1].data["resolved"] == ""
+
+
+def test_unreachable_callback_on_a_planned_reply_goes_on_following(world):
+    need = world.replied("planned")
+    need = services.need_callback(
+        actor=world.dispatcher,
+        need=need,
+        version=need.version,
+        resolved="",
+        satisfaction="",
+        channel="unreachable",
+    )
+    assert need.status == "following"
+    assert need.callback_satisfaction == ""
+
+
 @pytest.mark.parametrize("persona", ["handler", "dispatcher"])
 def test_fulfil_closes_a_followed_promise(world, frozen, persona):
     need = following(world)
@@ -1137,12 +1331,14 @@ def test_a_planned_need_cannot_be_closed_by_callback_twice(world):
 
 def test_expired_callback_closes_as_unreachable(world, frozen):
     need = world.replied()
+    later = MONDAY + timedelta(days=10, seconds=1)
+    frozen.move_to(later, tick=False)
     need = services.need_expire_callback(need=need)
     need.refresh_from_db()
     assert need.status == "closed"
     assert need.callback_channel == "unreachable"
-    assert need.closed_at == need.callback_at == MONDAY
-    assert need.callback_satisfaction == ""
+    assert need.closed_at == need.callback_at == later
+    assert (need.callback_resolved, need.callback_satisfaction) == ("", "")
     event = events_of(need)[-1]
     assert (event.action, event.actor, event.from_status, event.to_status) == (
         "callback",
@@ -1152,11 +1348,41 @@ def test_expired_callback_closes_as_unreachable(world, frozen):
     )
 
 
-def test_expired_callback_on_a_planned_reply_goes_on_following(world):
-    need = services.need_expire_callback(need=world.replied("planned"))
+def test_expired_callback_on_a_planned_reply_goes_on_following(world, time_machine):
+    need = world.replied("planned")
+    time_machine.move_to(clock.now() + timedelta(days=11), tick=False)
+    need = services.need_expire_callback(need=need)
     need.refresh_from_db()
     assert need.status == "following"
     assert need.closed_at is None
+
+
+def test_expired_callback_is_refused_inside_the_callback_window(world, frozen, settings):
+    settings.WENXU_CALLBACK_WINDOW_DAYS = 10
+    need = world.replied()
+    frozen.move_to(MONDAY + timedelta(days=10), tick=False)  # the window's last moment
+    error = assert_refused(
+        IllegalTransition, need, lambda: services.need_expire_callback(need=need)
+    )
+    assert "10 天" in error.message
+
+
+def test_expired_callback_is_refused_for_a_need_replied_again_after_a_reopen(world, time_machine):
+    # The sweep lists a need whose window has passed; before it gets to the need, the need is
+    # reopened and replied again, which starts a fresh window.
+    time_machine.move_to(MONDAY, tick=False)
+    need = world.replied()
+    time_machine.move_to(MONDAY + timedelta(days=11), tick=False)
+    need = services.need_reopen(
+        actor=world.dispatcher, need=need, version=need.version, reason="群众反映未修好"
+    )
+    need = services.need_reply(
+        actor=world.handler, need=need, version=need.version, outcome="resolved", reply_text="已修"
+    )
+
+    assert_refused(IllegalTransition, need, lambda: services.need_expire_callback(need=need.pk))
+    need.refresh_from_db()
+    assert need.status == "replied"
 
 
 @pytest.mark.parametrize("builder", [lambda w: w.in_progress(), closed, following])
@@ -1320,7 +1546,7 @@ def test_merge_moves_the_need_and_notes_it_on_the_target(world):
     target.refresh_from_db()
     assert source.status == "merged"
     assert source.merged_into == target
-    assert events_of(source)[-1].data == {"into": target.number}
+    assert events_of(source)[-1].data == {"into": target.number, "lead_unit": None}
     assert target.status == "in_progress"
     assert target.version == target_version + 1
     merged_from = events_of(target)[-1]
@@ -1329,7 +1555,7 @@ def test_merge_moves_the_need_and_notes_it_on_the_target(world):
         "in_progress",
         "in_progress",
     )
-    assert merged_from.data == {"from": source.number}
+    assert merged_from.data == {"from": source.number, "lead_unit": world.housing.pk}
     assert merged_from.actor == world.dispatcher
 
 
@@ -1389,6 +1615,47 @@ def test_withdraw_records_the_reason(world):
     )
 
 
+def test_need_others_were_merged_into_cannot_be_withdrawn(world):
+    source = world.register(title="路灯坏了")
+    target = world.in_progress(title="东河村路灯维修")
+    services.need_merge(actor=world.dispatcher, need=source, version=source.version, into=target)
+    target.refresh_from_db()
+
+    error = assert_refused(
+        IllegalTransition,
+        target,
+        lambda: services.need_withdraw(
+            actor=world.dispatcher, need=target, version=target.version, reason="重复"
+        ),
+        source,
+    )
+
+    assert error.message == "有诉求已并入本诉求，不能撤销；请先办理本诉求。"
+
+
+def test_merge_target_may_be_merged_on_and_its_requesters_follow(world):
+    # Merges chain (selectors.need_requesters): the first need's requester follows to the last.
+    first = world.register(title="路灯坏了")
+    middle = world.register(title="村口路灯不亮")
+    last = world.in_progress(title="东河村路灯维修")
+    services.need_merge(actor=world.dispatcher, need=first, version=first.version, into=middle)
+    middle.refresh_from_db()
+
+    middle = services.need_merge(
+        actor=world.dispatcher, need=middle, version=middle.version, into=last
+    )
+
+    assert middle.status == "merged"
+    last.refresh_from_db()
+    assert_refused(
+        IllegalTransition,
+        last,
+        lambda: services.need_withdraw(
+            actor=world.dispatcher, need=last, version=last.version, reason="重复"
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- notifications
 
 
@@ -1428,6 +1695,60 @@ def test_reply_notifies_dispatchers_and_the_recorder(world, django_capture_on_co
     event = events_of(need)[-1]
     recipients = set(Notification.objects.filter(event=event).values_list("recipient", flat=True))
     assert recipients == {world.dispatcher.pk, world.officer.pk}
+
+
+def test_register_notifies_the_dispatchers_covering_the_area(
+    world, django_capture_on_commit_callbacks
+):
+    town_b_dispatcher = User.objects.create_user(username="disp_b", password="x")
+    Membership.objects.create(user=town_b_dispatcher, role="dispatcher", area=world.town_b)
+    with django_capture_on_commit_callbacks(execute=True):
+        need = world.register()  # in 东河镇, by the officer
+    event = events_of(need)[-1]
+    recipients = set(Notification.objects.filter(event=event).values_list("recipient", flat=True))
+    assert recipients == {world.dispatcher.pk}
+
+
+def test_delayed_delivery_reaches_the_unit_the_event_was_about(
+    world, django_capture_on_commit_callbacks
+):
+    need = world.register()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        need = services.need_assign(
+            actor=world.dispatcher, need=need, version=need.version, lead_unit=world.housing
+        )
+    assert len(queued) == 1  # the delivery is queued, not yet run
+    assigned_to_housing = events_of(need)[-1]
+    # Before it runs, 住建局 returns the need and it goes to 交通局.
+    need = services.need_return(
+        actor=world.handler, need=need, version=need.version, reason="不属本单位职责"
+    )
+    need = services.need_assign(
+        actor=world.dispatcher, need=need, version=need.version, lead_unit=world.transport
+    )
+
+    assert notify_for_event(event_id=assigned_to_housing.pk) == 1
+    recipients = Notification.objects.filter(event=assigned_to_housing).values_list(
+        "recipient", flat=True
+    )
+    assert list(recipients) == [world.handler.pk]
+
+
+def test_event_without_a_recorded_lead_unit_reaches_the_current_one(world):
+    # Events written before events carried their lead unit.
+    need = world.in_progress()
+    older = NeedEvent.objects.create(
+        need=need,
+        seq=need.events.count() + 1,
+        actor=world.dispatcher,
+        action="supervise",
+        from_status=need.status,
+        to_status=need.status,
+        data={},
+        created_at=clock.now(),
+    )
+    assert notify_for_event(event_id=older.pk) == 1
+    assert Notification.objects.get(event=older).recipient == world.handler
 
 
 def test_refused_action_notifies_nobody(world, django_capture_on_commit_callbacks):

@@ -11,13 +11,16 @@ changed nothing. After every step the invariants hold for every need:
 - nothing is replied, following or closed without reply text, outcome and reply time;
 - a `planned` reply is closed only after a fulfil event that follows the last reply;
 - resolve_due moves only by assign / approve_extension / reopen and is cleared only by return;
+- extensions stay within the rule's limit per deadline cycle (since the last assign or reopen);
+- every event names the lead unit it concerns, as it was then;
+- a sweep reminder is sent at most once per kind and deadline;
 - `wenxu ledger_check` finds nothing (apart from needs waiting for triage).
 
 Each example runs in a savepoint on top of the `world` fixture and is rolled back afterwards, so
 every example starts from the same fresh world on SQLite and PostgreSQL alike.
 """
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -39,6 +42,7 @@ from wenxu.accounts.models import User
 from wenxu.lib import clock
 from wenxu.needs import deadlines, ledger, services, states
 from wenxu.needs.exceptions import (
+    AlreadyReminded,
     DomainError,
     IllegalTransition,
     InvalidInput,
@@ -117,6 +121,7 @@ ACTS: dict[str, str | None] = {
     "supervise": Action.SUPERVISE,
     "remind": Action.REMIND,
     "system_remind": Action.REMIND,
+    "sweep_remind": Action.REMIND,
     "merge": Action.MERGE,
     "withdraw": Action.WITHDRAW,
     "time_passes": None,
@@ -127,7 +132,7 @@ NEXT_STEP: dict[str, list[str]] = {
     Status.ASSIGNED: ["accept"],
     Status.IN_PROGRESS: ["reply", "request_extension"],
     Status.REPLIED: ["callback", "callback", "expire_callback"],
-    Status.FOLLOWING: ["fulfil"],
+    Status.FOLLOWING: ["fulfil", "sweep_remind"],  # the follow-up date may pass first
 }
 
 
@@ -139,6 +144,57 @@ def next_steps(need: Need) -> list[str]:
 
 def pk(obj: Any) -> int:
     return int(obj.pk)
+
+
+def extensions_this_cycle(need: Need) -> int:
+    """Approved extensions since the deadline cycle began: the last assign or reopen (§3/§4)."""
+    count = 0
+    for action in NeedEvent.objects.filter(need=need).order_by("seq").values_list("action"):
+        if action[0] in {Action.ASSIGN, Action.REOPEN}:
+            count = 0
+        elif action[0] == Action.APPROVE_EXTENSION:
+            count += 1
+    return count
+
+
+def has_waiting_merged_needs(need: Need) -> bool:
+    """Needs merged into `need` whose requesters still wait on it."""
+    return Need.objects.filter(merged_into=need, status=Status.MERGED).exists()
+
+
+SWEEP_KINDS = ["due_soon", "response_overdue", "overdue", "followup_due"]
+
+
+def sweep_reminder_due(need: Need, kind: str) -> bool:
+    """Whether the need calls for the sweep's reminder of `kind` now (DESIGN §4)."""
+    now = clock.now()
+    running = need.status in {Status.ASSIGNED, Status.IN_PROGRESS}
+    if kind == "due_soon":
+        return running and need.resolve_due is not None and need.resolve_due > now
+    if kind == "response_overdue":
+        return need.status == Status.ASSIGNED and bool(
+            need.response_due and need.response_due < now
+        )
+    if kind == "overdue":
+        return running and need.resolve_due is not None and need.resolve_due < now
+    return need.status == Status.FOLLOWING and bool(
+        need.followup_date and need.followup_date < clock.today()
+    )
+
+
+def already_reminded(need: Need, kind: str) -> bool:
+    """A reminder of `kind` exists for the deadline (or follow-up date) the need has now."""
+    for data in NeedEvent.objects.filter(need=need, action=Action.REMIND).values_list(
+        "data", flat=True
+    ):
+        if data.get("kind") != kind or data.get("due") is None:
+            continue
+        if kind == "followup_due":
+            if date.fromisoformat(data["due"]) == need.followup_date:
+                return True
+        elif datetime.fromisoformat(data["due"]) == need.resolve_due:
+            return True
+    return False
 
 
 def machine_for(world: Any) -> type[RuleBasedStateMachine]:
@@ -366,7 +422,8 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
             days = data.draw(st.sampled_from([3, 1, MAX_EXTENSION_DAYS, 0, 11]), label="days")
 
             def check(n: Need) -> type[DomainError] | None:
-                if n.extension_pending_days or n.extension_count >= MAX_EXTENSIONS:
+                # The limit is per deadline cycle; extension_count is the lifetime total.
+                if n.extension_pending_days or extensions_this_cycle(n) >= MAX_EXTENSIONS:
                     return IllegalTransition
                 if n.resolve_due is None or clock.now() >= n.resolve_due:
                     return IllegalTransition
@@ -383,12 +440,27 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
             )
 
         def do_approve_extension(self, data: st.DataObject, need: Need) -> None:
+            # Sometimes the dispatcher gets to the request only after the deadline.
+            if (
+                need.extension_pending_days
+                and need.resolve_due is not None
+                and clock.now() < need.resolve_due
+                and data.draw(st.integers(0, 9), label="late") < 2
+            ):
+                self.clock.move_to(need.resolve_due + timedelta(hours=1))
             self._attempt(
                 data,
                 need,
                 Action.APPROVE_EXTENSION,
                 lambda a, n, v: services.need_approve_extension(actor=a, need=n, version=v),
-                check=lambda n: None if n.extension_pending_days else IllegalTransition,
+                # Before the deadline only: a request left pending past it has lapsed.
+                check=lambda n: (
+                    None
+                    if n.extension_pending_days
+                    and n.resolve_due is not None
+                    and clock.now() < n.resolve_due
+                    else IllegalTransition
+                ),
             )
 
         def do_deny_extension(self, data: st.DataObject, need: Need) -> None:
@@ -434,8 +506,23 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
             )
 
         def do_callback(self, data: st.DataObject, need: Need) -> None:
-            resolved = data.draw(st.sampled_from(states.CallbackResolved.values), label="resolved")
-            satisfaction = data.draw(st.sampled_from(states.Satisfaction.values), label="satis.")
+            channel = data.draw(st.sampled_from(["phone", "visit", "unreachable"]), label="channel")
+            # Usually a verdict when the resident was reached and none when not; sometimes the
+            # other way round, which is invalid either way.
+            answered = data.draw(st.integers(0, 9), label="answered") < 8
+            if channel == "unreachable":
+                answered = not answered
+            resolved = (
+                data.draw(st.sampled_from(states.CallbackResolved.values), label="resolved")
+                if answered
+                else ""
+            )
+            satisfaction = (
+                data.draw(st.sampled_from(states.Satisfaction.values), label="satis.")
+                if answered
+                else ""
+            )
+            valid = answered == (channel != "unreachable")
             self._attempt(
                 data,
                 need,
@@ -446,12 +533,20 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
                     version=v,
                     resolved=resolved,
                     satisfaction=satisfaction,
-                    channel="phone",
+                    channel=channel,
                 ),
+                check=lambda n: None if valid else InvalidInput,
             )
 
         def do_expire_callback(self, data: st.DataObject, need: Need) -> None:
-            expected = None if need.status == Status.REPLIED else IllegalTransition
+            window = timedelta(days=django_settings.WENXU_CALLBACK_WINDOW_DAYS)
+            if need.replied_at is not None and data.draw(st.booleans(), label="window passes"):
+                # The sweep usually comes by once the window has passed.
+                passed = need.replied_at + window + timedelta(seconds=1)
+                if clock.now() < passed:
+                    self.clock.move_to(passed)
+            expired = need.replied_at is not None and need.replied_at < clock.now() - window
+            expected = None if need.status == Status.REPLIED and expired else IllegalTransition
             self._run(
                 "expire_callback",
                 need,
@@ -520,6 +615,33 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
                 lambda: services.need_remind(actor=None, need=need.pk, version=None),
             )
 
+        def do_sweep_remind(self, data: st.DataObject, need: Need) -> None:
+            """The sweep's reminders: mostly of a kind the need calls for (what the sweep lists),
+            sometimes sent twice in a row (two overlapping sweeps), sometimes out of turn."""
+            promise = need.followup_date if need.status == Status.FOLLOWING else None
+            if promise and promise >= clock.today() and data.draw(st.booleans(), label="later"):
+                # The follow-up date passes without the promise being fulfilled.
+                self.clock.move_to(at(promise.year, promise.month, promise.day) + timedelta(days=1))
+            due = [kind for kind in SWEEP_KINDS if sweep_reminder_due(need, kind)]
+            if due and data.draw(st.integers(0, 9), label="listed") < 8:
+                kind = data.draw(st.sampled_from(due), label="kind")
+            else:
+                kind = data.draw(st.sampled_from(SWEEP_KINDS), label="kind")
+            need_id = need.pk
+            for _sweep in range(data.draw(st.integers(1, 2), label="sweeps")):
+                need = Need.objects.get(pk=need_id)
+                expected: type[DomainError] | None = None
+                if need.status not in states.ACTIVE or not sweep_reminder_due(need, kind):
+                    expected = IllegalTransition
+                elif already_reminded(need, kind):
+                    expected = AlreadyReminded
+                self._run(
+                    f"sweep remind {kind}",
+                    need,
+                    expected,
+                    lambda: services.need_remind(actor=None, need=need_id, version=None, kind=kind),
+                )
+
         def do_merge(self, data: st.DataObject, need: Need) -> None:
             into = Need.objects.get(pk=data.draw(st.sampled_from(sorted(self.ids)), label="into"))
             itself = into.pk == need.pk
@@ -541,7 +663,12 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
                 need,
                 Action.WITHDRAW,
                 lambda a, n, v: services.need_withdraw(actor=a, need=n, version=v, reason=reason),
-                check=lambda n: None if reason else InvalidInput,
+                # Requesters of needs merged into it would be left without an answer.
+                check=lambda n: (
+                    IllegalTransition
+                    if has_waiting_merged_needs(n)
+                    else (None if reason else InvalidInput)
+                ),
             )
 
         def do_time_passes(self, data: st.DataObject, need: Need) -> None:
@@ -609,9 +736,37 @@ def machine_for(world: Any) -> type[RuleBasedStateMachine]:
                 assert new_actions & (MOVES_DEADLINE | {Action.RETURN}), (need.number, new_actions)
             self.last_seen[need.pk] = (len(events), need.resolve_due)
 
-            # Extension and reopen counters match the events.
+            # Extension and reopen counters match the events; the rule's limit holds per cycle.
             approvals = sum(e.action == Action.APPROVE_EXTENSION for e in events)
-            assert need.extension_count == approvals <= MAX_EXTENSIONS
+            assert need.extension_count == approvals
+            in_cycle = 0
+            for e in events:
+                if e.action in {Action.ASSIGN, Action.REOPEN}:
+                    in_cycle = 0
+                elif e.action == Action.APPROVE_EXTENSION:
+                    in_cycle += 1
+                    assert in_cycle <= MAX_EXTENSIONS, need.number
+
+            # Every event names the lead unit it concerns, as it was when it happened.
+            lead: int | None = None
+            for e in events:
+                assert "lead_unit" in e.data, (need.number, e)
+                if e.action in {Action.ASSIGN, Action.REOPEN}:
+                    lead = e.data["lead_unit"]
+                elif e.action == Action.RETURN:
+                    assert e.data["lead_unit"] == lead, (need.number, e)
+                    lead = None
+                else:
+                    assert e.data["lead_unit"] == lead, (need.number, e)
+            assert need.lead_unit_id == lead, need.number
+
+            # A sweep reminder goes out once per kind and deadline, however often it is tried.
+            sweep_reminders = [
+                (e.data["kind"], e.data["due"])
+                for e in events
+                if e.action == Action.REMIND and e.data["kind"] != "manual"
+            ]
+            assert len(sweep_reminders) == len(set(sweep_reminders)), need.number
             assert need.reopen_count == sum(e.action == Action.REOPEN for e in events)
 
             # Final statuses are final, and a merge leaves a trace on its target.

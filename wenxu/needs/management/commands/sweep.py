@@ -1,4 +1,5 @@
-"""`wenxu sweep`: reminders, overdue escalation and callback expiry, once or in a loop."""
+"""`wenxu sweep`: reminders, overdue escalation, follow-up reminders and callback expiry, once or
+in a loop."""
 
 import signal
 import time
@@ -12,7 +13,7 @@ from wenxu.needs.sweeps import sweep
 
 
 class Command(BaseCommand):
-    help = "巡检台账：时限提醒、超期督办、回访期满按无法联系办结。默认运行一次。"
+    help = "巡检台账：时限提醒、超期督办、跟进到期提醒、回访期满按无法联系办结。默认运行一次。"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -34,8 +35,8 @@ class Command(BaseCommand):
             result = sweep()
             self.stdout.write(
                 f"巡检完成：提醒 {result.due_soon}，超响应时限 {result.response_overdue}，"
-                f"超期督办 {result.overdue}，回访期满办结 {result.unreachable}，"
-                f"跳过 {result.skipped}"
+                f"超期督办 {result.overdue}，跟进到期提醒 {result.followup_due}，"
+                f"回访期满办结 {result.unreachable}，跳过 {result.skipped}"
             )
             if not every:
                 return
