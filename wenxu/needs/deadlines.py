@@ -6,6 +6,7 @@ recomputed silently when the calendar changes later.
 """
 
 import hashlib
+import time as time_module
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from importlib.metadata import version as package_version
@@ -13,7 +14,15 @@ from importlib.metadata import version as package_version
 from django.utils import timezone
 
 from wenxu.lib.workdays import WorkCalendar
-from wenxu.needs.models import Category, DeadlineRule, DurationUnit, HolidayOverride, Urgency
+from wenxu.needs.models import (
+    Category,
+    DeadlineRule,
+    DurationUnit,
+    HolidayOverride,
+    Need,
+    Urgency,
+)
+from wenxu.needs.states import ACTIVE as ACTIVE_STATUSES
 
 END_OF_DAY = time(23, 59, 59)
 
@@ -99,3 +108,50 @@ def due_after(
 
 def extend_due(due: datetime, days: int, calendar: WorkCalendar) -> tuple[datetime, bool]:
     return due_after(due, days, DurationUnit.WORKDAYS, calendar)
+
+
+_cached: tuple[float, WorkCalendar] | None = None
+
+
+def cached_calendar(max_age: float = 60.0) -> WorkCalendar:
+    """`current_calendar()` reused for up to `max_age` seconds: for display (badges on list
+    pages), never for storing a deadline."""
+    global _cached
+    now = time_module.monotonic()
+    if _cached is None or now - _cached[0] > max_age:
+        _cached = (now, current_calendar())
+    return _cached[1]
+
+
+@dataclass(frozen=True)
+class DeadlineStatus:
+    """How a need stands against its resolution deadline, for people."""
+
+    kind: str  # none | stopped | ok | soon | today | overdue
+    label: str
+    css: str
+
+
+def deadline_status(need: Need, *, now: datetime, calendar: WorkCalendar) -> DeadlineStatus:
+    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
+
+    if need.resolve_due is None or need.status not in ACTIVE_STATUSES:
+        return DeadlineStatus("none", "", "")
+    if need.replied_at is not None:
+        return DeadlineStatus("stopped", _("已答复"), "text-bg-light border")
+    today = timezone.localdate(now)
+    due_day = timezone.localdate(need.resolve_due)
+    if need.resolve_due < now:
+        days = (today - due_day).days
+        if days == 0:
+            return DeadlineStatus("overdue", _("今日已超期"), "text-bg-danger")
+        label = ngettext("已超期 %(n)d 天", "已超期 %(n)d 天", days) % {"n": days}
+        return DeadlineStatus("overdue", label, "text-bg-danger")
+    if due_day == today:
+        return DeadlineStatus("today", _("今日到期"), "text-bg-warning")
+    left = calendar.workdays_between(today, due_day)
+    label = ngettext("剩余 %(n)d 个工作日", "剩余 %(n)d 个工作日", left) % {"n": left}
+    return DeadlineStatus(
+        "soon" if left <= 1 else "ok", label, "text-bg-warning" if left <= 1 else "text-bg-success"
+    )

@@ -1,0 +1,17 @@
+"""What every page's navigation needs to know about the viewer."""
+
+from django.http import HttpRequest
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import user_roles
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    if not isinstance(user, User) or not user.is_authenticated:
+        return {"nav_roles": frozenset()}
+    roles = user_roles(user)
+    return {
+        "nav_roles": frozenset(roles),
+        "nav_can_register": bool(roles & {"officer", "dispatcher"}),
+    }

@@ -1,0 +1,43 @@
+"""Small pieces every needs page shows the same way: deadline and status badges."""
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from wenxu.lib import clock
+from wenxu.needs import deadlines
+from wenxu.needs.models import Need
+
+register = template.Library()
+
+STATUS_CSS = {
+    "registered": "text-bg-secondary",
+    "assigned": "text-bg-info",
+    "in_progress": "text-bg-primary",
+    "replied": "text-bg-success",
+    "following": "text-bg-warning",
+    "closed": "text-bg-dark",
+    "withdrawn": "text-bg-light border",
+    "merged": "text-bg-light border",
+}
+
+
+@register.simple_tag
+def deadline_badge(need: Need) -> SafeString:
+    """剩余 N 个工作日 / 今日到期 / 已超期 N 天, or nothing when no deadline runs."""
+    status = deadlines.deadline_status(need, now=clock.now(), calendar=deadlines.cached_calendar())
+    if not status.label:
+        return SafeString("")
+    return format_html(
+        '<span class="badge {}" data-deadline="{}">{}</span>', status.css, status.kind, status.label
+    )
+
+
+@register.simple_tag
+def status_badge(need: Need) -> SafeString:
+    return format_html(
+        '<span class="badge {}" data-status="{}">{}</span>',
+        STATUS_CSS.get(need.status, "text-bg-light"),
+        need.status,
+        need.get_status_display(),
+    )
