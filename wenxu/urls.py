@@ -14,5 +14,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("wenxu.accounts.urls")),
+    path("", include("wenxu.needs.urls")),
     path("", include("wenxu.core.urls")),
 ]

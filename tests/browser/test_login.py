@@ -64,12 +64,14 @@ def test_language_switch_to_english(browser, live_server, world):
     page.close()
 
 
-def test_user_without_membership_sees_nothing(browser, live_server, world):
+def test_user_without_membership_sees_nothing_and_whom_to_ask(browser, live_server, world):
     world.register()
     user = User.objects.get(username="outsider")
     assert not Membership.objects.filter(user=user).exists()
     page = browser.new_page(viewport=DESKTOP)
     _login(page, live_server.url, "outsider", "pw-outsider")
     page.wait_for_url(f"{live_server.url}/")
-    assert page.get_by_test_id("total").inner_text() == "0"
+    assert "请联系系统管理员" in page.get_by_test_id("no-scope").inner_text()
+    assert page.get_by_test_id("total").count() == 0
+    assert page.locator("[data-testid=item]").count() == 0
     page.close()

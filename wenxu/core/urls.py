@@ -4,5 +4,6 @@ from wenxu.core import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("help/", views.help_index, name="help"),
     path("healthz", views.healthz, name="healthz"),
 ]

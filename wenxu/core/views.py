@@ -2,18 +2,38 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
-from wenxu.needs import selectors
+from wenxu.core import guide
+from wenxu.lib import clock
+from wenxu.needs.workbench import workbench_for_user
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """我的工作台: the counts and short lists this user's roles call for."""
     assert isinstance(request.user, User)
+    now = clock.now()
+    bench = workbench_for_user(user=request.user, now=now)
+    ledger = reverse("needs:ledger")
+
+    def ledger_url(params: tuple[tuple[str, str], ...] | None) -> str | None:
+        return f"{ledger}?{urlencode(params)}" if params is not None else None
+
     context = {
-        "summary": selectors.need_status_counts_for_user(user=request.user),
-        "memberships": request.user.memberships.select_related("area", "unit"),
+        "bench": bench,
+        "now": now,
+        "today": timezone.localdate(now),
+        "primary": [(s, ledger_url(s.ledger_params)) for s in bench.primary],
+        "secondary": [(s, ledger_url(s.ledger_params)) for s in bench.secondary],
+        "status_rows": [
+            (value, label, n, ledger_url((("status", value),)))
+            for value, label, n in bench.by_status
+        ],
     }
     return render(request, "core/home.html", context)
 
@@ -23,3 +43,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@login_required
+def help_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/help.html", {"pages": guide.pages()})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from importlib.metadata import version as package_version
 
+from django.db.models import Q
 from django.utils import timezone
 
 from wenxu.lib.workdays import WorkCalendar
@@ -82,6 +83,58 @@ def _values(rule: DeadlineRule) -> RuleValues:
         max_extensions=rule.max_extensions,
         max_extension_days=rule.max_extension_days,
     )
+
+
+class RuleBook:
+    """Every rule's reminder lead time in memory (one query), for pages and sweeps that look at
+    many needs: the same answer as `rule_for(...).remind_before_hours`, without a query per need.
+    """
+
+    def __init__(self) -> None:
+        self.rules: dict[tuple[int | None, str], int] = {}
+        self._category_paths: dict[int, str] = {}
+        for rule in DeadlineRule.objects.select_related("category"):
+            self.rules[(rule.category_id, rule.urgency)] = rule.remind_before_hours
+            if rule.category is not None:
+                self._category_paths[rule.category.pk] = rule.category.path
+
+    def remind_hours(self, need: Need) -> int:
+        ids = need.category.ancestors_and_self_ids() if need.category else []
+        for category_id in [*reversed(ids), None]:
+            hours = self.rules.get((category_id, need.urgency))
+            if hours is not None:
+                return hours
+        return DEFAULT_RULES[need.urgency].remind_before_hours
+
+    def within_lead_time_q(self, *, now: datetime) -> Q:
+        """Needs whose `resolve_due` is no later than `now` plus their own lead time.
+
+        `remind_hours` as one filter: per urgency, the rules of categories deepest first (a need
+        takes the rule of its nearest ruled ancestor), then the rule for all categories, then
+        the shipped default. Callers add "not yet due" and "still running" themselves.
+        """
+        q = Q()
+        for urgency in Urgency.values:
+            ruled = sorted(
+                (
+                    (self._category_paths[category_id], hours)
+                    for (category_id, rule_urgency), hours in self.rules.items()
+                    if category_id is not None and rule_urgency == urgency
+                ),
+                key=lambda item: -len(item[0]),
+            )
+            general = self.rules.get((None, urgency))
+            if general is None:
+                general = DEFAULT_RULES[urgency].remind_before_hours
+            taken: Q | None = None  # the needs a deeper rule already decided
+            for path, hours in ruled:
+                under = Q(category__in=Category.objects.filter(path__startswith=path))
+                rule_q = Q(urgency=urgency, resolve_due__lte=now + timedelta(hours=hours)) & under
+                q |= rule_q if taken is None else rule_q & ~taken
+                taken = under if taken is None else taken | under
+            general_q = Q(urgency=urgency, resolve_due__lte=now + timedelta(hours=general))
+            q |= general_q if taken is None else general_q & ~taken
+        return q
 
 
 def end_of_local_day(day: date) -> datetime:

@@ -3,12 +3,15 @@
 Only `wenxu.needs.services` changes `Need.status`; see `states.py` for the transition table.
 """
 
+import secrets
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from wenxu.lib import clock
 from wenxu.needs import states
 from wenxu.organisations.models import Area, TreeNode, Unit
 from wenxu.residents.models import Requester
@@ -360,3 +363,62 @@ class NeedEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError("NeedEvent is append-only")
+
+
+def attachment_upload_to(instance: "Attachment", filename: str) -> str:
+    """attachments/YYYY/MM/<random>.<ext>: the stored name says nothing about the content.
+
+    `filename` is the service's "x.<ext>" with the extension of the detected type, never the
+    name the user's device gave the file (that is kept in `original_name`, for display).
+    """
+    extension = filename.rsplit(".", 1)[-1].lower()
+    month = timezone.localtime(clock.now()).strftime("%Y/%m")
+    return f"attachments/{month}/{secrets.token_urlsafe(18)}.{extension}"
+
+
+class Attachment(models.Model):
+    """A photo or document kept with a need (proof of an on-the-spot solution, a site photo, a
+    petition letter). Files live under MEDIA_ROOT and are served only by the scoped view
+    `needs:attachment`, never from a public URL: they may show people and their homes."""
+
+    class Kind(models.TextChoices):
+        PHOTO = "photo", _("照片")
+        DOCUMENT = "document", _("文件")
+
+    need = models.ForeignKey(
+        Need, verbose_name=_("诉求"), on_delete=models.PROTECT, related_name="attachments"
+    )
+    kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
+    file = models.FileField(_("文件"), upload_to=attachment_upload_to, max_length=200)
+    thumbnail = models.FileField(
+        _("缩略图"), upload_to=attachment_upload_to, max_length=200, blank=True
+    )
+    original_name = models.CharField(_("原文件名"), max_length=200)
+    content_type = models.CharField(_("文件格式"), max_length=100)
+    size = models.PositiveIntegerField(_("大小(字节)"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("上传人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    uploaded_at = models.DateTimeField(_("上传时间"))
+
+    class Meta:
+        verbose_name = _("附件")
+        verbose_name_plural = _("附件")
+        ordering: ClassVar = ["need_id", "id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["photo", "document"]), name="attachment_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def is_photo(self) -> bool:
+        return self.kind == self.Kind.PHOTO

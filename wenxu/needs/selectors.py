@@ -6,18 +6,22 @@ co) to one of their units or a sub-unit, or they recorded it.
 
 import base64
 import binascii
+import json
+import re
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.lib import clock
-from wenxu.needs import states
+from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
-from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.models import Need, NeedEvent, Urgency
 from wenxu.organisations.models import Area, Unit
 from wenxu.residents.models import Requester
 
@@ -72,6 +76,14 @@ class NeedFilters:
     category: int | None = None
     overdue: bool | None = None
     q: str | None = None
+    # Added for the ledger page; the API does not pass them (their defaults filter nothing).
+    urgency: str | None = None
+    source: str | None = None
+    due_soon: bool = False
+    registered_from: date | None = None  # local (Asia/Shanghai) dates, both inclusive
+    registered_to: date | None = None
+    supervised: bool = False  # 督办中 and still active
+    extension_pending: bool = False  # 延期待批: an extension request waits for a dispatcher
 
 
 def _decode_cursor(cursor: str) -> int:
@@ -137,6 +149,32 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
             status__in=states.ACTIVE, replied_at__isnull=True, resolve_due__lt=clock.now()
         )
         qs = qs.filter(overdue_q) if filters.overdue else qs.exclude(overdue_q)
+    if filters.urgency:
+        if filters.urgency not in Urgency.values:
+            errors["urgency"] = [_("未知的紧急程度：%(value)s") % {"value": filters.urgency}]
+        qs = qs.filter(urgency=filters.urgency)
+    if filters.source:
+        if filters.source not in states.Source.values:
+            errors["source"] = [_("未知的来源：%(value)s") % {"value": filters.source}]
+        qs = qs.filter(source=filters.source)
+    if filters.due_soon:
+        qs = qs.filter(due_soon_q(now=clock.now()))
+    if filters.supervised:
+        qs = qs.filter(status__in=states.ACTIVE, supervised=True)
+    if filters.extension_pending:
+        qs = qs.filter(status__in=states.ACTIVE, extension_pending_days__isnull=False)
+    if filters.registered_from is not None:
+        qs = qs.filter(registered_at__gte=_start_of_local_day(filters.registered_from))
+    if filters.registered_to is not None:
+        qs = qs.filter(
+            registered_at__lt=_start_of_local_day(filters.registered_to + timedelta(days=1))
+        )
+    if (
+        filters.registered_from is not None
+        and filters.registered_to is not None
+        and filters.registered_from > filters.registered_to
+    ):
+        errors["registered_to"] = [_("结束日期不能早于开始日期。")]
     if filters.q:
         text = filters.q.strip()
         if len(text) > 100:
@@ -150,6 +188,141 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
     if errors:
         raise InvalidInput(errors)
     return qs
+
+
+def _start_of_local_day(day: date) -> datetime:
+    # The site's zone (Asia/Shanghai): a date typed into the ledger means the same day for all.
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
+
+
+def due_soon_q(*, now: datetime) -> Q:
+    """临期: the clock runs (active, no reply), the resolution deadline has not passed, and it
+    falls within the reminder lead time of the need's deadline rule: the rule of its category
+    or nearest ruled ancestor for its urgency, else the rule for all categories, else the shipped
+    default (urgent 4 h, normal 24 h, complex 48 h). The same lead time the sweep reminds with
+    and the workbench counts with (`deadlines.RuleBook`); one query reads the rules.
+    """
+    running = Q(status__in=states.ACTIVE, replied_at__isnull=True, resolve_due__gte=now)
+    return running & deadlines.RuleBook().within_lead_time_q(now=now)
+
+
+# --------------------------------------------------------------------------- the ledger page
+
+SORT_TIME = "time"  # newest registration first
+SORT_DEADLINE = "deadline"  # resolution deadline, earliest first; needs without one last
+LEDGER_SORTS = (SORT_TIME, SORT_DEADLINE)
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    needs: list[Need]
+    count: int  # all needs matching the filters in the viewer's scope, not just this page
+    next_cursor: str | None
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput({"cursor": [_("分页游标无效，请从第一页重新查询。")]})
+
+
+def encode_ledger_cursor(sort: str, need: Need) -> str:
+    key = need.registered_at if sort == SORT_TIME else need.resolve_due
+    raw = json.dumps([sort, key.isoformat() if key else None, need.pk], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_ledger_cursor(sort: str, cursor: str) -> tuple[datetime | None, int]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        cursor_sort, key, last_id = raw
+        moment = datetime.fromisoformat(key) if key is not None else None
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _bad_cursor() from exc
+    if (
+        cursor_sort != sort
+        or not isinstance(last_id, int)
+        or (moment is not None and timezone.is_naive(moment))
+        or (moment is None and sort == SORT_TIME)
+    ):
+        raise _bad_cursor()
+    return moment, last_id
+
+
+def _after(sort: str, key: datetime | None, last_id: int) -> Q:
+    """The rows after (key, id) in the sort order: the keyset condition."""
+    if sort == SORT_TIME:
+        return Q(registered_at__lt=key) | Q(registered_at=key, id__lt=last_id)
+    if key is None:  # already among the needs without a deadline
+        return Q(resolve_due__isnull=True, id__gt=last_id)
+    return Q(resolve_due__gt=key) | Q(resolve_due=key, id__gt=last_id) | Q(resolve_due__isnull=True)
+
+
+def need_ledger_page_for_user(
+    *,
+    user: User,
+    filters: NeedFilters,
+    sort: str = SORT_TIME,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> LedgerPage:
+    """One page of the ledger (台账) in the viewer's scope, keyset-paginated in either sort.
+
+    The cursor names the sort it was made for and the last row's (sort key, id): needs that
+    share a sort key (a day's deadlines all fall at 23:59:59) are neither skipped nor repeated
+    at a page boundary, and needs registered meanwhile do not shift the pages (a need whose
+    deadline changes meanwhile moves to its new place in the order). Queries: the
+    filters' own look-ups (a unit, area or category path; the rules for 临期), one COUNT, one
+    page and one prefetch of co units, however long the page.
+    """
+    if sort not in LEDGER_SORTS:
+        raise InvalidInput({"sort": [_("未知的排序方式：%(value)s") % {"value": sort}]})
+    limit = max(1, limit)
+    key, last_id = _decode_ledger_cursor(sort, cursor) if cursor else (None, 0)
+    qs = apply_filters(need_queryset_for_user(user=user), filters)
+    count = qs.count()
+    if cursor:
+        qs = qs.filter(_after(sort, key, last_id))
+    if sort == SORT_TIME:
+        qs = qs.order_by("-registered_at", "-id")
+    else:
+        qs = qs.order_by(F("resolve_due").asc(nulls_last=True), "id")
+    # The list shows neither the long texts nor the callback: leave them in the database.
+    page = list(
+        _with_related(qs).defer(
+            "description", "reply_text", "callback_comment", "extension_pending_reason"
+        )[: limit + 1]
+    )
+    next_cursor = encode_ledger_cursor(sort, page[limit - 1]) if len(page) > limit else None
+    return LedgerPage(needs=page[:limit], count=count, next_cursor=next_cursor)
+
+
+def needs_by_number_for_user(*, user: User, numbers: list[str]) -> dict[str, Need]:
+    """The needs among `numbers` the viewer may see, by number; the others are simply absent."""
+    qs = need_queryset_for_user(user=user).filter(number__in=numbers).only("id", "number")
+    return {need.number: need for need in qs}
+
+
+# A ledger number as people type it: WX-2026-000123, wx2026000123, 2026-000123.
+LEDGER_NUMBER_RE = re.compile(r"(?:WX-?)?(?P<year>\d{4})-?(?P<serial>\d{6})")
+
+
+def need_find_for_user(*, user: User, text: str) -> str | None:
+    """The ledger number of the need `text` names exactly, if the viewer may see it.
+
+    `text` is a ledger number (WX-2026-000123, any case, with or without "WX-", the dashes
+    optional) or a resident's tracking code. A need out of scope is not found, exactly like
+    one that does not exist.
+    """
+    text = text.strip().upper()
+    if not text:
+        return None
+    wanted = Q(tracking_code=text)
+    number = LEDGER_NUMBER_RE.fullmatch(text)
+    if number:
+        wanted |= Q(number=f"WX-{number['year']}-{number['serial']}")
+    found: str | None = (
+        need_queryset_for_user(user=user).filter(wanted).values_list("number", flat=True).first()
+    )
+    return found
 
 
 def need_status_counts_for_user(*, user: User) -> dict[str, Any]:

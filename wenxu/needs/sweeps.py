@@ -20,7 +20,7 @@ from django.db.models import Q, QuerySet
 from wenxu.lib import clock
 from wenxu.needs import deadlines, services, states
 from wenxu.needs.exceptions import DomainError
-from wenxu.needs.models import DeadlineRule, Need, NeedEvent
+from wenxu.needs.models import Need, NeedEvent
 
 logger = logging.getLogger(__name__)
 
@@ -42,24 +42,6 @@ class SweepResult:
             + self.followup_due
             + self.unreachable
         )
-
-
-class _RuleBook:
-    """All deadline rules in memory, so the sweep asks no query per need."""
-
-    def __init__(self) -> None:
-        self.rules = {
-            (rule.category_id, rule.urgency): rule.remind_before_hours
-            for rule in DeadlineRule.objects.all()
-        }
-
-    def remind_hours(self, need: Need) -> int:
-        ids = need.category.ancestors_and_self_ids() if need.category else []
-        for category_id in [*reversed(ids), None]:
-            hours = self.rules.get((category_id, need.urgency))
-            if hours is not None:
-                return hours
-        return deadlines.DEFAULT_RULES[need.urgency].remind_before_hours
 
 
 def _not_yet_reminded(needs: "QuerySet[Need]", kind: str) -> list[int]:
@@ -111,7 +93,7 @@ def sweep() -> SweepResult:
     )
 
     # 1. Reminders before the resolution deadline, by each rule's lead time.
-    book = _RuleBook()
+    book = deadlines.RuleBook()
     horizon = at + timedelta(hours=max([72, *book.rules.values()]))
     window = Need.objects.filter(running, resolve_due__gt=at, resolve_due__lte=horizon)
     fresh = set(_not_yet_reminded(window, "due_soon"))

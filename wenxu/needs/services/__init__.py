@@ -5,6 +5,13 @@ split the actions by stage. The shared plumbing (rights, lock, version, events) 
 """
 
 from wenxu.needs.services._core import actor_roles
+from wenxu.needs.services.attachments import (
+    MAX_ATTACHMENTS,
+    PreparedUpload,
+    attachment_add,
+    attachment_discard_files,
+    prepare_upload,
+)
 from wenxu.needs.services.closing import (
     need_callback,
     need_expire_callback,
@@ -35,8 +42,12 @@ from wenxu.needs.services.register import (
 )
 
 __all__ = [
+    "MAX_ATTACHMENTS",
+    "PreparedUpload",
     "RequesterInput",
     "actor_roles",
+    "attachment_add",
+    "attachment_discard_files",
     "need_accept",
     "need_approve_extension",
     "need_assign",
@@ -55,5 +66,6 @@ __all__ = [
     "need_return",
     "need_supervise",
     "need_withdraw",
+    "prepare_upload",
     "remind_cycle",
 ]

@@ -1,0 +1,1 @@
+"""Django forms of the needs pages, one module per page."""

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from wenxu.needs.views import attachments, capture, detail, ledger
+
+app_name = "needs"
+
+urlpatterns = [
+    path("needs/new/", capture.capture, name="capture"),
+    # Before "needs/<number>/<action>/", which would take these for a need's action.
+    path("needs/new/areas/", capture.capture_areas, name="capture_areas"),
+    path("needs/new/categories/", capture.capture_categories, name="capture_categories"),
+    path("needs/new/precision/", capture.capture_precision, name="capture_precision"),
+    path(
+        "needs/<str:number>/attachments/<int:pk>/",
+        attachments.attachment,
+        name="attachment",
+    ),
+    path("ledger/", ledger.ledger, name="ledger"),
+    path("ledger/bulk-assign/", ledger.bulk_assign, name="bulk_assign"),
+    path("search/", ledger.search, name="search"),
+    path("needs/<str:number>/", detail.detail, name="detail"),
+    path("needs/<str:number>/<str:action>/", detail.act, name="act"),
+]

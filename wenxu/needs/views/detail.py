@@ -1,0 +1,335 @@
+"""诉求详情: a need with everything known about it, its timeline, and the forms for the actions
+the viewer may take now.
+
+`detail` reads through the scoped selector (out of scope: 404). `act` posts one form to its
+service. On success it redirects with a message; when the service refuses, the page is shown
+again with that form open and everything typed kept: field errors next to the fields (invalid
+input), or the fresh state of the need under a prominent message (stale version, illegal
+transition), so nothing typed is lost. A role that may not take the action gets 403 (raised as
+`NotPermitted`, mapped by `DomainErrorMiddleware`).
+
+GET on an action's URL serves the form's live parts to htmx (the assign deadline preview, the
+merge target suggestions); without htmx it opens the page with that form open.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from wenxu.accounts.models import User
+from wenxu.lib import clock
+from wenxu.needs import permissions, previews, selectors, services, states, timeline
+from wenxu.needs.action_forms import FORMS, ActionForm
+from wenxu.needs.exceptions import (
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    StaleVersion,
+)
+from wenxu.needs.models import Need
+from wenxu.needs.states import Action
+from wenxu.organisations.models import Area
+
+# URL slugs, as in the API: /needs/<number>/request-extension/
+SLUGS: dict[str, str] = {action: action.replace("_", "-") for action in permissions.UI_ACTIONS}
+ACTIONS: dict[str, str] = {slug: action for action, slug in SLUGS.items()}
+
+SERVICES: dict[str, Callable[..., Need]] = {
+    Action.ASSIGN: services.need_assign,
+    Action.ACCEPT: services.need_accept,
+    Action.RETURN: services.need_return,
+    Action.PROGRESS: services.need_progress,
+    Action.REQUEST_EXTENSION: services.need_request_extension,
+    Action.APPROVE_EXTENSION: services.need_approve_extension,
+    Action.DENY_EXTENSION: services.need_deny_extension,
+    Action.REPLY: services.need_reply,
+    Action.CALLBACK: services.need_callback,
+    Action.FULFIL: services.need_fulfil,
+    Action.REOPEN: services.need_reopen,
+    Action.SUPERVISE: services.need_supervise,
+    Action.REMIND: services.need_remind,
+    Action.MERGE: services.need_merge,
+    Action.WITHDRAW: services.need_withdraw,
+}
+
+
+@dataclass
+class Panel:
+    """One action form on the page."""
+
+    action: str
+    form: ActionForm
+    open: bool = False
+    # The action is no longer possible (the need changed meanwhile): the form is shown read-only
+    # so that what the user typed stays on the screen.
+    disabled: bool = False
+
+    @property
+    def slug(self) -> str:
+        return SLUGS[self.action]
+
+    @property
+    def label(self) -> str:
+        return str(Action(self.action).label)
+
+    @property
+    def template(self) -> str:
+        return f"needs/detail/actions/{self.action}.html"
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _form(action: str, need: Need, data: Any = None) -> ActionForm:
+    return FORMS[action](data, need=need, auto_id=f"id_{action}_%s")
+
+
+def _mark_invalid(form: ActionForm) -> None:
+    if not form.is_bound:
+        return
+    for name in form.errors:
+        if name in form.fields:
+            widget = form.fields[name].widget
+            widget.attrs["class"] = (widget.attrs.get("class", "") + " is-invalid").strip()
+
+
+def _area_path(need: Need) -> list[Area]:
+    return list(Area.objects.filter(pk__in=need.area.ancestors_and_self_ids()).order_by("path"))
+
+
+def _render(
+    request: HttpRequest,
+    need: Need,
+    *,
+    status: int = 200,
+    open_action: str | None = None,
+    form: ActionForm | None = None,
+    alert: str = "",
+) -> HttpResponse:
+    user = _user(request)
+    available = permissions.available_actions(user, need)
+    panels: list[Panel] = []
+    for action in available:
+        if action == open_action and form is not None:
+            panels.append(Panel(action, form, open=True))
+        else:
+            panels.append(Panel(action, _form(action, need), open=action == open_action))
+    if open_action and form is not None and open_action not in available:
+        panels.insert(0, Panel(open_action, form, open=True, disabled=True))
+    if panels and not any(panel.open for panel in panels):
+        panels[0].open = True  # the next step, ready to fill in
+    for panel in panels:
+        _mark_invalid(panel.form)
+    requester = need.requester.masked() if need.requester is not None else None
+    context = {
+        "need": need,
+        "panels": panels,
+        "alert": alert,
+        "alert_keeps_input": bool(alert and form is not None and form.is_bound),
+        "requester": requester,
+        "requester_kind": need.requester.get_kind_display() if need.requester else "",
+        "area_path": _area_path(need),
+        "nature_tags": [_tag_label(tag) for tag in need.nature_tags or []],
+        "co_units": list(need.co_units.all()),
+        "merged_from": list(
+            selectors.need_queryset_for_user(user=user)
+            .filter(merged_into=need)
+            .only("number", "title")
+            .order_by("id")
+        ),
+        "timeline": timeline.timeline(need.events.all()),
+        "preview": previews.deadline_preview(need) if Action.ASSIGN in available else None,
+        "now": clock.now(),
+    }
+    return render(request, "needs/detail.html", context, status=status)
+
+
+def _tag_label(tag: str) -> str:
+    try:
+        return str(states.NatureTag(tag).label)
+    except ValueError:
+        return tag
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, number: str) -> HttpResponse:
+    need = selectors.need_get_for_user(user=_user(request), number=number)
+    open_action = ACTIONS.get(request.GET.get("open", ""))
+    return _render(request, need, open_action=open_action)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def act(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    name = ACTIONS.get(action)
+    if name is None:
+        raise Http404(_("没有这个操作。"))
+    user = _user(request)
+    try:
+        need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    except NotFound:
+        if request.method == "POST":
+            # Not visible (any more: a colleague may have returned it): still 404, and the
+            # page gives back what the user typed, which reveals nothing they did not write.
+            return _gone(request, name)
+        raise
+    if not permissions.may_take(user, need, name):
+        raise NotPermitted(
+            _("您的角色不能对该诉求执行“%(action)s”。") % {"action": Action(name).label}
+        )
+    if request.method == "GET":
+        return _act_get(request, user, need, name)
+
+    form = _form(name, need, request.POST)
+    try:
+        if not form.is_valid():
+            if "version" in form.errors:
+                raise StaleVersion()
+            raise InvalidInput({})
+        result = _run(name, user, need, form)
+    except InvalidInput as exc:
+        for field, errors in exc.errors.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+        return _again(request, user, need, name, form, status=422)
+    except (StaleVersion, IllegalTransition) as exc:
+        return _again(request, user, need, name, form, status=409, alert=exc.message)
+
+    messages.success(request, _success_message(name, result))
+    if selectors.need_queryset_for_user(user=user).filter(pk=result.pk).exists():
+        return HttpResponseRedirect(reverse("needs:detail", args=[result.number]))
+    # The action handed the need on out of the user's scope (a handler returned it).
+    return HttpResponseRedirect(reverse("needs:ledger"))
+
+
+def _run(action: str, user: User, need: Need, form: ActionForm) -> Need:
+    version = form.cleaned_data.get("version")
+    if version is None:
+        raise StaleVersion()
+    kwargs = form.service_kwargs()
+    if action == Action.MERGE:
+        kwargs["into"] = _merge_target(user, kwargs.get("into") or "")
+    return SERVICES[action](actor=user, need=need, version=version, **kwargs)
+
+
+def _merge_target(user: User, number: str) -> Need | None:
+    number = number.strip()
+    if not number:
+        return None  # the service says what is missing
+    # The target is found through the same scope: a need the user cannot see does not exist.
+    try:
+        return selectors.need_get_for_user(user=user, number=number, with_events=False)
+    except NotFound:
+        raise InvalidInput(
+            {"into": [_("找不到编号为 %(n)s 的诉求，或您无权查看。") % {"n": number}]}
+        ) from None
+
+
+def _again(
+    request: HttpRequest,
+    user: User,
+    need: Need,
+    action: str,
+    form: ActionForm,
+    *,
+    status: int,
+    alert: str = "",
+) -> HttpResponse:
+    """The page again, as the need is now, with the user's form open and their input kept."""
+    try:
+        fresh = selectors.need_get_for_user(user=user, number=need.number)
+    except NotFound:
+        return _gone(request, action)
+    if alert:
+        # Bind the typed data again, now carrying the version the page shows: submitting once
+        # more applies it to the need as the user now sees it.
+        data = request.POST.copy()
+        data["version"] = str(fresh.version)
+        form = _form(action, fresh, data)
+    return _render(request, fresh, status=status, open_action=action, form=form, alert=alert)
+
+
+def _gone(request: HttpRequest, action: str) -> HttpResponse:
+    """404, with the text the user posted given back to copy: nothing about the need itself."""
+    fields = FORMS[action].base_fields
+    kept = [  # the words they wrote; choices and units are quickly picked again
+        (field.label, request.POST.get(name, "").strip())
+        for name, field in fields.items()
+        if isinstance(field, forms.CharField) and request.POST.get(name, "").strip()
+    ]
+    context = {"kept": kept, "not_found": NotFound().message}
+    return render(request, "needs/detail/gone.html", context, status=404)
+
+
+def _act_get(request: HttpRequest, user: User, need: Need, action: str) -> HttpResponse:
+    if request.htmx and action == Action.ASSIGN:  # type: ignore[attr-defined]
+        preview = previews.deadline_preview(need)
+        return render(request, "needs/detail/_assign_preview.html", {"preview": preview})
+    if request.htmx and action == Action.MERGE:  # type: ignore[attr-defined]
+        q = request.GET.get("into", "")
+        context = {
+            "q": q.strip(),
+            "candidates": previews.merge_candidates(user=user, need=need, q=q),
+            "empty_message": previews.no_candidates_message(q),
+        }
+        return render(request, "needs/detail/_merge_suggestions.html", context)
+    url = reverse("needs:detail", args=[need.number])
+    return HttpResponseRedirect(f"{url}?open={SLUGS[action]}#act-{SLUGS[action]}")
+
+
+def _success_message(action: str, need: Need) -> str:
+    if action == Action.ASSIGN:
+        due = timezone.localtime(need.resolve_due) if need.resolve_due else None
+        return _("已交办给 %(unit)s，办结时限 %(due)s。") % {
+            "unit": need.lead_unit,
+            "due": f"{due:%Y-%m-%d %H:%M}" if due else "—",
+        }
+    if action == Action.ACCEPT:
+        return _("已签收，请在办结时限前办理并答复群众。")
+    if action == Action.RETURN:
+        return _("已退回调度重新交办。")
+    if action == Action.PROGRESS:
+        return _("已记录办理进展。")
+    if action == Action.REQUEST_EXTENSION:
+        return _("已提交延期申请，等待调度审批。")
+    if action == Action.APPROVE_EXTENSION:
+        due = timezone.localtime(need.resolve_due) if need.resolve_due else None
+        return _("已批准延期，办结时限延至 %(due)s。") % {
+            "due": f"{due:%Y-%m-%d %H:%M}" if due else "—"
+        }
+    if action == Action.DENY_EXTENSION:
+        return _("已驳回延期申请，原办结时限不变。")
+    if action == Action.REPLY:
+        return _("已答复，等待回访。")
+    if action == Action.CALLBACK:
+        if need.status == states.Status.FOLLOWING:
+            return _("已记录回访结果，承诺事项转入跟进。")
+        return _("已记录回访结果，诉求办结。")
+    if action == Action.FULFIL:
+        return _("已确认兑现承诺，诉求办结。")
+    if action == Action.REOPEN:
+        return _("已重办，交 %(unit)s 重新办理。") % {"unit": need.lead_unit}
+    if action == Action.SUPERVISE:
+        return _("已督办，承办单位会收到通知。")
+    if action == Action.REMIND:
+        return _("已催办，承办单位会收到提醒。")
+    if action == Action.MERGE:
+        target = need.merged_into.number if need.merged_into else ""
+        return _("已合并到 %(number)s。") % {"number": target}
+    if action == Action.WITHDRAW:
+        return _("已撤销该诉求。")
+    return _("操作成功。")

@@ -1,0 +1,295 @@
+"""台账 (the ledger list), bulk assign and the search box: thin adapters over the selectors and
+`services.need_assign`.
+
+The ledger answers an htmx request (a filter changed, the next page) with the results fragment
+only, and any other request with the whole page, so it works without JavaScript and a pushed
+URL reloads to the same view.
+"""
+
+import dataclasses
+from collections import defaultdict
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import roles_over_area, user_roles
+from wenxu.needs import ledger_forms, selectors, services, states
+from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
+from wenxu.needs.models import Urgency
+from wenxu.organisations.models import Unit
+
+PAGE_SIZE = 50
+BULK_LIMIT = 200  # needs per bulk assign: a few pages' worth
+RESULTS_ID = "ledger-results"
+# The query-string keys of the filters (all but the cursor), in the order links show them.
+FILTER_KEYS = (
+    "q",
+    "status",
+    "unit",
+    "area",
+    "category",
+    "urgency",
+    "source",
+    "overdue",
+    "due_soon",
+    "supervised",
+    "extension_pending",
+    "date_from",
+    "date_to",
+    "sort",
+)
+# Selector error keys → the NeedFilters field to drop so the rest of the filters still apply.
+_FILTER_FIELD = {
+    "status": "status",
+    "unit": "unit",
+    "area": "area",
+    "category": "category",
+    "urgency": "urgency",
+    "source": "source",
+    "registered_to": "registered_to",
+    "q": "q",
+}
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _query(data: QueryDict) -> str:
+    """The filters of `data` as a query string: known keys, non-empty values, no cursor, and
+    no default sort."""
+    pairs = [
+        (key, value)
+        for key in FILTER_KEYS
+        for value in data.getlist(key)
+        if value.strip() and (key, value) != ("sort", selectors.SORT_TIME)
+    ]
+    return urlencode(pairs)
+
+
+def _ledger_url(query: str, cursor: str | None = None) -> str:
+    url = reverse("needs:ledger")
+    query = "&".join(
+        part for part in (query, urlencode({"cursor": cursor}) if cursor else "") if part
+    )
+    return f"{url}?{query}" if query else url
+
+
+def _page(
+    user: User, filters: selectors.NeedFilters, sort: str, cursor: str | None
+) -> tuple[selectors.LedgerPage, list[str]]:
+    """The page, leaving out each condition the selector refuses (with its message)."""
+    problems: list[str] = []
+    while True:
+        try:
+            page = selectors.need_ledger_page_for_user(
+                user=user, filters=filters, sort=sort, cursor=cursor, limit=PAGE_SIZE
+            )
+            return page, problems
+        except InvalidInput as error:
+            problems.extend(message for messages in error.errors.values() for message in messages)
+            drop: dict[str, Any] = {
+                _FILTER_FIELD[key]: None for key in error.errors if key in _FILTER_FIELD
+            }
+            if not drop and "cursor" not in error.errors and "sort" not in error.errors:
+                raise
+            filters = dataclasses.replace(filters, **drop)
+            cursor = None if "cursor" in error.errors else cursor
+            sort = selectors.SORT_TIME if "sort" in error.errors else sort
+
+
+def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "") -> HttpResponse:
+    user = _user(request)
+    form = ledger_forms.LedgerFilterForm(data)
+    form.is_valid()
+    problems = form.problems()
+    filters = form.filters()
+    sort = form.chosen_sort()
+    cursor = form.cleaned_data.get("cursor") or None
+    page, refused = _page(user, filters, sort, cursor)
+    problems += refused
+
+    roles = user_roles(user)
+    can_bulk_assign = states.DISPATCHER in roles
+    assignable = {
+        need.number
+        for need in page.needs
+        if can_bulk_assign
+        and need.status == states.Status.REGISTERED
+        and states.DISPATCHER in roles_over_area(user, need.area.path)
+    }
+    query = _query(data)
+    next_url = _ledger_url(query, page.next_cursor) if page.next_cursor else None
+    cleaned = form.cleaned_data
+    units = ledger_forms.unit_options()
+    context = {
+        "form": form,
+        "values": {
+            "q": data.get("q", ""),
+            "status": set(cleaned.get("status") or ()),
+            "unit": cleaned.get("unit"),
+            "area": cleaned.get("area"),
+            "category": cleaned.get("category"),
+            "urgency": cleaned.get("urgency") or "",
+            "source": cleaned.get("source") or "",
+            "overdue": bool(cleaned.get("overdue")),
+            "due_soon": bool(cleaned.get("due_soon")),
+            "supervised": bool(cleaned.get("supervised")),
+            "extension_pending": bool(cleaned.get("extension_pending")),
+            "date_from": data.get("date_from", ""),
+            "date_to": data.get("date_to", ""),
+            "sort": sort,
+        },
+        "active_filters": sum(
+            1 for key in FILTER_KEYS if key not in ("q", "sort") and data.get(key, "").strip()
+        ),
+        "statuses": states.Status.choices,
+        "urgencies": Urgency.choices,
+        "sources": states.Source.choices,
+        "sorts": form.fields["sort"].choices,  # type: ignore[attr-defined]
+        "area_options": ledger_forms.area_options(user, cleaned.get("area")),
+        "unit_options": units,
+        "assign_units": [unit for unit in units if unit.active],
+        "category_options": ledger_forms.category_options(),
+        "page": page,
+        "problems": problems,
+        "can_bulk_assign": can_bulk_assign,
+        "assignable": assignable,
+        "query": query,
+        "next_url": next_url,
+        "first_url": _ledger_url(query) if cursor else None,
+        "results_id": RESULTS_ID,
+        "search_q": search_q,
+    }
+    partial = request.htmx and not request.htmx.history_restore_request  # type: ignore[attr-defined]
+    template = "needs/ledger_results.html" if partial else "needs/ledger.html"
+    response = render(request, template, context)
+    if partial:
+        # The address bar shows the filters people chose, not every empty field of the form.
+        response["HX-Push-Url"] = _ledger_url(query, cursor)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+@require_GET
+def ledger(request: HttpRequest) -> HttpResponse:
+    return _render_ledger(request, request.GET)
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """A ledger number or tracking code in scope opens the need; anything else is a keyword."""
+    text = request.GET.get("q", "").strip()
+    number = selectors.need_find_for_user(user=_user(request), text=text) if text else None
+    if number is not None:
+        return redirect(reverse("needs:detail", args=[number]))
+    data = QueryDict(mutable=True)
+    if text:
+        data["q"] = text
+    return _render_ledger(request, data, search_q=text)
+
+
+# --------------------------------------------------------------------------- bulk assign
+
+
+def _parse_selection(values: list[str]) -> tuple[dict[str, int], list[str]]:
+    """`"WX-2026-000123:4"` → number and the version the dispatcher saw; the rest refused."""
+    chosen: dict[str, int] = {}
+    refused: list[str] = []
+    for value in values:
+        number, _sep, version = value.strip().rpartition(":")
+        if not number or not version.isdigit() or int(version) < 1:
+            refused.append(value)
+            continue
+        chosen.setdefault(number.upper(), int(version))
+    return chosen, refused
+
+
+def _ids(values: list[str]) -> list[int] | None:
+    try:
+        return list(dict.fromkeys(int(value) for value in values if value.strip()))
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def bulk_assign(request: HttpRequest) -> HttpResponse:
+    """交办 each selected need to the same units, each in its own transaction: one refused need
+    (changed meanwhile, out of scope, already assigned) is reported and the others go ahead."""
+    user = _user(request)
+    if states.DISPATCHER not in user_roles(user):
+        raise PermissionDenied(_("只有调度员可以批量交办。"))
+    back = _ledger_url(_query(QueryDict(request.POST.get("filters", ""))))
+
+    chosen, refused = _parse_selection(request.POST.getlist("need"))
+    lead_ids = _ids([request.POST.get("lead_unit", "")])
+    co_ids = _ids(request.POST.getlist("co_units"))
+    lead = Unit.objects.filter(pk=lead_ids[0]).first() if lead_ids else None
+    co = list(Unit.objects.in_bulk(co_ids or []).values())
+    problems: list[str] = []
+    if not chosen:
+        problems.append(_("请至少勾选一条待交办的诉求。"))
+    if len(chosen) > BULK_LIMIT:
+        problems.append(_("一次最多交办 %(limit)d 条诉求，请分批操作。") % {"limit": BULK_LIMIT})
+    if lead is None:
+        problems.append(_("请选择主办单位。"))
+    if co_ids is None or len(co) != len(co_ids):
+        problems.append(_("协办单位中有不存在的单位，请重新选择。"))
+    if problems:
+        for problem in problems:
+            messages.error(request, problem)
+        return redirect(back)
+    assert lead is not None
+
+    found = selectors.needs_by_number_for_user(user=user, numbers=list(chosen))
+    done: list[str] = []
+    failed: dict[str, list[str]] = defaultdict(list)  # reason → numbers
+    for number, version in chosen.items():
+        need = found.get(number)
+        try:
+            if need is None:
+                raise NotFound()  # out of scope reads exactly like nonexistent
+            services.need_assign(
+                actor=user, need=need.pk, version=version, lead_unit=lead, co_units=co
+            )
+        except DomainError as error:
+            failed[error.message].append(need.number if need else number)
+        else:
+            done.append(number)
+
+    if done:
+        messages.success(
+            request,
+            ngettext(
+                "已交办 %(n)d 条诉求给%(unit)s：%(numbers)s",
+                "已交办 %(n)d 条诉求给%(unit)s：%(numbers)s",
+                len(done),
+            )
+            % {"n": len(done), "unit": lead, "numbers": "、".join(done)},
+        )
+    for reason, numbers in failed.items():
+        messages.error(
+            request,
+            _("%(numbers)s 未交办：%(reason)s") % {"numbers": "、".join(numbers), "reason": reason},
+        )
+    if refused:
+        messages.error(
+            request,
+            _("无法识别的选择已跳过：%(values)s") % {"values": "、".join(refused)},
+        )
+    return redirect(back)
