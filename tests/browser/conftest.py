@@ -35,7 +35,10 @@ def browser() -> Iterator[object]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI needs Chromium for the browser tests: apt-get install chromium")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # CI runs the suite on two cores beside a live server: give assertions room, not sleeps.
+    expect.set_options(timeout=15_000)
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
     # around it are plain synchronous calls.

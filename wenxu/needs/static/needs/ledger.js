@@ -19,7 +19,9 @@
     if (counter) counter.textContent = String(count);
     // On a phone the unit pickers are folded away until something is ticked.
     var units = form.querySelector("#bulk-units");
-    if (count > 0 && units && window.bootstrap && !units.classList.contains("show")) {
+    // (On wider screens the pickers are always shown: opening them there would animate the
+    // panel and shift the rows under the pointer.)
+    if (count > 0 && units && window.bootstrap && units.offsetHeight === 0) {
       window.bootstrap.Collapse.getOrCreateInstance(units, { toggle: false }).show();
     }
   }
