@@ -1,10 +1,11 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
@@ -46,5 +47,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
+@require_GET
 def help_index(request: HttpRequest) -> HttpResponse:
     return render(request, "core/help.html", {"pages": guide.pages()})
+
+
+@login_required
+@require_GET
+def help_page(request: HttpRequest, slug: str) -> HttpResponse:
+    found = guide.page(slug)
+    if found is None:
+        raise Http404(_("没有这一页使用指南。"))
+    context = {"page": found.page, "html": found.html, "pages": guide.pages()}
+    return render(request, "core/help_page.html", context)
+
+
+@login_required
+@require_GET
+def help_image(request: HttpRequest, name: str) -> FileResponse:
+    path = guide.image_path(name)
+    if path is None:
+        raise Http404(_("没有这张图片。"))
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

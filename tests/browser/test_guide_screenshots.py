@@ -1,0 +1,330 @@
+"""The screenshots of the user guide (docs/guide/img/*.png), taken from the demo county that
+`make demo` loads, so that what the guide shows is what a new user sees.
+
+Runs only when asked, as it rewrites the images in the checkout:
+
+    WENXU_GUIDE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_guide_screenshots.py
+
+Desktop shots are 1280 × 800 and phone shots 375 × 812 viewports, not whole pages, reduced to 256
+colours to keep the repository small. Names end in `-desktop` or `-phone`; the help page shows
+phone shots at phone size.
+"""
+
+import os
+import re
+from datetime import timedelta
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from django.db.models import Count, QuerySet
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+
+from wenxu.accounts.models import User
+from wenxu.core import demo_data, guide
+from wenxu.lib import clock
+from wenxu.needs import selectors
+from wenxu.needs.models import Need
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        os.environ.get("WENXU_GUIDE_SCREENSHOTS") != "1",
+        reason="rewrites docs/guide/img/: set WENXU_GUIDE_SCREENSHOTS=1 to take the screenshots",
+    ),
+]
+
+PHONE: ViewportSize = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PASSWORD = "guide-demo-pass"
+NAVBAR = 72  # px kept above an element scrolled to: the sticky navigation covers them
+
+
+class Shots:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: list[str] = []
+
+    def save(self, page: Page, name: str, *, short: bool = False) -> None:
+        """The viewport as a 256-colour PNG: text stays sharp, files small. `short`: only down
+        to the end of the page's content, for pages shorter than the screen."""
+        assert re.fullmatch(r"[a-z0-9-]+-(desktop|phone)", name), name
+        # buttons fade between states: wait until the page holds still
+        page.wait_for_function(
+            """() => document.getAnimations().every(a => a.playState !== "running"
+                || a.effect.getTiming().iterations === Infinity)"""
+        )
+        if short:
+            bottom = page.evaluate("document.querySelector('main').getBoundingClientRect().bottom")
+            size = page.viewport_size
+            assert size is not None
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": min(bottom, size["height"])}
+            raw = page.screenshot(clip=clip)  # type: ignore[arg-type]
+        else:
+            raw = page.screenshot()
+        image = Image.open(BytesIO(raw)).convert("RGB")
+        small = image.quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        small.save(self.folder / f"{name}.png", optimize=True)
+        self.taken.append(name)
+
+
+@pytest.fixture
+def shots() -> Shots:
+    folder = Path(guide.GUIDE_DIR) / "img"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Shots(folder)
+
+
+@pytest.fixture
+def county(db: None) -> None:
+    demo_data.load(password=PASSWORD)
+
+
+def _context(browser: Browser, viewport: ViewportSize) -> BrowserContext:
+    return browser.new_context(viewport=viewport, locale="zh-CN")
+
+
+def _login(context: BrowserContext, base_url: str, username: str) -> Page:
+    page = context.new_page()
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+    return page
+
+
+def _scroll_to(page: Page, selector: str) -> None:
+    page.locator(selector).first.wait_for()
+    page.evaluate(
+        """([selector, margin]) => {
+            const top = document.querySelector(selector).getBoundingClientRect().top;
+            // instant: Bootstrap makes scrolling smooth, and a shot mid-way shows the wrong part
+            window.scrollTo({top: top + window.scrollY - margin, behavior: "instant"});
+        }""",
+        [selector, NAVBAR],
+    )
+
+
+def _open_action(page: Page, action: str) -> Locator:
+    panel = page.locator(f"details[data-action={action}]")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    form = page.locator(f"form[data-form={action}]")
+    expect(form).to_be_visible()
+    return form
+
+
+def _user(username: str) -> User:
+    return User.objects.get(username=username)
+
+
+def _first(queryset: QuerySet[Need]) -> Need:
+    need: Need | None = queryset.order_by("-registered_at").first()
+    assert need is not None, "the demo county has no such need"
+    return need
+
+
+@pytest.fixture
+def session(browser: Browser, live_server, county) -> tuple[Browser, str]:
+    return browser, live_server.url
+
+
+def test_guide_screenshots(session, shots):
+    browser, base = session
+    officer, dispatcher, handler, leader = (
+        _user(name) for name in ("officer", "dispatcher", "handler", "leader")
+    )
+
+    # ----------------------------------------------------------------- everyone: logging in
+    phone = _context(browser, PHONE)
+    page = phone.new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", "officer")
+    shots.save(page, "login-phone", short=True)
+    phone.close()
+
+    # ----------------------------------------------------------------- 走访干部 on a phone
+    phone = _context(browser, PHONE)
+    page = _login(phone, base, "officer")
+    expect(page.get_by_test_id("count-to_callback")).to_be_visible()
+    shots.save(page, "home-officer-phone")
+
+    page.get_by_test_id("capture").click()
+    page.wait_for_url(f"{base}/needs/new/")
+    shots.save(page, "capture-phone")
+    page.fill("#id_title", "自来水经常停水")
+    page.fill("#id_description", "经常停水")
+    page.locator("#id_description").blur()
+    expect(page.get_by_test_id("precision-hints")).to_be_visible()
+    page.get_by_text("求助", exact=True).click()
+    _scroll_to(page, "#id_title")
+    shots.save(page, "capture-hint-phone")
+    page.get_by_label("搜索区域").fill("dhc")
+    expect(page.locator("#id_area option").first).to_contain_text("找到")
+    _scroll_to(page, "#wx-s-where")
+    shots.save(page, "capture-area-phone")
+    _scroll_to(page, "#wx-s-spot")
+    page.get_by_text("现场已解决", exact=True).click()
+    expect(page.locator("#id_reply_text")).to_be_visible()
+    _scroll_to(page, "#wx-s-spot")
+    shots.save(page, "capture-spot-phone")
+
+    page.goto(f"{base}/ledger/")
+    expect(page.get_by_test_id("count")).to_be_visible()
+    shots.save(page, "ledger-phone")
+    phone.close()
+
+    # ----------------------------------------------------------------- 走访干部: a callback
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "officer")
+    need = _first(
+        selectors.need_queryset_for_user(user=officer).filter(
+            status="replied", requester__isnull=False, outcome="resolved"
+        )
+    )
+    page.goto(f"{base}/needs/{need.number}/")
+    form = _open_action(page, "callback")
+    form.locator("select[name=channel]").select_option("phone")
+    form.locator("select[name=resolved]").select_option("yes")
+    form.locator("select[name=satisfaction]").select_option("satisfied")
+    shots.save(page, "callback-desktop")
+    desktop.close()
+
+    # ----------------------------------------------------------------- 调度员
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "dispatcher")
+    shots.save(page, "home-dispatcher-desktop")
+    page.goto(f"{base}/ledger/")
+    expect(page.get_by_test_id("count")).to_be_visible()
+    shots.save(page, "ledger-filters-desktop")
+    # the needs being handled, with their deadline badges
+    page.goto(f"{base}/ledger/?status=in_progress")
+    expect(page.locator("[data-deadline]").first).to_be_visible()
+    _scroll_to(page, "[data-testid=count]")
+    shots.save(page, "ledger-desktop")
+    page.goto(f"{base}/ledger/?status=registered")
+    _scroll_to(page, "[data-testid=count]")
+    boxes = page.locator('input[name="need"]:visible')
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    expect(page.locator("[data-selected-count]")).to_have_text("2")
+    shots.save(page, "bulk-assign-desktop")
+
+    need = _first(selectors.need_queryset_for_user(user=dispatcher).filter(status="registered"))
+    page.goto(f"{base}/needs/{need.number}/")
+    form = _open_action(page, "assign")
+    with page.expect_response(lambda r: r.url.endswith(f"/needs/{need.number}/assign/")):
+        form.locator("select[name=lead_unit]").select_option(label="青山县住房和城乡建设局")
+    expect(page.get_by_test_id("assign-preview")).to_contain_text("办结时限")
+    shots.save(page, "assign-desktop")
+
+    pending = selectors.need_queryset_for_user(user=dispatcher).filter(
+        extension_pending_days__isnull=False, extension_pending_days__gt=0
+    )
+    if pending.exists():
+        need = _first(pending)
+        page.goto(f"{base}/needs/{need.number}/")
+        _open_action(page, "approve_extension")
+        shots.save(page, "extension-desktop")
+    desktop.close()
+
+    # ----------------------------------------------------------------- 承办人
+    phone = _context(browser, PHONE)
+    page = _login(phone, base, "handler")
+    shots.save(page, "home-handler-phone")
+    need = _first(selectors.need_queryset_for_user(user=handler).filter(status="assigned"))
+    page.goto(f"{base}/needs/{need.number}/")
+    _open_action(page, "accept")
+    shots.save(page, "accept-phone")
+    phone.close()
+
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "handler")
+    shots.save(page, "home-handler-desktop")
+    need = _first(
+        selectors.need_queryset_for_user(user=handler).filter(
+            status="in_progress", lead_unit__name="青山县住房和城乡建设局", supervised=False
+        )
+    )
+    page.goto(f"{base}/needs/{need.number}/")
+    form = _open_action(page, "reply")
+    form.get_by_text("创造条件推动", exact=True).click()
+    form.locator("textarea[name=reply_text]").fill(
+        "该路段改造已列入明年城建计划，资金到位后实施，届时告知群众。"
+    )
+    form.locator("input[name=followup_date]").fill(f"{clock.today() + timedelta(days=60):%Y-%m-%d}")
+    shots.save(page, "reply-desktop")
+
+    # the conflict: the leader supervises while the handler is typing the reply
+    other = _context(browser, DESKTOP)
+    lead = _login(other, base, "leader")
+    lead.goto(f"{base}/needs/{need.number}/")
+    supervise = _open_action(lead, "supervise")
+    supervise.locator("textarea[name=note]").fill("请本周内拿出方案")
+    supervise.get_by_role("button", name="督办").click()
+    lead.wait_for_url(f"{base}/needs/{need.number}/")
+    expect(lead.locator(".alert-success")).to_contain_text("已督办")
+    shots.save(lead, "supervise-desktop")
+    other.close()
+    form.get_by_role("button", name="提交答复").click()
+    expect(page.get_by_test_id("action-alert")).to_contain_text("该记录已被他人修改，请刷新")
+    page.evaluate('window.scrollTo({top: 0, behavior: "instant"})')
+    shots.save(page, "conflict-desktop")
+    desktop.close()
+
+    # ----------------------------------------------------------------- 领导
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "leader")
+    expect(page.get_by_test_id("by-status")).to_be_visible()
+    shots.save(page, "home-leader-desktop")
+    page.goto(f"{base}/ledger/?overdue=true")
+    expect(page.get_by_test_id("count")).to_be_visible()
+    shots.save(page, "ledger-overdue-desktop")
+    longest = (
+        selectors.need_queryset_for_user(user=leader)
+        .filter(status="closed")
+        .annotate(steps=Count("events"))
+        .order_by("-steps", "-registered_at")
+        .values_list("number", flat=True)
+        .first()
+    )
+    assert longest is not None
+    page.goto(f"{base}/needs/{longest}/")
+    _scroll_to(page, "[data-testid=timeline]")
+    shots.save(page, "timeline-desktop")
+    desktop.close()
+
+    # ----------------------------------------------------------------- 管理员
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "admin")
+    page.goto(f"{base}/admin/")
+    shots.save(page, "admin-desktop")
+    page.goto(f"{base}/admin/needs/deadlinerule/")
+    shots.save(page, "admin-rules-desktop")
+    page.goto(f"{base}/admin/needs/holidayoverride/")
+    shots.save(page, "admin-holidays-desktop")
+    page.goto(f"{base}/admin/accounts/user/")
+    shots.save(page, "admin-users-desktop")
+    desktop.close()
+
+    # ----------------------------------------------------------------- the help page itself
+    phone = _context(browser, PHONE)
+    page = _login(phone, base, "officer")
+    page.goto(f"{base}/help/")
+    shots.save(page, "help-phone")
+    phone.close()
+
+    # every image the guide shows comes from this run
+    shown = {
+        name
+        for path in Path(guide.GUIDE_DIR).glob("*.md")
+        for name in re.findall(r"\(img/([a-z0-9-]+)\.png\)", path.read_text(encoding="utf-8"))
+    }
+    assert shown <= set(shots.taken), f"not taken here: {sorted(shown - set(shots.taken))}"
+    sizes = sum((shots.folder / f"{name}.png").stat().st_size for name in shots.taken)
+    assert sizes < 3 * 1024 * 1024, f"the guide's images take {sizes} bytes"
