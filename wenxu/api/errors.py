@@ -28,6 +28,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from wenxu.accounts.services import TokenRefusal
+from wenxu.lib.text import join_list
 from wenxu.needs.exceptions import DomainError, InvalidInput
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _invalid(
     api: "NinjaAPI", request: HttpRequest, errors: dict[str, list[str]], message: str = ""
 ) -> HttpResponse:
     if not message:
-        message = _("提交的内容有误，请检查：%(fields)s。") % {"fields": "、".join(errors)}
+        message = _("提交的内容有误，请检查：%(fields)s。") % {"fields": join_list(errors)}
     return _error(api, request, 422, "invalid", message, errors)
 
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from wenxu.accounts.models import User
+from wenxu.lib.text import join_list
 from wenxu.lib.workdays import package_is_workday
 from wenxu.needs import states
 from wenxu.needs.models import Category, DeadlineRule, HolidayOverride, Need, NeedEvent
@@ -263,7 +264,7 @@ class NeedAdmin(ViewOnlyAdmin):
     @admin.display(description=_("急难愁盼"))
     def nature_tag_labels(self, obj: Need) -> str:
         labels = dict(states.NatureTag.choices)
-        return "、".join(str(labels.get(tag, tag)) for tag in obj.nature_tags)
+        return join_list(labels.get(tag, tag) for tag in obj.nature_tags)
 
 
 @admin.register(NeedEvent)

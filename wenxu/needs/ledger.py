@@ -24,6 +24,7 @@ from django.db.models.functions import Length, Trim
 from django.utils.translation import gettext as _
 
 from wenxu.lib import clock
+from wenxu.lib.text import join_list
 from wenxu.needs import states
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.states import Action, Outcome, Status
@@ -135,7 +136,7 @@ def replay_problems(status: str, events: Sequence[EventRow]) -> list[tuple[str, 
     seqs = [event.seq for event in events]
     missing = sorted(set(range(1, max(seqs) + 1)) - set(seqs))
     if missing or len(seqs) != len(set(seqs)):
-        shown = "、".join(str(n) for n in missing[:5]) or "—"
+        shown = join_list(missing[:5]) or "—"
         problems.append(
             (SEQ_GAP, _("办理记录序号不连续（缺少第 %(seqs)s 条）。") % {"seqs": shown})
         )
@@ -220,7 +221,7 @@ def need_problems(
                 (
                     NO_REPLY,
                     _("状态为“%(status)s”，却缺少%(missing)s。")
-                    % {"status": _label(need.status), "missing": "、".join(missing)},
+                    % {"status": _label(need.status), "missing": join_list(missing)},
                 )
             )
     if need.outcome == Outcome.PLANNED and need.followup_date is None:

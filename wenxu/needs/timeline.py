@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from wenxu.lib.text import join_list
 from wenxu.needs import states
 from wenxu.needs.models import NeedEvent
 from wenxu.needs.states import Action, Status
@@ -142,7 +143,7 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         text = _("交办给 %(unit)s") % {"unit": _unit(units, data.get("lead_unit"))}
         co = [_unit(units, pk) for pk in data.get("co_units") or []]
         if co:
-            text += _("（协办：%(units)s）") % {"units": "、".join(co)}
+            text += _("（协办：%(units)s）") % {"units": join_list(co)}
         return text + _("，办结时限 %(due)s") % {"due": _due(data.get("resolve_due"), ref=ref)}
     if action == Action.ACCEPT:
         return _("签收，开始办理")

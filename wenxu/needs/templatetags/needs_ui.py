@@ -1,10 +1,12 @@
 """Small pieces every needs page shows the same way: deadline and status badges."""
 
+from collections.abc import Iterable
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from wenxu.lib import clock
+from wenxu.lib import clock, text
 from wenxu.needs import deadlines
 from wenxu.needs.models import Need
 
@@ -31,6 +33,12 @@ def deadline_badge(need: Need) -> SafeString:
     return format_html(
         '<span class="badge {}" data-deadline="{}">{}</span>', status.css, status.kind, status.label
     )
+
+
+@register.filter
+def join_list(items: Iterable[object]) -> str:
+    """`{{ units|join_list }}`: 甲、乙 in Chinese, "A, B" in English."""
+    return text.join_list(items)
 
 
 @register.simple_tag

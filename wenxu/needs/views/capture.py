@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import user_roles
+from wenxu.lib.text import join_list
 from wenxu.needs import pickers, services
 from wenxu.needs.exceptions import InvalidInput
 from wenxu.needs.forms.capture import CaptureForm
@@ -79,7 +80,7 @@ def capture(request: HttpRequest) -> HttpResponse:
                     messages.warning(
                         request,
                         _("需求精度：这条诉求还没有写明%(gaps)s，下次联系群众时可以问清楚。")
-                        % {"gaps": "、".join(f"“{gap.label}”" for gap in gaps)},
+                        % {"gaps": join_list(f"“{gap.label}”" for gap in gaps)},
                     )
                 return redirect("needs:detail", need.number)
     else:

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import roles_over_area, user_roles
+from wenxu.lib.text import join_list
 from wenxu.needs import ledger_forms, selectors, services, states
 from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
 from wenxu.needs.models import Urgency
@@ -280,16 +281,16 @@ def bulk_assign(request: HttpRequest) -> HttpResponse:
                 "已交办 %(n)d 条诉求给%(unit)s：%(numbers)s",
                 len(done),
             )
-            % {"n": len(done), "unit": lead, "numbers": "、".join(done)},
+            % {"n": len(done), "unit": lead, "numbers": join_list(done)},
         )
     for reason, numbers in failed.items():
         messages.error(
             request,
-            _("%(numbers)s 未交办：%(reason)s") % {"numbers": "、".join(numbers), "reason": reason},
+            _("%(numbers)s 未交办：%(reason)s") % {"numbers": join_list(numbers), "reason": reason},
         )
     if refused:
         messages.error(
             request,
-            _("无法识别的选择已跳过：%(values)s") % {"values": "、".join(refused)},
+            _("无法识别的选择已跳过：%(values)s") % {"values": join_list(refused)},
         )
     return redirect(back)

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
+from wenxu.lib.text import join_list
 from wenxu.lib.workdays import MAX_WORKDAYS
 from wenxu.needs.deadlines import current_calendar
 
@@ -79,5 +80,5 @@ class Command(BaseCommand):
                     "（暂定）%(years)s 年尚无国务院放假通知数据，结果只按周末和固定节日推算；"
                     "通知发布后请在管理后台录入“节假日调整”。"
                 )
-                % {"years": "、".join(years)}
+                % {"years": join_list(years)}
             )
