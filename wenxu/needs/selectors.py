@@ -10,9 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -323,24 +322,6 @@ def need_find_for_user(*, user: User, text: str) -> str | None:
         need_queryset_for_user(user=user).filter(wanted).values_list("number", flat=True).first()
     )
     return found
-
-
-def need_status_counts_for_user(*, user: User) -> dict[str, Any]:
-    rows = need_queryset_for_user(user=user).values("status").annotate(n=Count("id"))
-    counts = {row["status"]: row["n"] for row in rows}
-    overdue = (
-        need_queryset_for_user(user=user)
-        .filter(status__in=states.ACTIVE, replied_at__isnull=True, resolve_due__lt=clock.now())
-        .count()
-    )
-    return {
-        "by_status": [
-            (value, label, counts.get(value, 0)) for value, label in states.Status.choices
-        ],
-        "total": sum(counts.values()),
-        "active": sum(counts.get(s, 0) for s in states.ACTIVE),
-        "overdue": overdue,
-    }
 
 
 def need_requesters(*, need: Need) -> list[Requester]:
