@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "wenxu.organisations",
     "wenxu.residents",
     "wenxu.needs",
+    "wenxu.visits",
     "wenxu.notify",
     "wenxu.api",
 ]

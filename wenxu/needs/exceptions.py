@@ -61,3 +61,13 @@ class InvalidInput(DomainError):
         self.errors = errors
         first = next(iter(errors.values()))[0] if errors else _("输入有误。")
         super().__init__(first)
+
+
+class IdempotencyConflict(DomainError):
+    """A client-generated UUID (or idempotency key) already names a different record."""
+
+    status_code = 409
+    code = "idempotency_conflict"
+
+    def default_message(self) -> str:
+        return _("该客户端编号已用于另一条内容不同的记录，未作任何修改。请为新记录生成新的编号。")

@@ -249,6 +249,20 @@ class Need(models.Model):
         related_name="merged_needs",
     )
 
+    visit = models.ForeignKey(
+        "visits.Visit",
+        verbose_name=_("来自走访"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="needs",
+    )
+    # 望闻问切 (source "observed"): when the resident later confirmed the need is theirs.
+    observed_confirmed_at = models.DateTimeField(_("群众确认时间"), null=True, blank=True)
+    # Set when a field app or the offline outbox sent the need: a replay finds it again.
+    client_uuid = models.UUIDField(_("客户端编号"), unique=True, null=True, blank=True)
+    client_payload_hash = models.CharField(max_length=64, blank=True, editable=False)
+
     version = models.PositiveIntegerField(_("版本"), default=1)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
 
@@ -313,6 +327,11 @@ class Need(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in states.ACTIVE
+
+    @property
+    def is_observed(self) -> bool:
+        """望闻问切: noticed by the official, not voiced by the resident."""
+        return self.source == states.Source.OBSERVED
 
     def is_overdue(self, at: Any) -> bool:
         """Past its resolution deadline without a reply (the reply is what stops the clock)."""
@@ -388,6 +407,7 @@ class Attachment(models.Model):
     need = models.ForeignKey(
         Need, verbose_name=_("诉求"), on_delete=models.PROTECT, related_name="attachments"
     )
+    client_uuid = models.UUIDField(_("客户端编号"), unique=True, null=True, blank=True)
     kind = models.CharField(_("类型"), max_length=16, choices=Kind.choices)
     file = models.FileField(_("文件"), upload_to=attachment_upload_to, max_length=200)
     thumbnail = models.FileField(

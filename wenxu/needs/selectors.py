@@ -57,6 +57,7 @@ def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
 
 def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
     qs = _with_related(need_queryset_for_user(user=user).filter(number=number))
+    qs = qs.select_related("visit")  # the need page says which visit raised it
     if with_events:
         qs = qs.prefetch_related(
             Prefetch("events", queryset=NeedEvent.objects.select_related("actor").order_by("seq"))

@@ -104,6 +104,7 @@ class Action(models.TextChoices):
     MERGE = "merge", _("合并")
     WITHDRAW = "withdraw", _("撤销")
     MERGED_FROM = "merged_from", _("并入诉求")
+    CONFIRM_OBSERVED = "confirm_observed", _("群众确认")
 
 
 ACTIVE = frozenset(
@@ -143,6 +144,8 @@ TRANSITIONS: dict[str, Transition] = {
     Action.REMIND: _t(ACTIVE, None, DISPATCHER, LEADER, SYSTEM),
     Action.MERGE: _t(ACTIVE, Status.MERGED, DISPATCHER),
     Action.WITHDRAW: _t(ACTIVE, Status.WITHDRAWN, DISPATCHER),
+    # 望闻问切: the resident confirms a need the official observed (only for observed needs).
+    Action.CONFIRM_OBSERVED: _t(ACTIVE | {Status.CLOSED}, None, OFFICER, DISPATCHER),
 }
 
 # Statuses each action may leave behind: used by the event-replay check (ledger_check, tests).

@@ -5,6 +5,7 @@ X" is one indexed prefix match, and ordering by path lists a tree depth-first on
 (PostgreSQL's locale collations ignore the slashes; fixed-width ids make that harmless).
 """
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Self
 
 from django.db import models, transaction
@@ -17,6 +18,25 @@ PATH_WIDTH = 10
 
 def path_segment(pk: int) -> str:
     return f"{pk:0{PATH_WIDTH}d}"
+
+
+def path_roots(paths: Iterable[str]) -> list[str]:
+    """The subtrees `paths` name, with every path inside another one dropped, in tree order."""
+    roots: list[str] = []
+    for path in sorted(set(paths)):  # an ancestor sorts before its descendants
+        if not any(path.startswith(root) for root in roots):
+            roots.append(path)
+    return roots
+
+
+def under_q(paths: Iterable[str], field: str = "") -> models.Q:
+    """Matches rows whose node (`<field>__path`, or the row's own `path`) lies in any of the
+    subtrees `paths`; matches nothing when `paths` is empty."""
+    lookup = f"{field}__path__startswith" if field else "path__startswith"
+    q = models.Q(pk__in=[])
+    for path in path_roots(paths):
+        q |= models.Q(**{lookup: path})
+    return q
 
 
 class TreeNode(models.Model):

@@ -28,6 +28,7 @@ from wenxu.needs.services.handling import (
     need_request_extension,
     need_return,
 )
+from wenxu.needs.services.observed import need_confirm_observed
 from wenxu.needs.services.oversight import (
     need_merge,
     need_remind,
@@ -36,13 +37,16 @@ from wenxu.needs.services.oversight import (
     remind_cycle,
 )
 from wenxu.needs.services.register import (
+    Origin,
     RequesterInput,
     need_register,
     need_register_on_the_spot,
+    need_replay,
 )
 
 __all__ = [
     "MAX_ATTACHMENTS",
+    "Origin",
     "PreparedUpload",
     "RequesterInput",
     "actor_roles",
@@ -52,6 +56,7 @@ __all__ = [
     "need_approve_extension",
     "need_assign",
     "need_callback",
+    "need_confirm_observed",
     "need_deny_extension",
     "need_expire_callback",
     "need_fulfil",
@@ -61,6 +66,7 @@ __all__ = [
     "need_register_on_the_spot",
     "need_remind",
     "need_reopen",
+    "need_replay",
     "need_reply",
     "need_request_extension",
     "need_return",

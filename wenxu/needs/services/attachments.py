@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePath
 from typing import Protocol
+from uuid import UUID
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -25,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wenxu.accounts.models import User
 from wenxu.lib import clock
-from wenxu.needs.exceptions import InvalidInput, NotFound
+from wenxu.needs.exceptions import IdempotencyConflict, InvalidInput, NotFound
 from wenxu.needs.models import Attachment, Need
 from wenxu.needs.selectors import need_queryset_for_user
 
@@ -191,20 +192,31 @@ def _prepare_document(name: str, data: bytes) -> PreparedUpload:
 
 
 @transaction.atomic
-def attachment_add(*, actor: User, need: Need, upload: PreparedUpload) -> Attachment:
+def attachment_add(
+    *, actor: User, need: Need, upload: PreparedUpload, client_uuid: UUID | None = None
+) -> Attachment:
     """Keep a prepared upload with `need`, in the caller's transaction.
 
     The files are written to storage before the row; should the surrounding transaction roll
     back, the caller removes them (`attachment_discard_files`), as the capture view does.
+    With `client_uuid`, a retried upload returns the attachment the first one stored (same
+    need); the UUID used for another need is refused.
     """
     if not need_queryset_for_user(user=actor).filter(pk=need.pk).exists():
         raise NotFound()
     # Lock the need so that two uploads at once cannot both pass the count check.
     list(Need.objects.select_for_update(of=("self",)).filter(pk=need.pk).values_list("pk"))
+    if client_uuid is not None:
+        existing = Attachment.objects.filter(client_uuid=client_uuid).first()
+        if existing is not None:
+            if existing.need_id != need.pk:
+                raise IdempotencyConflict()
+            return existing
     if Attachment.objects.filter(need_id=need.pk).count() >= MAX_ATTACHMENTS:
         raise _refuse(_("每项诉求最多 %(count)d 个附件，已达上限。") % {"count": MAX_ATTACHMENTS})
     attachment = Attachment(
         need=need,
+        client_uuid=client_uuid,
         kind=upload.kind,
         original_name=upload.original_name,
         content_type=upload.content_type,

@@ -3,7 +3,8 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,7 +14,7 @@ from wenxu.accounts.models import User
 from wenxu.accounts.selectors import roles_over_area, user_roles
 from wenxu.lib import clock, ids
 from wenxu.needs import states
-from wenxu.needs.exceptions import InvalidInput, NotPermitted
+from wenxu.needs.exceptions import IdempotencyConflict, InvalidInput, NotPermitted
 from wenxu.needs.models import Category, LedgerCounter, Need
 from wenxu.needs.services._core import (
     _append_event,
@@ -23,6 +24,9 @@ from wenxu.needs.services._core import (
 from wenxu.needs.states import Action, Outcome, Status
 from wenxu.organisations.models import Area
 from wenxu.residents.models import Requester
+
+if TYPE_CHECKING:
+    from wenxu.visits.models import Visit
 
 # --------------------------------------------------------------------------- register
 
@@ -35,6 +39,16 @@ class RequesterInput:
     kind: str = Requester.Kind.PERSON
     id_number: str = ""
     address: str = ""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a need came from beyond the form: the visit that raised it, and the client's UUID
+    (with the digest of what the client sent) when a field app or the offline outbox sent it."""
+
+    visit: "Visit | None" = None
+    client_uuid: UUID | None = None
+    payload_hash: str = ""
 
 
 def _next_number(year: int) -> str:
@@ -107,6 +121,7 @@ def need_register(
     longitude: Decimal | None = None,
     requester: RequesterInput | None = None,
     handling: str = states.Handling.ROUTINE,
+    origin: "Origin | None" = None,
 ) -> Need:
     """登记: a new need enters the ledger as `registered`."""
     if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
@@ -143,6 +158,7 @@ def need_register(
         requester=requester,
         handling=handling,
         status=Status.REGISTERED,
+        origin=origin,
     )
     _append_event(
         need=need, actor=actor, action=Action.REGISTER, from_status="", to_status=need.status
@@ -150,8 +166,16 @@ def need_register(
     return need
 
 
-def _create_need(*, requester: RequesterInput | None, **values: Any) -> Need:
+def _create_need(
+    *, requester: RequesterInput | None, origin: "Origin | None", **values: Any
+) -> Need:
     now = clock.now()
+    if origin is not None:
+        values.update(
+            visit=origin.visit,
+            client_uuid=origin.client_uuid,
+            client_payload_hash=origin.payload_hash,
+        )
     need = Need(
         number=_next_number(clock.today().year),
         tracking_code=_new_tracking_code(),
@@ -178,7 +202,11 @@ def _create_need(*, requester: RequesterInput | None, **values: Any) -> Need:
         need.requester = person
     try:
         # The database enforces the check constraints; validating them here costs a query each.
-        need.full_clean(exclude=["number", "tracking_code"], validate_constraints=False)
+        # `client_uuid` too: its uniqueness is the database's to enforce, so that a racing
+        # duplicate meets the constraint (and is recognised as a replay) instead of a 422.
+        need.full_clean(
+            exclude=["number", "tracking_code", "client_uuid"], validate_constraints=False
+        )
     except ValidationError as exc:
         raise InvalidInput(exc.message_dict) from exc
     need.save()
@@ -204,6 +232,7 @@ def need_register_on_the_spot(
     latitude: Decimal | None = None,
     longitude: Decimal | None = None,
     requester: RequesterInput | None = None,
+    origin: "Origin | None" = None,
 ) -> Need:
     """马上就办: solved during the visit; closed at once when the resident confirms on the spot."""
     if not actor.is_active or states.OFFICER not in user_roles(actor):
@@ -245,6 +274,7 @@ def need_register_on_the_spot(
         requester=requester,
         handling=states.Handling.ON_THE_SPOT,
         status=status,
+        origin=origin,
         outcome=Outcome.RESOLVED,
         reply_text=proof,
         replied_at=now,
@@ -271,3 +301,17 @@ def need_register_on_the_spot(
         data={"confirmed": confirmed, "satisfaction": satisfaction},
     )
     return need
+
+
+def need_replay(*, actor: User, client_uuid: UUID, payload_hash: str) -> Need | None:
+    """The need a client already created with `client_uuid`, when this is a replay of it.
+
+    None when the UUID is new. A UUID that names a need with other content, or one another
+    user sent, is refused: the client must not reuse it for a different record.
+    """
+    existing = Need.objects.filter(client_uuid=client_uuid).first()
+    if existing is None:
+        return None
+    if existing.recorded_by_id != actor.pk or existing.client_payload_hash != payload_hash:
+        raise IdempotencyConflict()
+    return existing

@@ -3,14 +3,12 @@
 There is no public URL for MEDIA_ROOT: a photo of a resident's yard is personal data.
 """
 
-from pathlib import PurePath
-
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest
-from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
+from wenxu.lib.private_files import private_file_response
 from wenxu.needs import selectors
 
 
@@ -24,27 +22,9 @@ def attachment(request: HttpRequest, number: str, pk: int) -> FileResponse:
     if found is None:
         raise Http404()
     thumb = bool(request.GET.get("thumb") and found.thumbnail)
-    stored = found.thumbnail if thumb else found.file
-    try:
-        handle = stored.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404() from exc
-    response = FileResponse(
-        handle,
+    return private_file_response(
+        stored=found.thumbnail if thumb else found.file,
         content_type="image/jpeg" if thumb else found.content_type,
-        as_attachment=not found.is_photo,
-        filename=_download_name(found.original_name, stored.name or ""),
+        original_name=found.original_name,
+        inline=found.is_photo,
     )
-    # Only the viewer's own browser may keep it; nothing in between.
-    patch_cache_control(response, private=True, max_age=3600)
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-def _download_name(original: str, stored: str) -> str:
-    """The name the user gave, with the extension of what is stored (photos became JPEG)."""
-    extension = PurePath(stored).suffix.lower()
-    base = PurePath(original)
-    if base.suffix.lower() == extension or (extension == ".jpg" and base.suffix.lower() == ".jpeg"):
-        return original
-    return f"{base.stem or original}{extension}"
