@@ -9,27 +9,32 @@ answers 404 whatever the action. Ids in the body (units, `into`) are resolved ne
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
+from django.db import IntegrityError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Status
+from ninja import File, Form, Query, Router, Status
+from ninja.files import UploadedFile
 
 from wenxu.accounts.models import User
 from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
+from wenxu.api.drafts import check_draft_user
 from wenxu.api.present import need_detail_json, need_json
 from wenxu.api.refs import RefResolver
-from wenxu.lib import clock
+from wenxu.lib import clock, ids
 from wenxu.needs import selectors, services, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
-from wenxu.needs.models import Need
+from wenxu.needs.models import Attachment, Need
+from wenxu.organisations.models import Area
 
 router = Router(tags=["needs"])
 
 READ_ERRORS: dict[int, Any] = {401: s.ErrorOut, 404: s.ErrorOut, 422: s.InvalidOut}
 WRITE_ERRORS: dict[int, Any] = {**READ_ERRORS, 403: s.ErrorOut, 409: s.ErrorOut}
 
-_COORD = Decimal("0.000001")
+COORD = Decimal("0.000001")
 
 
 # --------------------------------------------------------------------------- reads
@@ -96,24 +101,62 @@ def _detail_after(user: User, need: Need) -> dict[str, Any]:
 
 @router.post(
     "/needs",
-    response={201: s.NeedDetailOut, **WRITE_ERRORS},
+    response={201: s.NeedDetailOut, 200: s.NeedDetailOut, **WRITE_ERRORS},
     operation_id="need_register",
     summary="登记诉求（含马上就办）",
 )
 def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dict[str, Any]]:
     """登记 a need (`registered`); with `handling: "on_the_spot"`, 马上就办: solved during the
     visit, `replied`, or `closed` at once when the resident confirms (`confirmed`, `satisfaction`).
+
+    With `client_uuid`, sending the same body again (a retry) answers 200 with the need the
+    first request created; the same `client_uuid` with a different body answers 409.
     """
     user = current_user(request)
-    on_the_spot = payload.handling == states.Handling.ON_THE_SPOT
+    check_draft_user(request, user)
+    digest = body_digest(payload)
+    if payload.client_uuid is not None:
+        existing = services.need_replay(
+            actor=user, client_uuid=payload.client_uuid, payload_hash=digest
+        )
+        if existing is not None:
+            return Status(200, _detail_after(user, existing))
     refs = RefResolver()
-    area = refs.area(payload.area)
+    values = need_values(payload, refs, area=refs.area(payload.area))
+    refs.raise_if_any()
+    origin = services.Origin(client_uuid=payload.client_uuid, payload_hash=digest)
+    try:
+        need = register_need(user, values, origin=origin)
+    except IntegrityError:
+        # The same request raced itself: the loser, which waited for the winner to commit,
+        # meets the unique UUID and answers with the winner's need (409 if its content differs).
+        if payload.client_uuid is None:
+            raise
+        existing = services.need_replay(
+            actor=user, client_uuid=payload.client_uuid, payload_hash=digest
+        )
+        if existing is None:
+            raise
+        return Status(200, _detail_after(user, existing))
+    return Status(201, _detail_after(user, need))
+
+
+def body_digest(payload: s.In) -> str:
+    """What a replay must match (ADR 0011): the body without its `client_uuid` and without the
+    fields left at their defaults (sent or not, a default is the same content)."""
+    return ids.payload_hash(payload.model_dump(exclude_defaults=True, exclude={"client_uuid"}))
+
+
+def need_values(
+    payload: s.NeedRegisterIn, refs: RefResolver, *, area: Area | None
+) -> dict[str, Any]:
+    """The service's keyword arguments for a need body (shared with `POST /visits`)."""
     category = refs.category(payload.category)
+    on_the_spot = payload.handling == states.Handling.ON_THE_SPOT
     if not on_the_spot:
         for field in ("reply_text", "confirmed", "satisfaction"):
             if getattr(payload, field):
                 refs.errors[field] = [_("只有马上就办（handling: on_the_spot）才填写此项。")]
-    refs.raise_if_any()
     requester = None
     if payload.requester is not None:
         requester = services.RequesterInput(
@@ -121,8 +164,7 @@ def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dic
             phone=payload.requester.phone,
             confidential=payload.requester.confidential,
         )
-    common: dict[str, Any] = {
-        "actor": user,
+    values: dict[str, Any] = {
         "title": payload.title,
         "description": payload.description,
         "kind": payload.kind.value,
@@ -130,22 +172,71 @@ def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dic
         "area": area,
         "category": category,
         "urgency": payload.urgency.value,
-        "nature_tags": [tag.value for tag in payload.nature_tags],
+        "nature_tags": tuple(tag.value for tag in payload.nature_tags),
         "address": payload.address.strip(),
-        "latitude": payload.latitude.quantize(_COORD) if payload.latitude is not None else None,
-        "longitude": payload.longitude.quantize(_COORD) if payload.longitude is not None else None,
+        "latitude": payload.latitude.quantize(COORD) if payload.latitude is not None else None,
+        "longitude": payload.longitude.quantize(COORD) if payload.longitude is not None else None,
         "requester": requester,
+        "handling": payload.handling.value,
     }
     if on_the_spot:
-        need = services.need_register_on_the_spot(
-            **common,
+        values.update(
             reply_text=payload.reply_text,
             confirmed=payload.confirmed,
             satisfaction=payload.satisfaction.value if payload.satisfaction else "",
         )
-    else:
-        need = services.need_register(**common, handling=payload.handling.value)
-    return Status(201, _detail_after(user, need))
+    return values
+
+
+def register_need(user: User, values: dict[str, Any], *, origin: services.Origin) -> Need:
+    if values["handling"] == states.Handling.ON_THE_SPOT:
+        on_the_spot = {key: value for key, value in values.items() if key != "handling"}
+        return services.need_register_on_the_spot(actor=user, origin=origin, **on_the_spot)
+    return services.need_register(actor=user, origin=origin, **values)
+
+
+@router.post(
+    "/needs/{number}/attachments",
+    response={201: s.AttachmentOut, 200: s.AttachmentOut, **WRITE_ERRORS},
+    operation_id="need_attachment_add",
+    summary="上传附件（照片或文件）",
+)
+def need_attachment_add(
+    request: HttpRequest,
+    number: str,
+    file: File[UploadedFile],
+    client_uuid: Form[UUID | None] = None,
+) -> Status[dict[str, Any]]:
+    """Multipart upload of one photo (JPEG, PNG, WebP) or document (PDF, docx, xlsx), ≤ 10 MB.
+
+    Photos are re-encoded without their EXIF (GPS) data. With `client_uuid`, a retried upload
+    answers 200 with the attachment the first one stored.
+    """
+    user = current_user(request)
+    check_draft_user(request, user)
+    need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    kind = "photo" if (file.content_type or "").startswith("image/") else "document"
+    before = need.attachments.filter(client_uuid=client_uuid).exists() if client_uuid else False
+    try:
+        prepared = services.prepare_upload(file, kind=kind)
+        attachment = services.attachment_add(
+            actor=user, need=need, upload=prepared, client_uuid=client_uuid
+        )
+    except InvalidInput as exc:
+        # The upload's problems are the `file` field's, as the form names it.
+        raise InvalidInput({"file": [m for ms in exc.errors.values() for m in ms]}) from exc
+    return Status(200 if before else 201, attachment_json(attachment))
+
+
+def attachment_json(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "kind": attachment.kind,
+        "name": attachment.original_name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "client_uuid": attachment.client_uuid,
+    }
 
 
 # --------------------------------------------------------------------------- actions

@@ -64,6 +64,7 @@ def need_json(need: Need, *, now: datetime) -> dict[str, Any]:
         "merged_into": need.merged_into.number if need.merged_into is not None else None,
         "overdue": need.is_overdue(now),
         "version": need.version,
+        "client_uuid": need.client_uuid,
     }
 
 

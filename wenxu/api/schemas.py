@@ -6,9 +6,12 @@ fields, so that a misspelt field is reported instead of silently ignored.
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, ValidationError, ValidatorFunctionWrapHandler, field_validator
+from pydantic_core import InitErrorDetails
 
 from wenxu.needs.models import Urgency
 from wenxu.needs.states import (
@@ -21,6 +24,7 @@ from wenxu.needs.states import (
     Satisfaction,
     Source,
 )
+from wenxu.visits.models import PlaceKind, VisitKind
 
 # --------------------------------------------------------------------------- errors
 
@@ -150,6 +154,7 @@ class NeedOut(Schema):
     merged_into: str | None
     overdue: bool
     version: int
+    client_uuid: UUID | None = Field(description="登记时客户端给的 UUID（如有）")
 
 
 class NeedDetailOut(NeedOut):
@@ -207,6 +212,11 @@ class NeedRegisterIn(In):
     reply_text: str = Field("", max_length=10000, description="马上就办：现场办理情况")
     confirmed: bool = Field(False, description="马上就办：群众现场确认已解决")
     satisfaction: Satisfaction | None = Field(None, description="马上就办且现场确认时必填")
+    client_uuid: UUID | None = Field(
+        None,
+        description="客户端生成的 UUID（离线或重试时用）。重发同一内容返回已有记录（200）；"
+        "同一 UUID 而内容不同返回 409",
+    )
 
 
 class ActionIn(In):
@@ -268,3 +278,121 @@ class CallbackIn(ActionIn):
 
 class MergeIn(ActionIn):
     into: str = Field(max_length=20, description="并入的目标诉求台账编号，如 WX-2026-000123")
+
+
+class AttachmentOut(Schema):
+    id: int
+    kind: str = Field(description="photo document")
+    name: str
+    content_type: str
+    size: int
+    client_uuid: UUID | None
+
+
+# --------------------------------------------------------------------------- visits
+
+
+class VisitNeedIn(NeedRegisterIn):
+    area: int | None = Field(None, description="区域 id；不填为走访区域")  # type: ignore[assignment]
+    source: Source = Source.VISIT
+
+
+class VisitIn(In):
+    client_uuid: UUID = Field(
+        description="客户端生成的 UUID。重发同一内容返回已有记录（200）；"
+        "同一 UUID 而内容不同返回 409"
+    )
+    kind: VisitKind = Field(
+        description="home 入户走访, forum 座谈会, reception 接待日, field 田间地头, "
+        "enterprise 企业车间, community 社区楼院, phone 电话回访"
+    )
+    area: int = Field(description="区域 id，见 GET /areas")
+    place: int | None = Field(None, description="走访对象 id（住户、企业、公共场所）")
+    place_kind: PlaceKind | None = Field(None, description="household enterprise public")
+    address: str = Field("", max_length=200)
+    latitude: Decimal | None = Field(None, ge=-90, le=90)
+    longitude: Decimal | None = Field(None, ge=-180, le=180)
+    started_at: datetime
+    ended_at: datetime | None = None
+    officers: list[int] = Field(
+        default_factory=list, max_length=20, description="同行干部的用户 id；记录人自动包含"
+    )
+    companions: str = Field("", max_length=200, description="陪同人员")
+    people_met: int = Field(0, ge=0, le=100000, description="接触群众人数")
+    summary: str = Field("", max_length=10000)
+    mood: int = Field(ge=1, le=5, description="民情温度：1 冷 … 5 热")
+    mood_note: str = Field("", max_length=200)
+    sense_gain: int | None = Field(None, ge=1, le=5, description="获得感 1–5")
+    sense_happiness: int | None = Field(None, ge=1, le=5, description="幸福感 1–5")
+    sense_security: int | None = Field(None, ge=1, le=5, description="安全感 1–5")
+    needs: list[VisitNeedIn] = Field(
+        default_factory=list,
+        max_length=30,
+        description="这次走访登记的诉求（可为空）；每项同 POST /needs 的请求体，各带自己的 "
+        "client_uuid",
+    )
+
+    @field_validator("needs", mode="wrap")
+    @classmethod
+    def _number_the_needs(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Errors inside a need name it by its place in the list: `needs.1.title`, so the
+        client can show each draft need its own errors (the error mapper drops bare list
+        indexes, which suits lists of plain values but not a list of needs)."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            details: list[InitErrorDetails] = []
+            for error in exc.errors():
+                detail = InitErrorDetails(
+                    type=error["type"],
+                    loc=tuple(
+                        str(part) if isinstance(part, int) else part for part in error["loc"]
+                    ),
+                    input=error["input"],
+                )
+                if "ctx" in error:
+                    detail["ctx"] = error["ctx"]
+                details.append(detail)
+            raise ValidationError.from_exception_data(exc.title, details) from None
+
+
+class VisitNeedOut(Schema):
+    number: str
+    client_uuid: UUID | None
+    title: str
+    status: str
+    handling: str
+    source: str
+    observed_confirmed_at: datetime | None
+
+
+class VisitPhotoOut(Schema):
+    id: int
+    client_uuid: UUID | None
+    name: str
+    size: int
+
+
+class VisitOut(Schema):
+    id: int
+    client_uuid: UUID
+    kind: str
+    area: Ref
+    place: Ref | None
+    place_kind: str | None
+    address: str
+    started_at: datetime
+    ended_at: datetime | None
+    officers: list[str]
+    companions: str
+    people_met: int
+    summary: str
+    mood: int
+    mood_note: str
+    sense_gain: int | None
+    sense_happiness: int | None
+    sense_security: int | None
+    recorded_by: str
+    recorded_at: datetime
+    needs: list[VisitNeedOut]
+    photos: list[VisitPhotoOut]
