@@ -15,5 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("wenxu.accounts.urls")),
     path("", include("wenxu.needs.urls")),
+    path("", include("wenxu.visits.urls")),
     path("", include("wenxu.core.urls")),
 ]

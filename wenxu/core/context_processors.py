@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 
-from wenxu.accounts.models import User
+from wenxu.accounts.models import AREA_ROLES, User
 from wenxu.accounts.selectors import user_roles
 
 
@@ -14,4 +14,6 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     return {
         "nav_roles": frozenset(roles),
         "nav_can_register": bool(roles & {"officer", "dispatcher"}),
+        # Visits and coverage belong to areas: every area role reads them.
+        "nav_sees_visits": bool(roles & AREA_ROLES),
     }

@@ -15,9 +15,11 @@ stories (their dates are relative to the moment of loading).
 Names, phone numbers (1xx0000xxxx) and the division code 339901 are made up.
 """
 
+import hashlib
 import os
 import secrets
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -38,6 +40,7 @@ from wenxu.core.demo_texts import (
     BASIC_COMMENTS,
     CATEGORIES,
     CLOSINGS,
+    COMPANIONS,
     COUNTY_CENTRE,
     COUNTY_CODE,
     COUNTY_NAME,
@@ -50,11 +53,16 @@ from wenxu.core.demo_texts import (
     FULFIL_NOTE,
     GIVEN,
     GRID_ORDINALS,
+    HOUSEHOLDS_PER_GRID,
     MOBILE_PREFIXES,
+    MOOD_NOTES,
+    PLANS,
     PROGRESS_NOTES,
+    PUBLIC_PLACE_NOTE,
     REMIND_NOTES,
     REOPEN_REASONS,
     RETURN_REASON,
+    RURAL_DOOR,
     SATISFIED_COMMENTS,
     SUPERVISE_NOTES,
     SURNAMES,
@@ -62,6 +70,11 @@ from wenxu.core.demo_texts import (
     TOWNSHIPS,
     UNHAPPY_COMMENTS,
     UNITS,
+    URBAN_DOOR,
+    VISIT_MIX,
+    VISIT_SUMMARIES,
+    VISIT_VILLAGES,
+    VISIT_WITH_NEED,
     WITHDRAW_REASONS,
     LeafSpec,
     Template,
@@ -73,8 +86,12 @@ from wenxu.needs import services, sweeps
 from wenxu.needs.exceptions import IllegalTransition
 from wenxu.needs.models import Category, DeadlineRule, Need
 from wenxu.organisations.models import Area, Unit
+from wenxu.visits import plans as visit_plans
+from wenxu.visits.models import Place, PlaceKind, Visit, VisitKind
+from wenxu.visits.services import NeedDraft, VisitDraft, visit_record
 
 DEFAULT_SEED = 2019
+VISIT_DAYS = 125  # visits reach back about four months
 PASSWORD_ENV = "WENXU_DEMO_PASSWORD"  # noqa: S105 - the variable's name, not a password
 PASSWORD_FILE = "demo_password"  # noqa: S105 - a file name
 HISTORY_DAYS = 182
@@ -1080,6 +1097,296 @@ class _Planner:
             made += 1
 
 
+# --------------------------------------------------------------------------- visits (走访)
+
+
+@dataclass
+class _VisitSpec:
+    """One visit to record: by an officer, at a place (or just in a grid)."""
+
+    at: datetime
+    officer: User
+    kind: str
+    area: Area
+    place: Place | None
+    summary: str
+    mood: int
+    mood_note: str
+    people_met: int
+    companions: str
+    senses: tuple[int | None, int | None, int | None]
+    client_uuid: uuid.UUID
+
+    def draft(self, needs: tuple[NeedDraft, ...] = ()) -> VisitDraft:
+        return VisitDraft(
+            client_uuid=self.client_uuid,
+            payload_hash=hashlib.sha256(str(self.client_uuid).encode()).hexdigest(),
+            kind=self.kind,
+            area=self.area,
+            place=self.place,
+            started_at=self.at,
+            ended_at=self.at + timedelta(minutes=20 if self.kind == "phone" else 50),
+            mood=self.mood,
+            mood_note=self.mood_note,
+            people_met=self.people_met,
+            companions=self.companions,
+            summary=self.summary,
+            sense_gain=self.senses[0],
+            sense_happiness=self.senses[1],
+            sense_security=self.senses[2],
+            needs=needs,
+        )
+
+
+class _VisitPlanner:
+    """Places in the demo officers' villages, and some four months of visits there: most raise
+    no need; some stories' needs are registered during a visit (马上就办 among them, and one
+    望闻问切). Its own `Random`, so the needs' stories stay what they were without visits."""
+
+    MOODS = (1, 2, 3, 4, 5)
+    MOOD_WEIGHTS = (3, 8, 30, 42, 17)
+
+    def __init__(self, rng: Random, world: _World, now: datetime) -> None:
+        self.rng = rng
+        self.world = world
+        self.now = now
+        self.villages = [v for v in world.villages if v.spec.name in VISIT_VILLAGES]
+        self.households: dict[int, list[Place]] = {}  # grid id → households
+        self.others: dict[str, list[Place]] = {}  # village name → enterprises, public places
+
+    # ---- places
+
+    def _door(self, village: _Village, taken: set[str]) -> str:
+        rng, spec = self.rng, village.spec
+        while True:
+            if spec.urban:
+                name = URBAN_DOOR.format(
+                    p=rng.choice(spec.places),
+                    b=rng.randint(1, 12),
+                    u=rng.randint(1, 3),
+                    r=f"{rng.randint(1, 6)}0{rng.randint(1, 2)}",
+                )
+            else:
+                name = RURAL_DOOR.format(p=rng.choice(spec.places), n=rng.randint(1, 88))
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    def _phone(self) -> str:
+        return f"{self.rng.choice(MOBILE_PREFIXES)}0000{self.rng.randrange(10000):04d}"
+
+    def build_places(self) -> int:
+        rng = self.rng
+        made: list[Place] = []
+        for village in self.villages:
+            where = f"{village.township.name}{village.spec.name}"
+            for grid in village.grids:
+                taken: set[str] = set()
+                for _ in range(HOUSEHOLDS_PER_GRID):
+                    name = self._door(village, taken)
+                    made.append(
+                        Place(
+                            area=grid,
+                            kind=PlaceKind.HOUSEHOLD,
+                            name=name,
+                            address=f"{where}{name}",
+                            contact_name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+                            contact_phone=self._phone(),
+                            members=rng.randint(1, 6),
+                        )
+                    )
+            landmarks = village.spec.landmarks[:2]
+            for index, landmark in enumerate(landmarks):
+                made.append(
+                    Place(
+                        area=village.grids[index % len(village.grids)],
+                        kind=PlaceKind.PUBLIC,
+                        name=landmark,
+                        address=f"{where}{landmark}",
+                        note=PUBLIC_PLACE_NOTE,
+                    )
+                )
+            if not village.spec.urban:
+                name = rng.choice(ENTERPRISE_NAMES).format(v=village.spec.name)
+                made.append(
+                    Place(
+                        area=rng.choice(village.grids),
+                        kind=PlaceKind.ENTERPRISE,
+                        name=name,
+                        address=where,
+                        contact_name=rng.choice(SURNAMES) + rng.choice(GIVEN),
+                        contact_phone=self._phone(),
+                    )
+                )
+        # One household moved away: it stays on record but no longer counts (在册 unticked).
+        made[1].active = False
+        Place.objects.bulk_create(made)
+        for place in Place.objects.filter(area__in=[g for v in self.villages for g in v.grids]):
+            if place.kind == PlaceKind.HOUSEHOLD and place.active:
+                self.households.setdefault(place.area_id, []).append(place)
+            elif place.kind != PlaceKind.HOUSEHOLD:
+                village = next(v for v in self.villages if place.area in v.grids)
+                self.others.setdefault(village.spec.name, []).append(place)
+        return len(made)
+
+    # ---- visits
+
+    def _uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def _at(self) -> datetime:
+        """Office hours on a day of the last four months, more of them recent."""
+        rng = self.rng
+        days = rng.uniform(0.5, VISIT_DAYS) * rng.random() ** 0.4
+        day = timezone.localdate(self.now - timedelta(days=days))
+        at = timezone.make_aware(
+            datetime.combine(day, datetime.min.time())
+            + timedelta(minutes=rng.randint(8 * 60 + 30, 17 * 60))
+        )
+        while at > self.now - timedelta(minutes=30):
+            at -= timedelta(days=1)
+        return at
+
+    def _senses(self, mood: int) -> tuple[int | None, int | None, int | None]:
+        rng = self.rng
+        if rng.random() < 0.35:
+            return (None, None, None)
+
+        def near() -> int:
+            return min(5, max(1, mood + rng.choice((-1, 0, 0, 1))))
+
+        return (near(), near(), min(5, near() + 1))
+
+    def _mood(self, low: int = 1, high: int = 5) -> int:
+        pool = [
+            (m, w) for m, w in zip(self.MOODS, self.MOOD_WEIGHTS, strict=True) if low <= m <= high
+        ]
+        return self.rng.choices([m for m, _ in pool], weights=[w for _, w in pool])[0]
+
+    def _elder(self, place: Place | None) -> str:
+        title = self.rng.choice(SURNAMES) + self.rng.choice(ELDER_SUFFIX)
+        return f"{place.name}{title}" if place is not None else title
+
+    def _spec(
+        self, *, at: datetime, village: _Village, kind: str, area: Area, place: Place | None,
+        summary: str, mood: int, people: int,
+    ) -> _VisitSpec:  # fmt: skip
+        rng = self.rng
+        return _VisitSpec(
+            at=at,
+            officer=self.world.officer_of[village.township.name],
+            kind=kind,
+            area=area,
+            place=place,
+            summary=summary,
+            mood=mood,
+            mood_note=rng.choice(MOOD_NOTES[mood]),
+            people_met=people,
+            companions="" if kind == "phone" else rng.choice(COMPANIONS),
+            senses=self._senses(mood) if kind in ("home", "forum", "phone") else (None,) * 3,
+            client_uuid=self._uuid(),
+        )
+
+    def standalone(self) -> list[_VisitSpec]:
+        rng = self.rng
+        specs: list[_VisitSpec] = []
+        for kind, count in VISIT_MIX:
+            for _ in range(count):
+                village = rng.choice(self.villages)
+                place: Place | None = None
+                area = rng.choice(village.grids)
+                people = rng.randint(1, 4)
+                if kind in ("home", "phone"):
+                    place = rng.choice(self.households[area.pk])
+                    name = self._elder(place)
+                elif kind in ("enterprise", "forum"):
+                    wanted = PlaceKind.ENTERPRISE if kind == "enterprise" else PlaceKind.PUBLIC
+                    pool = [
+                        p for v in self.villages for p in self.others.get(v.spec.name, ())
+                        if p.kind == wanted
+                    ]  # fmt: skip
+                    place = rng.choice(pool)
+                    village = next(v for v in self.villages if place.area in v.grids)
+                    area = place.area
+                    name = place.name
+                    people = rng.randint(8, 26) if kind == "forum" else rng.randint(2, 5)
+                else:
+                    rural = kind == "field"
+                    village = rng.choice([v for v in self.villages if v.spec.urban != rural])
+                    area = rng.choice(village.grids)
+                    name = ""
+                    people = rng.randint(3, 9)
+                summary = rng.choice(VISIT_SUMMARIES[kind]).format(
+                    name=name, n=people, place=rng.choice(village.spec.places)
+                )
+                specs.append(
+                    self._spec(at=self._at(), village=village, kind=kind, area=area,
+                               place=place, summary=summary, mood=self._mood(), people=people)
+                )  # fmt: skip
+        return specs
+
+    def attach(self, stories: Sequence[_Story]) -> int:
+        """Some stories' first action becomes a visit that raised the need."""
+        rng = self.rng
+        wanted = {"spot": 4, "observed": 1, "routine": 4}
+        attached = 0
+        for s in stories:
+            first = s.ops[0]
+            if (
+                first.at is None
+                or first.at < self.now - timedelta(days=VISIT_DAYS)
+                or not s.nudge
+                or s.village.spec.name not in VISIT_VILLAGES
+                or s.grid.pk not in self.households
+            ):
+                continue
+            if first.action == "spot":
+                how = "spot"
+            elif first.action == "register" and s.by_officer and s.source in ("visit", "observed"):
+                how = "observed" if s.source == "observed" else "routine"
+            else:
+                continue
+            if wanted[how] == 0:
+                continue
+            wanted[how] -= 1
+            place = rng.choice(self.households[s.grid.pk])
+            mood = {"spot": self._mood(4, 5), "observed": 3, "routine": self._mood(2, 4)}[how]
+            summary = VISIT_WITH_NEED[how].format(name=self._elder(place), title=s.title)
+            first.args["visit"] = self._spec(
+                at=first.at, village=s.village, kind=VisitKind.HOME, area=s.grid, place=place,
+                summary=summary, mood=mood, people=rng.randint(1, 3),
+            )  # fmt: skip
+            attached += 1
+        return attached
+
+
+def _record_visit(spec: _VisitSpec, needs: tuple[NeedDraft, ...] = ()) -> Visit:
+    return visit_record(actor=spec.officer, draft=spec.draft(needs)).visit
+
+
+def _build_plans(world: _World, now: datetime) -> int:
+    """The standing duties of the demo township: created by the dispatcher, half a year ago."""
+    start = timezone.localdate(now) - timedelta(days=HISTORY_DAYS)
+    start = start.replace(month=(start.month - 1) // 3 * 3 + 1, day=1)
+    within = Area.objects.filter(path__startswith=world.county.path)
+    for name, kind, period, area, place_kind, visit_kind, target, officer in PLANS:
+        visit_plans.plan_create(
+            actor=world.users["dispatcher"],
+            data=visit_plans.PlanInput(
+                name=name,
+                kind=kind,
+                period=period,
+                area=within.get(name=area),
+                starts_on=start,
+                place_kind=place_kind,
+                visit_kind=visit_kind,
+                target=target,
+                officer=world.users[officer] if officer else None,
+            ),
+        )
+    return len(PLANS)
+
+
 # --------------------------------------------------------------------------- replay
 
 
@@ -1095,20 +1402,24 @@ class _Replay:
         stories: Sequence[_Story],
         sweep_times: Iterable[datetime],
         progress: Callable[[str], None],
+        visits: Sequence[_VisitSpec] = (),
     ) -> None:
         entries: list[tuple[datetime, int, int, int]] = [(at, 0, -1, 0) for at in sweep_times]
         for s in stories:
             for i, op in enumerate(s.ops):
                 assert op.at is not None
                 entries.append((op.at, 1, s.index, i))
+        entries += [(spec.at, 2, index, 0) for index, spec in enumerate(visits)]
         entries.sort()
         quarters = {len(entries) * k // 4: k for k in (1, 2, 3)}
-        for n, (at, _kind, index, i) in enumerate(entries, start=1):
+        for n, (at, kind, index, i) in enumerate(entries, start=1):
             with clock.travel(at):
-                if index < 0:
+                if kind == 0:
                     sweeps.sweep()
-                else:
+                elif kind == 1:
                     self._play(stories[index], stories[index].ops[i])
+                else:
+                    _record_visit(visits[index])
             if n in quarters:
                 progress(f"  …已回放 {quarters[n] * 25}%")
 
@@ -1119,6 +1430,31 @@ class _Replay:
             if not op.optional:
                 raise
             self.skipped += 1
+
+    def _raised_in_visit(self, s: _Story, op: _Op, common: dict[str, Any]) -> int:
+        """Register the story's need through the visit that raised it (`visit_record`)."""
+        a = op.args
+        spot = op.action == "spot"
+        draft = NeedDraft(
+            title=common["title"],
+            description=common["description"],
+            kind=common["kind"],
+            area=common["area"],
+            source=common["source"],
+            category=common["category"],
+            urgency=common["urgency"],
+            nature_tags=tuple(common["nature_tags"]),
+            address=common["address"],
+            latitude=common["latitude"],
+            longitude=common["longitude"],
+            requester=common["requester"],
+            handling="on_the_spot" if spot else s.handling,
+            reply_text=a["text"] if spot else "",
+            confirmed=bool(a["confirmed"]) if spot else False,
+            satisfaction=a["satisfaction"] if spot else "",
+        )
+        visit = _record_visit(a["visit"], (draft,))
+        return Need.objects.values_list("pk", flat=True).get(visit=visit)
 
     def _officer(self, s: _Story) -> User:
         return self.world.officer_of[s.village.township.name]
@@ -1143,6 +1479,9 @@ class _Replay:
                 "longitude": s.coords[1] if s.coords else None,
                 "requester": s.requester,
             }
+            if "visit" in a:
+                s.need_id = self._raised_in_visit(s, op, common)
+                return
             if op.action == "spot":
                 need = services.need_register_on_the_spot(
                     actor=self._officer(s),
@@ -1253,6 +1592,8 @@ class Summary:
     events: int
     by_status: dict[str, int]
     skipped: int
+    places: int = 0
+    visits: int = 0
 
 
 def load(
@@ -1273,11 +1614,17 @@ def load(
         say("建立区划网格、责任单位、诉求分类、办理时限和演示账号……")
         world = _build_world(rng, password)
         stories = _Planner(rng, world, now).plan()
+        visits = _VisitPlanner(Random(seed + 1), world, now)
+        places = visits.build_places()
+        raised = visits.attach(stories)
+        standalone = visits.standalone()
         say(
-            f"模拟近六个月的问需办理：{len(stories)} 条诉求，逐条走完登记、交办、签收、答复、回访……"
+            f"模拟近六个月的问需办理：{len(stories)} 条诉求，逐条走完登记、交办、签收、答复、回访；"
+            f"{places} 个走访对象，{len(standalone) + raised} 次走访……"
         )
         replay = _Replay(world)
-        replay.run(stories, _sweep_times(now), say)
+        replay.run(stories, _sweep_times(now), say, standalone)
+        _build_plans(world, now)
     return summary(time.monotonic() - started, skipped=replay.skipped)
 
 
@@ -1300,4 +1647,6 @@ def summary(seconds: float = 0.0, *, skipped: int = 0) -> Summary:
         events=sum(needs.annotate(n=Count("events")).values_list("n", flat=True)),
         by_status=by_status,
         skipped=skipped,
+        places=Place.objects.filter(area__path__startswith=county.path).count(),
+        visits=Visit.objects.filter(area__path__startswith=county.path).count(),
     )

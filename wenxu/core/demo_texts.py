@@ -771,3 +771,72 @@ SATISFIED_COMMENTS = (
 BASIC_COMMENTS = ("基本解决了，希望以后多关注。", "答复得比较清楚。", "")
 UNHAPPY_COMMENTS = ("答复了但问题还在。", "没有人到现场看，不满意。", "拖得太久了。")
 ENTERPRISE_NAMES = ("{v}茶叶专业合作社", "青山县{v}竹木制品厂", "{v}农产品加工厂", "{v}家庭农场")
+
+# --------------------------------------------------------------------------- visits (走访)
+
+# Which villages get places (households, enterprises, public places) and visits: the demo
+# officers' townships. Households per grid; door numbers are made up.
+VISIT_VILLAGES = ("东河村", "杨柳村", "石桥村", "东河社区", "西岭村")
+HOUSEHOLDS_PER_GRID = 4
+RURAL_DOOR = "{p}{n}号"
+URBAN_DOOR = "{p}{b}栋{u}单元{r}室"
+PUBLIC_PLACE_NOTE = "村（社区）公共活动场所"
+
+# (visit kind, how many visits without needs) — visits that raised needs come from the stories.
+VISIT_MIX: tuple[tuple[str, int], ...] = (
+    ("home", 13),
+    ("enterprise", 4),
+    ("forum", 3),
+    ("field", 2),
+    ("community", 1),
+    ("phone", 1),
+)
+VISIT_SUMMARIES: dict[str, tuple[str, ...]] = {
+    "home": (
+        "入户看望{name}一家，了解家中老人身体和子女务工情况，宣传了医保缴费和防诈骗知识，家中暂无其他诉求。",
+        "到{name}家坐了半个小时，询问今年收成和用水用电情况，群众表示最近村里路灯修好了，出行方便多了。",
+        "走访独居老人{name}，帮忙检查了燃气灶和电线，提醒冬季注意防火，老人精神状态不错。",
+        "入户核对家庭人口和联系方式，{name}反映孩子明年上小学，已告知入学报名时间和所需材料。",
+        "走访{name}家，了解到家中有一名残疾人，已说明残疾人两项补贴的申领办法，群众表示会尽快准备材料。",
+        "与{name}在院子里聊了家常，群众对村里新修的文化广场比较满意，希望晚上能多安排一些活动。",
+    ),
+    "enterprise": (
+        "走访{name}，了解生产经营和用工情况，企业反映订单稳定，招工略有困难，已介绍县人社局线上招聘平台。",
+        "到{name}车间查看安全生产情况，消防通道畅通，提醒企业做好冬季防火和员工安全培训。",
+        "与{name}负责人座谈，企业希望了解今年的惠企政策，已发放政策明白纸并留下联系方式。",
+    ),
+    "forum": (
+        "在{name}召开村民座谈会，{n}名群众参加，围绕人居环境整治、农村公路养护和养老服务听取意见。",
+        "在{name}组织“面对面问需”座谈，{n}名群众代表参加，大家对垃圾分类和停车问题讨论较多。",
+        "在{name}召开老党员、村民代表座谈会，通报上季度诉求办理情况，{n}人参加，现场答复了大家关心的问题。",
+    ),
+    "field": (
+        "到{place}田间地头查看秋冬种情况，与正在干活的几户村民交流，大家关心灌溉水渠清淤进度。",
+        "在{place}茶园与茶农交流，了解今年春茶价格和销路，群众希望多组织一些技术培训。",
+    ),
+    "community": ("在{place}楼下与居民拉家常，了解物业服务和电梯运行情况，居民反映总体平稳。",),
+    "phone": ("电话回访{name}，了解前期反映问题的办理结果，群众表示已解决，满意。",),
+}
+VISIT_WITH_NEED = {
+    "routine": (
+        "走访{name}时，群众反映“{title}”，已当场登记诉求并告知办理时限，办理结果会及时反馈。"
+    ),
+    "spot": "走访{name}时，群众反映“{title}”，现场协调解决（马上就办），群众当面表示认可。",
+    "observed": "走访{name}时注意到“{title}”，群众本人没有提出，作为望闻问切诉求登记，待群众确认。",
+}
+MOOD_NOTES: dict[int, tuple[str, ...]] = {
+    1: ("群众情绪激动，对问题迟迟未解决意见很大。",),
+    2: ("群众有些不满，希望尽快给个说法。", "对前期办理进度不太满意。"),
+    3: ("情绪平稳，总体比较平和。", ""),
+    4: ("群众态度友好，对近期工作基本认可。", "聊得比较融洽。", ""),
+    5: ("群众很热情，对村里变化很满意。", "主动留我们喝茶，对工作很认可。"),
+}
+COMPANIONS = ("村支书", "村妇女主任", "网格员", "镇联村干部", "")
+PLANS: tuple[tuple[str, str, str, str, str, str, int | None, str], ...] = (
+    # name, kind, period, area name, place kind, visit kind, target, officer username
+    ("东河镇住户季度全覆盖走访", "coverage", "quarter", "东河镇", "household", "", None, ""),
+    ("东河镇每月座谈会", "count", "month", "东河镇", "", "forum", 2, ""),
+    ("王建军每月企业走访", "count", "month", "东河镇", "", "enterprise", 2, "officer"),
+    ("西岭村住户季度全覆盖走访", "coverage", "quarter", "西岭村", "household", "", None,
+     "officer_xiling"),
+)  # fmt: skip

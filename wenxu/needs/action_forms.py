@@ -197,6 +197,16 @@ class FulfilForm(ActionForm):
     note = _text(_("兑现情况"), placeholder=_("承诺的条件已具备，已再次告知群众"))
 
 
+class ConfirmObservedForm(ActionForm):
+    """群众确认: the resident has said the need the official observed (望闻问切) is theirs."""
+
+    note = _text(
+        _("确认情况（可不填）"),
+        rows=2,
+        placeholder=_("例如：再次入户时，群众确认确有此需求"),
+    )
+
+
 class ReopenForm(ActionForm):
     reason = _text(_("重办理由"))
     lead_unit = UnitChoiceField(
@@ -254,6 +264,7 @@ FORMS: dict[str, type[ActionForm]] = {
     states.Action.REPLY: ReplyForm,
     states.Action.CALLBACK: CallbackForm,
     states.Action.FULFIL: FulfilForm,
+    states.Action.CONFIRM_OBSERVED: ConfirmObservedForm,
     states.Action.REOPEN: ReopenForm,
     states.Action.SUPERVISE: SuperviseForm,
     states.Action.REMIND: RemindForm,

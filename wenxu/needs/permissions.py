@@ -4,7 +4,8 @@ The services stay the authority: they check the same rules again under the row l
 only asks those rules ahead of time, so that a page shows exactly the forms that would succeed
 (input aside): the actor's roles (`_core.actor_roles` + `_core._may`), the transition table
 (`states.allowed`) and the few conditions a service checks before it looks at the input (a
-pending extension, the extension limit, the deadline, the reopen window, needs merged in).
+pending extension, the extension limit, the deadline, the reopen window, needs merged in, an
+observed need not yet confirmed).
 `wenxu/needs/tests/test_permissions.py` compares the answers with the services themselves.
 """
 
@@ -32,6 +33,7 @@ UI_ACTIONS: tuple[str, ...] = (
     Action.RETURN,
     Action.CALLBACK,
     Action.FULFIL,
+    Action.CONFIRM_OBSERVED,
     Action.REOPEN,
     Action.SUPERVISE,
     Action.REMIND,
@@ -72,6 +74,9 @@ def _preconditions_hold(action: str, need: Need, now: datetime) -> bool:
         return bool(need.extension_pending_days)
     if action == Action.REOPEN and need.status == Status.CLOSED and need.closed_at:
         return now - need.closed_at <= timedelta(days=settings.WENXU_REOPEN_WINDOW_DAYS)
+    if action == Action.CONFIRM_OBSERVED:
+        # 望闻问切: only a need the official observed, and only once (services.observed).
+        return need.is_observed and need.observed_confirmed_at is None
     if action == Action.WITHDRAW:
         # Requesters of needs merged into this one wait on it (see services.need_withdraw).
         return not Need.objects.filter(merged_into=need, status=Status.MERGED).exists()

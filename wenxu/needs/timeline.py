@@ -200,6 +200,8 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         return _("将 %(number)s 并入本诉求") % {"number": data.get("from", "?")}
     if action == Action.WITHDRAW:
         return _with_note(_("撤销诉求"), note, _("理由"))
+    if action == Action.CONFIRM_OBSERVED:
+        return _with_note(_("记录群众确认：望闻问切发现的诉求经群众本人确认"), note, _("确认情况"))
     return _label(Action, action)
 
 

@@ -129,6 +129,7 @@ def _attempt(action: str, actor: Any, need: Need, target: Need) -> None:
         "remind": lambda: services.need_remind(**common),
         "merge": lambda: services.need_merge(**common, into=target),
         "withdraw": lambda: services.need_withdraw(**common, reason=""),
+        "confirm_observed": lambda: services.need_confirm_observed(**common),
     }
     calls[action]()
 

@@ -2,8 +2,17 @@
 
 import pytest
 
-from wenxu.needs import permissions, selectors
-from wenxu.needs.tests.detail_helpers import NOW, PERSONAS, STATES, actions_services_accept
+from wenxu.lib import clock
+from wenxu.needs import permissions, selectors, services
+from wenxu.needs.models import Need
+from wenxu.needs.tests.detail_helpers import (
+    NOW,
+    PERSONAS,
+    STATES,
+    actions_services_accept,
+    service_accepts,
+)
+from wenxu.needs.tests.helpers import closed
 
 
 @pytest.fixture
@@ -82,3 +91,64 @@ def test_may_take_ignores_the_status_but_not_the_role(world, now):
     assert permissions.may_take(world.dispatcher, need, "assign")
     assert not permissions.may_take(world.leader, need, "assign")
     assert not permissions.may_take(world.handler, need, "no_such_action")
+
+
+# --------------------------------------------------------------------------- 望闻问切
+
+
+def _observed(world, build):
+    """A need in the state `build` makes, noticed by the officer (望闻问切), not yet confirmed."""
+    need = build(world)
+    Need.objects.filter(pk=need.pk).update(source="observed")
+    return selectors.need_get_for_user(user=world.dispatcher, number=need.number)
+
+
+OBSERVED = {
+    "registered": lambda w: w.register(),
+    "replied": lambda w: w.replied(),
+    "closed": closed,
+    "withdrawn": lambda w: services.need_withdraw(
+        actor=w.dispatcher, need=(n := w.register()), version=n.version, reason="重复"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "persona", "expected"),
+    [
+        ("registered", "officer", ["confirm_observed"]),
+        (
+            "registered",
+            "dispatcher",
+            ["assign", "confirm_observed", "supervise", "remind", "merge", "withdraw"],
+        ),
+        ("registered", "leader", ["supervise", "remind"]),
+        ("replied", "officer", ["callback", "confirm_observed"]),
+        ("replied", "handler", []),
+        ("closed", "officer", ["confirm_observed"]),
+        ("closed", "dispatcher", ["confirm_observed", "reopen"]),
+        ("withdrawn", "dispatcher", []),
+    ],
+)
+def test_observed_needs_offer_the_residents_confirmation(world, now, state, persona, expected):
+    need = _observed(world, OBSERVED[state])
+    assert _available(world, persona, need) == expected
+
+
+@pytest.mark.parametrize("state", list(OBSERVED))
+@pytest.mark.parametrize("confirmed", [False, True])
+def test_confirmation_is_offered_exactly_when_the_service_takes_it(world, now, state, confirmed):
+    need = _observed(world, OBSERVED[state])
+    if confirmed:
+        Need.objects.filter(pk=need.pk).update(observed_confirmed_at=clock.now())
+        need = selectors.need_get_for_user(user=world.dispatcher, number=need.number)
+    target = world.register(title="另一条诉求")
+    for persona in PERSONAS:
+        user = getattr(world, persona)
+        if not selectors.need_queryset_for_user(user=user).filter(pk=need.pk).exists():
+            continue
+        offered = "confirm_observed" in permissions.available_actions(user, need)
+        assert offered == service_accepts("confirm_observed", user, need, target), persona
+        assert offered == (
+            not confirmed and persona in {"officer", "dispatcher"} and state != "withdrawn"
+        ), persona

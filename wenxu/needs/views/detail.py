@@ -56,6 +56,7 @@ SERVICES: dict[str, Callable[..., Need]] = {
     Action.REPLY: services.need_reply,
     Action.CALLBACK: services.need_callback,
     Action.FULFIL: services.need_fulfil,
+    Action.CONFIRM_OBSERVED: services.need_confirm_observed,
     Action.REOPEN: services.need_reopen,
     Action.SUPERVISE: services.need_supervise,
     Action.REMIND: services.need_remind,
@@ -151,10 +152,36 @@ def _render(
             .order_by("id")
         ),
         "timeline": timeline.timeline(need.events.all()),
+        "visit": _visit(user, need),
         "preview": previews.deadline_preview(need) if Action.ASSIGN in available else None,
         "now": clock.now(),
     }
     return render(request, "needs/detail.html", context, status=status)
+
+
+@dataclass(frozen=True)
+class VisitLink:
+    """来自走访: the visit that raised the need; `url` only when the viewer may open it."""
+
+    kind: str
+    started_at: Any
+    url: str
+
+
+def _visit(user: User, need: Need) -> VisitLink | None:
+    if need.visit_id is None:
+        return None
+    # Imported here: the visits app builds on needs, not the other way round.
+    from wenxu.visits.selectors import visit_queryset_for_user
+
+    visit = need.visit
+    assert visit is not None
+    visible = visit_queryset_for_user(user=user).filter(pk=visit.pk).exists()
+    return VisitLink(
+        kind=visit.get_kind_display(),
+        started_at=timezone.localtime(visit.started_at),
+        url=reverse("visits:detail", args=[visit.pk]) if visible else "",
+    )
 
 
 def _tag_label(tag: str) -> str:
@@ -321,6 +348,8 @@ def _success_message(action: str, need: Need) -> str:
         return _("已记录回访结果，诉求办结。")
     if action == Action.FULFIL:
         return _("已确认兑现承诺，诉求办结。")
+    if action == Action.CONFIRM_OBSERVED:
+        return _("已记录群众确认。")
     if action == Action.REOPEN:
         return _("已重办，交 %(unit)s 重新办理。") % {"unit": need.lead_unit}
     if action == Action.SUPERVISE:
