@@ -8,6 +8,9 @@ Runs only when asked, as it rewrites the images in the checkout:
 Desktop shots are 1280 × 800 and phone shots 375 × 812 viewports, not whole pages, reduced to 256
 colours to keep the repository small. Names end in `-desktop` or `-phone`; the help page shows
 phone shots at phone size.
+
+The visit shown in the 走访 sections is recorded here with the browser offline, as an officer in a
+village would: it waits in 待同步 until the network comes back, then syncs by itself.
 """
 
 import os
@@ -18,14 +21,24 @@ from pathlib import Path
 
 import pytest
 from django.db.models import Count, QuerySet
+from openpyxl import Workbook  # type: ignore[import-untyped]
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+)
 
 from wenxu.accounts.models import User
 from wenxu.core import demo_data, guide
 from wenxu.lib import clock
 from wenxu.needs import selectors
 from wenxu.needs.models import Need
+from wenxu.visits.models import Place, PlaceKind, Visit
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,6 +52,7 @@ pytestmark = [
 PHONE: ViewportSize = {"width": 375, "height": 812}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PASSWORD = "guide-demo-pass"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NAVBAR = 72  # px kept above an element scrolled to: the sticky navigation covers them
 
 
@@ -85,7 +99,10 @@ def county(db: None) -> None:
 
 
 def _context(browser: Browser, viewport: ViewportSize) -> BrowserContext:
-    return browser.new_context(viewport=viewport, locale="zh-CN")
+    # the outbox shows the time a draft was saved in the browser's own time zone
+    return browser.new_context(
+        viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai", service_workers="allow"
+    )
 
 
 def _login(context: BrowserContext, base_url: str, username: str) -> Page:
@@ -127,6 +144,69 @@ def _first(queryset: QuerySet[Need]) -> Need:
     need: Need | None = queryset.order_by("-registered_at").first()
     assert need is not None, "the demo county has no such need"
     return need
+
+
+def _wait_for_service_worker(page: Page) -> None:
+    """Until the service worker controls the page and holds the capture pages: only then do they
+    open without a network."""
+    page.wait_for_function(
+        """async () => {
+            const reg = await navigator.serviceWorker.ready;
+            if (!navigator.serviceWorker.controller) return false;
+            for (const key of await caches.keys()) {
+                const cache = await caches.open(key);
+                if (await cache.match("/visits/new/") && await cache.match("/visits/outbox/"))
+                    return !!reg.active;
+            }
+            return false;
+        }""",
+        polling=250,
+    )
+
+
+def _photo() -> bytes:
+    """A small photo of a doorway, for the visit."""
+    image = Image.new("RGB", (480, 360), (176, 196, 210))
+    for x in range(150, 330):
+        for y in range(90, 360):
+            image.putpixel((x, y), (122, 82, 56) if x < 322 else (90, 60, 40))
+    out = BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+def _bad_places_file() -> bytes:
+    """A place list as grid workers send it in: one row right, four with the usual mistakes."""
+    first, second = "东河村/东河村第一网格", "东河村/东河村第二网格"
+    return _xlsx(
+        [first, "住户", "下村组101号", "东河村下村组101号", "刘德才", "13512345678", 4, ""],
+        ["东河村第一网格", "住户", "下村组102号", "", "张桂兰", "1351234567", 2, ""],
+        ["东河村第九网格", "住户", "下村组103号", "", "李秀英", "", 3, ""],
+        [second, "农户", "上村组12号", "", "王德福", "13600001111", "三口", ""],
+        [second, "企业", "", "东河村工业园", "", "", "", "缺名称"],
+    )
+
+
+def _places_file(known: Place) -> bytes:
+    """The same list put right: two new households, and a new phone for one already known."""
+    first = "东河村/东河村第一网格"
+    return _xlsx(
+        [first, "住户", "下村组101号", "东河村下村组101号", "刘德才", "13512345678", 4, ""],
+        [first, "住户", "下村组102号", "", "张桂兰", "13512345670", 2, ""],
+        [first, "住户", known.name, "", "", "13900001234", "", "换了手机号"],
+    )
+
+
+def _xlsx(*rows: list[object]) -> bytes:
+    """A sheet with the import template's header and these rows."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["网格", "类型", "名称/门牌", "地址", "户主/负责人", "联系电话", "人数", "备注"])
+    for row in rows:
+        sheet.append(row)
+    out = BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -195,6 +275,117 @@ def test_guide_screenshots(session, shots):
     shots.save(page, "callback-desktop")
     desktop.close()
 
+    # ----------------------------------------------------------------- 走访干部: a visit, offline
+    place = (
+        Place.objects.filter(area__name="东河村第一网格", kind=PlaceKind.HOUSEHOLD, active=True)
+        .order_by("name")
+        .first()
+    )
+    assert place is not None, "the demo county has no households in 东河村第一网格"
+    phone = _context(browser, PHONE)
+    page = _login(phone, base, "officer")
+    page.goto(f"{base}/visits/new/")
+    _wait_for_service_worker(page)
+    phone.set_offline(True)
+    page.goto(f"{base}/visits/new/")  # from the service worker's cache
+    expect(page.locator("[data-wx-net]")).to_have_text("离线")
+    page.locator("label[for=wx-kind-home]").click()
+    page.fill("#wx-area-q", "dywg")  # 东河村第一网格 by its pinyin initials
+    expect(page.locator("#wx-area")).to_have_value(str(place.area_id))
+    page.fill("#wx-place-q", place.name)
+    page.locator("#wx-place").select_option(str(place.pk))
+    shots.save(page, "visit-capture-phone")
+
+    page.fill("#wx-companions", "村委委员")
+    page.fill("#wx-people", "2")
+    page.fill("#wx-summary", "和老两口聊了冬季取暖和看病的事，老人说村里路灯坏了，晚上不敢出门。")
+    page.locator("label[for=wx-mood-4]").click()
+    page.fill("#wx-mood-note", "对村里的工作基本认可")
+    page.locator("details.wx-senses summary").click()
+    for sense, level in (("sense_gain", 4), ("sense_happiness", 4), ("sense_security", 3)):
+        page.locator(f"label[for=wx-{sense}-{level}]").click()
+    page.set_input_files(
+        "#wx-visit-photos",
+        files=[FilePayload(name="入户.jpg", mimeType="image/jpeg", buffer=_photo())],
+    )
+    expect(page.locator("[data-photo-target=visit] [data-wx-thumbs] img")).to_have_count(1)
+    _scroll_to(page, "#wx-s-mood")
+    shots.save(page, "visit-mood-phone")
+
+    page.get_by_role("button", name="+ 添加诉求").click()
+    spot = page.locator("[data-wx-need]").nth(0)
+    spot.locator("[data-f=title]").fill("门前路灯不亮")
+    spot.locator("[data-f=description]").fill("老人家门前的路灯坏了两个月，晚上出门看不清路。")
+    spot.locator("[data-f=spot] + label").click()
+    spot.locator("[data-f=reply_text]").fill("当场联系村电工更换了灯泡，路灯已经亮了。")
+    spot.locator("[data-f=confirmed] + label").click()
+    spot.locator("label", has_text="非常满意").click()
+    _scroll_to(page, "[data-wx-need] [data-slot=handling]")
+    shots.save(page, "visit-need-spot-phone")
+
+    page.get_by_role("button", name="+ 添加诉求").click()
+    observed = page.locator("[data-wx-need]").nth(1)
+    observed.locator("[data-f=observed] + label").click()
+    observed.locator("[data-f=title]").fill("独居老人冬季取暖困难")
+    observed.locator("[data-f=description]").fill(
+        "屋里没有取暖设备，被褥单薄。老人没有提，是走访时看到的。"
+    )
+    page.get_by_role("button", name="保存", exact=True).click()
+    expect(page.get_by_test_id("capture-result")).to_contain_text("已保存在本机")
+
+    page.goto(f"{base}/visits/outbox/")  # also from the cache
+    expect(page.get_by_test_id("draft")).to_have_attribute("data-state", "waiting")
+    expect(page.get_by_test_id("outbox-badge")).to_contain_text("1")
+    shots.save(page, "outbox-phone")
+
+    # back online, the outbox syncs by itself
+    phone.set_offline(False)
+    expect(page.get_by_test_id("outbox-empty")).to_be_visible(timeout=40_000)
+    visit = Visit.objects.filter(recorded_by=officer).order_by("-recorded_at").first()
+    assert visit is not None
+    assert visit.place_id == place.pk
+    page.goto(f"{base}/visits/{visit.pk}/")
+    expect(page.get_by_test_id("visit-needs").locator("[data-need]")).to_have_count(2)
+    shots.save(page, "visit-phone")
+    page.goto(f"{base}/visits/")
+    expect(page.get_by_test_id("count")).to_be_visible()
+    shots.save(page, "visits-phone")
+    phone.close()
+
+    # ----------------------------------------------------------------- 走访干部 at a desk
+    desktop = _context(browser, DESKTOP)
+    page = _login(desktop, base, "officer")
+    need = _first(Need.objects.filter(visit=visit, source="observed"))
+    page.goto(f"{base}/needs/{need.number}/")
+    form = _open_action(page, "confirm_observed")
+    form.locator("textarea[name=note]").fill("再次入户时老人确认需要取暖帮助")
+    shots.save(page, "need-observed-desktop")
+
+    page.goto(f"{base}/places/")
+    expect(page.get_by_test_id("places-table")).to_be_visible()
+    shots.save(page, "places-desktop")
+    page.goto(f"{base}/places/{place.pk}/")
+    expect(page.get_by_test_id("visits")).to_be_visible()
+    shots.save(page, "place-desktop")
+
+    page.goto(f"{base}/places/import/")
+    page.set_input_files(
+        "#id_file",
+        files=[FilePayload(name="东河村走访对象.xlsx", mimeType=XLSX, buffer=_bad_places_file())],
+    )
+    page.get_by_test_id("check-import").click()
+    expect(page.get_by_test_id("import-rejected")).to_be_visible()
+    shots.save(page, "place-import-errors-desktop")
+    # the file put right: a preview first, nothing written until 确认导入
+    page.set_input_files(
+        "#id_file",
+        files=[FilePayload(name="东河村走访对象.xlsx", mimeType=XLSX, buffer=_places_file(place))],
+    )
+    page.get_by_test_id("check-import").click()
+    expect(page.get_by_test_id("import-preview")).to_be_visible()
+    shots.save(page, "place-import-preview-desktop")
+    desktop.close()
+
     # ----------------------------------------------------------------- 调度员
     desktop = _context(browser, DESKTOP)
     page = _login(desktop, base, "dispatcher")
@@ -231,6 +422,29 @@ def test_guide_screenshots(session, shots):
         page.goto(f"{base}/needs/{need.number}/")
         _open_action(page, "approve_extension")
         shots.save(page, "extension-desktop")
+
+    page.goto(f"{base}/coverage/plans/new/")
+    page.fill("input[name=name]", "东河村企业每季度全覆盖走访")
+    page.get_by_text("全覆盖走访", exact=True).click()
+    page.locator("select[name=period]").select_option(label="每季度")
+    village = Place.objects.filter(area__parent__name="东河村").values_list(
+        "area__parent", flat=True
+    )
+    page.locator("select[name=area]").select_option(str(village.first()))
+    page.locator("select[name=place_kind]").select_option(label="企业")
+    page.locator("select[name=officer]").select_option(str(officer.pk))
+    shots.save(page, "plan-form-desktop")
+    page.goto(f"{base}/coverage/")
+    expect(page.get_by_test_id("totals")).to_be_visible()
+    shots.save(page, "coverage-desktop")
+    # the grid least covered, with the households not yet visited (its link ends in #unreached:
+    # the browser would scroll there smoothly, and a shot mid-way shows the wrong part)
+    grid = page.locator("[data-testid=grid-table] a[data-col=name]").first.get_attribute("href")
+    assert grid is not None
+    page.goto(base + grid.split("#")[0])
+    expect(page.get_by_test_id("unreached")).to_be_visible()
+    _scroll_to(page, "#unreached")
+    shots.save(page, "coverage-unreached-desktop")
     desktop.close()
 
     # ----------------------------------------------------------------- 承办人
@@ -297,6 +511,9 @@ def test_guide_screenshots(session, shots):
     page.goto(f"{base}/needs/{longest}/")
     _scroll_to(page, "[data-testid=timeline]")
     shots.save(page, "timeline-desktop")
+    page.goto(f"{base}/coverage/")
+    _scroll_to(page, "[data-testid=sentiment]")
+    shots.save(page, "coverage-sentiment-desktop")
     desktop.close()
 
     # ----------------------------------------------------------------- 管理员
