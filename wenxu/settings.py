@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "wenxu.residents",
     "wenxu.needs",
     "wenxu.visits",
+    "wenxu.public",
     "wenxu.notify",
     "wenxu.api",
 ]
@@ -172,6 +173,15 @@ def _databases() -> dict[str, Any]:
 
 
 DATABASES = _databases()
+
+# Shared by every web process (rate limits of the public pages): a table in the database, made
+# by the `public` app's migration. A city-scale deployment may point this at Redis instead.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "wenxu_cache",
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

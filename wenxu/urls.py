@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/", include("wenxu.accounts.urls")),
     path("", include("wenxu.needs.urls")),
     path("", include("wenxu.visits.urls")),
+    path("", include("wenxu.public.urls")),
     path("", include("wenxu.core.urls")),
 ]
