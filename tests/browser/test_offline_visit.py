@@ -11,6 +11,7 @@ from uuid import UUID
 import pytest
 from PIL import Image
 from playwright.sync_api import Dialog, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from wenxu.needs.models import Need
 from wenxu.visits.models import Place, Visit, VisitPhoto
@@ -33,11 +34,20 @@ def _png() -> bytes:
 
 
 def _login(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
+    # Twice at most: right after the cookies are cleared under a live service worker, a
+    # background page fetch can replace the CSRF cookie between rendering the login form and
+    # posting it (seen about once in four full runs; under investigation, see the issue note).
+    for attempt in range(2):
+        page.goto(f"{base_url}/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", f"pw-{username}")
+        page.click("button[type=submit]")
+        try:
+            page.wait_for_url(f"{base_url}/", wait_until="domcontentloaded", timeout=15_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt:
+                raise
 
 
 def _wait_for_service_worker(page):
