@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -31,6 +30,7 @@ from wenxu.needs.exceptions import (
 )
 from wenxu.needs.models import Category, Need
 from wenxu.needs.services import Origin, PreparedUpload, RequesterInput
+from wenxu.needs.services.attachments import store_upload
 from wenxu.organisations.models import Area
 from wenxu.visits.models import Place, PlaceKind, Visit, VisitKind, VisitPhoto
 
@@ -309,14 +309,5 @@ def visit_photo_add(
         uploaded_by=actor,
         uploaded_at=clock.now(),
     )
-    photo.file.save(f"upload.{upload.extension}", ContentFile(upload.content), save=False)
-    try:
-        if upload.thumbnail is not None:
-            photo.thumbnail.save("thumb.jpg", ContentFile(upload.thumbnail), save=False)
-        photo.save()
-    except BaseException:
-        for stored in (photo.file, photo.thumbnail):
-            if stored and stored.name:
-                stored.storage.delete(stored.name)
-        raise
+    store_upload(photo, upload)
     return photo, True

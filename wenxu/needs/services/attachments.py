@@ -13,6 +13,7 @@ so a need and its attachments are written together or not at all.
 """
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import PurePath
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -224,20 +226,36 @@ def attachment_add(
         uploaded_by=actor,
         uploaded_at=clock.now(),
     )
-    stored_as = f"upload.{upload.extension}"  # upload_to makes the random name from this
-    attachment.file.save(stored_as, ContentFile(upload.content), save=False)
-    try:
-        if upload.thumbnail is not None:
-            attachment.thumbnail.save("thumb.jpg", ContentFile(upload.thumbnail), save=False)
-        attachment.full_clean()
-        attachment.save()
-    except BaseException:
-        attachment_discard_files([attachment])
-        raise
+    store_upload(attachment, upload)
     return attachment
 
 
-def attachment_discard_files(attachments: list[Attachment]) -> None:
+class StoredUpload(Protocol):
+    """A row keeping an upload's file and thumbnail (Attachment, VisitPhoto)."""
+
+    file: FieldFile
+    thumbnail: FieldFile
+
+    def full_clean(self) -> None: ...
+
+    def save(self) -> None: ...
+
+
+def store_upload(row: StoredUpload, upload: PreparedUpload) -> None:
+    """Write the upload's files, then the row; the files go again if the row cannot be saved."""
+    stored_as = f"upload.{upload.extension}"  # upload_to makes the random name from this
+    row.file.save(stored_as, ContentFile(upload.content), save=False)
+    try:
+        if upload.thumbnail is not None:
+            row.thumbnail.save("thumb.jpg", ContentFile(upload.thumbnail), save=False)
+        row.full_clean()
+        row.save()
+    except BaseException:
+        attachment_discard_files([row])
+        raise
+
+
+def attachment_discard_files(attachments: Sequence[StoredUpload]) -> None:
     """Remove stored files whose rows did not commit (the transaction rolled back)."""
     for attachment in attachments:
         for stored in (attachment.file, attachment.thumbnail):
