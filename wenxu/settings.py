@@ -251,5 +251,37 @@ WENXU_REOPEN_WINDOW_DAYS = env.int("WENXU_REOPEN_WINDOW_DAYS", default=30)
 WENXU_CALLBACK_WINDOW_DAYS = env.int("WENXU_CALLBACK_WINDOW_DAYS", default=10)
 WENXU_API_TOKEN_DAYS = env.int("WENXU_API_TOKEN_DAYS", default=30)
 
+# Closing the loop with residents (issue #5, docs/operations.md "Messages").
+# The address residents open links at (text messages carry /track and /r/… links).
+WENXU_SITE_URL: str = env.str("WENXU_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Text messages: "console" writes them (masked) to the log; "http" posts them to a provider.
+WENXU_SMS_BACKEND: str = env.str("WENXU_SMS_BACKEND", default="console")
+WENXU_SMS_URL: str = env.str("WENXU_SMS_URL", default="")
+WENXU_SMS_TOKEN: str = env.str("WENXU_SMS_TOKEN", default="")
+WENXU_SMS_SIGNATURE: str = env.str("WENXU_SMS_SIGNATURE", default="【问需】")
+if WENXU_SMS_BACKEND not in {"console", "http"}:
+    raise ImproperlyConfigured("WENXU_SMS_BACKEND must be 'console' or 'http'.")
+if WENXU_SMS_BACKEND == "http" and not WENXU_SMS_URL:
+    raise ImproperlyConfigured("WENXU_SMS_BACKEND=http needs WENXU_SMS_URL.")
+# E-mail to staff, e.g. smtp+tls://user:password@smtp.example.com:587 ; default: the log.
+vars().update(env.email_url("WENXU_EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("WENXU_EMAIL_FROM", default="wenxu@localhost")
+# Sending: attempts before a message is given up, and the HTTP timeout of every channel.
+WENXU_OUTBOX_MAX_ATTEMPTS = env.int("WENXU_OUTBOX_MAX_ATTEMPTS", default=6)
+WENXU_OUTBOX_TIMEOUT_SECONDS = env.float("WENXU_OUTBOX_TIMEOUT_SECONDS", default=10.0)
+# A rating link (/r/…) works once and expires after this many days.
+WENXU_RATING_LINK_DAYS = env.int("WENXU_RATING_LINK_DAYS", default=10)
+# Days after a reply without the resident's rating before the callback request is sent again.
+WENXU_CALLBACK_REQUEST_DAYS = env.int("WENXU_CALLBACK_REQUEST_DAYS", default=3)
+# Hours a need stays overdue before its 督办 escalates one level up the area tree.
+WENXU_ESCALATE_AFTER_HOURS = env.int("WENXU_ESCALATE_AFTER_HOURS", default=48)
+# Local hour (Asia/Shanghai) after which each unit's daily digest goes out.
+WENXU_DIGEST_HOUR = env.int("WENXU_DIGEST_HOUR", default=8)
+# How often the worker runs the sweep, in seconds.
+WENXU_SWEEP_SECONDS = env.int("WENXU_SWEEP_SECONDS", default=60)
+# Resident pages that a deployment turns on: online submission and the public 回音墙.
+WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
+WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)
+
 if not DEBUG and not TESTING and "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("WENXU_ALLOWED_HOSTS='*' is refused outside debug mode.")

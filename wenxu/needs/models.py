@@ -262,6 +262,8 @@ class Need(models.Model):
     # Set when a field app or the offline outbox sent the need: a replay finds it again.
     client_uuid = models.UUIDField(_("客户端编号"), unique=True, null=True, blank=True)
     client_payload_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # 回音墙: the requester agreed that the need and its reply may be shown publicly, anonymised.
+    public_consent = models.BooleanField(_("同意在回音墙公开"), default=False)
 
     version = models.PositiveIntegerField(_("版本"), default=1)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
@@ -442,3 +444,89 @@ class Attachment(models.Model):
     @property
     def is_photo(self) -> bool:
         return self.kind == self.Kind.PHOTO
+
+
+class RatingLink(models.Model):
+    """A resident's one-time link to rate a reply (`/r/<signed token>`, sent by text message).
+
+    The token is `signing.dumps(pk)`, so the row is the secret's state: one link per need and
+    reply (a reopened need replied again gets a new one), used once, expiring.
+    """
+
+    need = models.ForeignKey(
+        Need, verbose_name=_("诉求"), on_delete=models.CASCADE, related_name="rating_links"
+    )
+    # The reply this link asks about: the need's `replied_at` when the link was made.
+    replied_at = models.DateTimeField(_("答复时间"))
+    created_at = models.DateTimeField(_("生成时间"), default=clock.now)
+    expires_at = models.DateTimeField(_("失效时间"))
+    used_at = models.DateTimeField(_("使用时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("评价链接")
+        verbose_name_plural = _("评价链接")
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["need", "replied_at"], name="rating_link_per_reply"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.need_id}@{self.replied_at:%Y-%m-%d %H:%M}"
+
+
+class ReopenRequest(models.Model):
+    """群众申请重办: a resident's unsatisfied verdict waiting for a dispatcher's decision.
+
+    Accepted: the need is reopened (重办) with a new deadline. Declined: the reason is kept and
+    shown to the resident on the tracking page. At most one pending request per need.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待决定")
+        ACCEPTED = "accepted", _("已同意重办")
+        DECLINED = "declined", _("不予重办")
+
+    need = models.ForeignKey(
+        Need, verbose_name=_("诉求"), on_delete=models.CASCADE, related_name="reopen_requests"
+    )
+    state = models.CharField(_("状态"), max_length=16, choices=State.choices, default=State.PENDING)
+    resolved = models.CharField(
+        _("是否解决"), max_length=16, choices=states.CallbackResolved.choices, blank=True
+    )
+    satisfaction = models.CharField(
+        _("满意度"), max_length=20, choices=states.Satisfaction.choices, blank=True
+    )
+    comment = models.TextField(_("群众意见"), blank=True)
+    created_at = models.DateTimeField(_("提出时间"), default=clock.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("决定人"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("决定时间"), null=True, blank=True)
+    decline_reason = models.TextField(_("不予重办理由"), blank=True)
+
+    class Meta:
+        verbose_name = _("重办申请")
+        verbose_name_plural = _("重办申请")
+        ordering: ClassVar = ["-id"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["pending", "accepted", "declined"]),
+                name="reopen_request_state_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["need"],
+                condition=models.Q(state="pending"),
+                name="reopen_request_one_pending",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="declined") | ~models.Q(decline_reason=""),
+                name="reopen_request_decline_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.need_id} {self.state}"

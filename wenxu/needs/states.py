@@ -105,6 +105,8 @@ class Action(models.TextChoices):
     WITHDRAW = "withdraw", _("撤销")
     MERGED_FROM = "merged_from", _("并入诉求")
     CONFIRM_OBSERVED = "confirm_observed", _("群众确认")
+    REQUEST_REOPEN = "request_reopen", _("群众申请重办")
+    DECLINE_REOPEN = "decline_reopen", _("不予重办")
 
 
 ACTIVE = frozenset(
@@ -139,7 +141,13 @@ TRANSITIONS: dict[str, Transition] = {
     # → closed, or → following when the outcome is `planned` (decided in the service).
     Action.CALLBACK: _t({Status.REPLIED}, None, OFFICER, DISPATCHER, SYSTEM),
     Action.FULFIL: _t({Status.FOLLOWING}, Status.CLOSED, HANDLER, DISPATCHER),
-    Action.REOPEN: _t({Status.REPLIED, Status.CLOSED}, Status.IN_PROGRESS, DISPATCHER),
+    # A `planned` promise the resident disputes may be reopened too (from `following`).
+    Action.REOPEN: _t(
+        {Status.REPLIED, Status.FOLLOWING, Status.CLOSED}, Status.IN_PROGRESS, DISPATCHER
+    ),
+    # The resident's unsatisfied rating by link (actor: the system), and a dispatcher's refusal.
+    Action.REQUEST_REOPEN: _t({Status.FOLLOWING, Status.CLOSED}, None, SYSTEM),
+    Action.DECLINE_REOPEN: _t({Status.FOLLOWING, Status.CLOSED}, None, DISPATCHER),
     Action.SUPERVISE: _t(ACTIVE, None, DISPATCHER, LEADER),
     Action.REMIND: _t(ACTIVE, None, DISPATCHER, LEADER, SYSTEM),
     Action.MERGE: _t(ACTIVE, Status.MERGED, DISPATCHER),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wenxu.needs.views import attachments, capture, detail, ledger
+from wenxu.needs.views import attachments, capture, detail, ledger, reopen_requests
 
 app_name = "needs"
 
@@ -18,6 +18,12 @@ urlpatterns = [
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/bulk-assign/", ledger.bulk_assign, name="bulk_assign"),
     path("search/", ledger.search, name="search"),
+    path("reopen-requests/", reopen_requests.reopen_requests, name="reopen_requests"),
+    path(
+        "reopen-requests/<int:pk>/decide/",
+        reopen_requests.reopen_request_decide,
+        name="reopen_request_decide",
+    ),
     path("needs/<str:number>/", detail.detail, name="detail"),
     path("needs/<str:number>/<str:action>/", detail.act, name="act"),
 ]

@@ -35,3 +35,155 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("短信")
+    EMAIL = "email", _("电子邮件")
+    WECOM = "wecom", _("企业微信群机器人")
+    DINGTALK = "dingtalk", _("钉钉群机器人")
+
+
+class Message(models.Model):
+    """The outbox: one row per message to one recipient on one channel (ADR 0012).
+
+    Rows are written in the transaction of what caused them (or by the sweep), then sent by the
+    worker. `key` names the trigger (template + event or deadline cycle + recipient), so a
+    trigger produces its message once however often it fires. `body` is stored with personal
+    data masked; the real address is looked up from `requester` / `user` / `robot` when sending.
+    A rating link is stored as the `{link}` placeholder and filled in only when sending.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发送")
+        SENDING = "sending", _("发送中")
+        SENT = "sent", _("已发送")
+        FAILED = "failed", _("发送失败")
+        CANCELLED = "cancelled", _("已取消")
+
+    key = models.CharField(_("触发标识"), max_length=200, unique=True)
+    channel = models.CharField(_("渠道"), max_length=16, choices=Channel.choices)
+    template = models.CharField(_("模板"), max_length=40)
+    need = models.ForeignKey(
+        "needs.Need",
+        verbose_name=_("诉求"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    requester = models.ForeignKey(
+        "residents.Requester",
+        verbose_name=_("群众"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("工作人员"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    robot = models.ForeignKey(
+        "notify.Robot",
+        verbose_name=_("群机器人"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+    )
+    rating_link = models.ForeignKey(
+        "needs.RatingLink",
+        verbose_name=_("评价链接"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    to_masked = models.CharField(_("接收方"), max_length=200)
+    subject = models.CharField(_("标题"), max_length=200, blank=True)
+    body = models.TextField(_("内容（已脱敏）"))
+    status = models.CharField(
+        _("状态"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    next_attempt_at = models.DateTimeField(_("下次尝试"), db_index=True)
+    claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True)
+    last_error = models.CharField(_("最近错误"), max_length=500, blank=True)
+    provider_id = models.CharField(_("服务商编号"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("生成时间"))
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("消息")
+        verbose_name_plural = _("消息发件箱")
+        ordering: ClassVar = ["-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "next_attempt_at"], name="message_due"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["pending", "sending", "sent", "failed", "cancelled"]
+                ),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=["sms", "email", "wecom", "dingtalk"]),
+                name="message_channel_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} → {self.to_masked}: {self.template}"
+
+
+class Robot(models.Model):
+    """A staff group robot (企业微信 / 钉钉 webhook) that hears of a unit's or an area's needs."""
+
+    kind = models.CharField(
+        _("类型"),
+        max_length=16,
+        choices=[(Channel.WECOM, Channel.WECOM.label), (Channel.DINGTALK, Channel.DINGTALK.label)],
+    )
+    name = models.CharField(_("名称"), max_length=100)
+    webhook_url = models.URLField(_("Webhook 地址"), max_length=500)
+    # 钉钉 "加签": the robot's secret (SEC…); blank when the robot uses keywords or IP lists.
+    secret = models.CharField(_("加签密钥"), max_length=200, blank=True)
+    unit = models.ForeignKey(
+        "organisations.Unit",
+        verbose_name=_("单位"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    area = models.ForeignKey(
+        "organisations.Area",
+        verbose_name=_("区域（调度群）"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("群机器人")
+        verbose_name_plural = _("群机器人")
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["wecom", "dingtalk"]), name="robot_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit__isnull=False) | models.Q(area__isnull=False),
+                name="robot_has_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -55,7 +55,7 @@ EXPECTED = [
     ("replied", "dispatcher", ["callback", "reopen", "supervise", "remind", "merge", "withdraw"]),
     ("replied", "handler", []),
     ("following", "handler", ["fulfil"]),
-    ("following", "dispatcher", ["fulfil", "supervise", "remind", "merge", "withdraw"]),
+    ("following", "dispatcher", ["fulfil", "reopen", "supervise", "remind", "merge", "withdraw"]),
     ("closed", "dispatcher", ["reopen"]),
     ("closed", "leader", []),
     ("closed_long_ago", "dispatcher", []),
