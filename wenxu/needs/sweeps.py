@@ -1,44 +1,66 @@
-"""The periodic sweep (DESIGN §4): reminders before deadlines, escalation of overdue needs to the
-dispatchers (督办), reminders of `planned` promises past their follow-up date, and closing replied
-needs whose callback window has passed as unreachable.
+"""The periodic sweep (DESIGN §4): all time-driven work, run every minute by `wenxu worker`.
 
-Idempotent: each reminder is an event carrying the deadline it is about (its cycle), and a need
-that already has that event is skipped, so running the sweep twice reminds once. The listing here
-only saves work: two overlapping sweeps (two machines) may list the same need, so the services
-re-check under the row lock (`need_remind` refuses a second reminder for the cycle,
-`need_expire_callback` a need whose window has not passed) and the sweep counts those as skipped.
+In order: reminders before the response and resolution deadlines; 督办 of needs past their
+response or resolution deadline (flagged supervised, told to the dispatchers and the unit's
+leader); escalation one level up the area tree while still overdue; reminders of `planned`
+promises past their follow-up date; closing replied needs whose callback window has passed as
+unreachable; the resident's callback request (rating link again); the units' daily digests; a
+catch-up of event messages whose delivery task never ran; and sending due outbox messages
+(retries).
+
+Idempotent: each reminder is an event carrying the deadline it is about (its cycle, plus the
+level for escalations), and a need that already has that event is skipped, so running the sweep
+twice reminds once. The listing here only saves work: two overlapping sweeps (two machines) may
+list the same need, so the services re-check under the row lock (`need_remind` and
+`need_escalate` refuse a second reminder for the cycle, `need_expire_callback` a need whose
+window has not passed) and the sweep counts those as skipped. Messages are keyed by their
+trigger in the outbox, so a second sweep writes none twice; `send_due` claims each message once.
+
+Listings are narrowed in SQL and read in batches; no stage loops over the whole ledger.
 """
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from wenxu.lib import clock
 from wenxu.needs import deadlines, services, states
 from wenxu.needs.exceptions import DomainError
 from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.services import oversight
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class SweepResult:
+    response_due_soon: int = 0
     due_soon: int = 0
     response_overdue: int = 0
     overdue: int = 0
+    escalated: int = 0
     followup_due: int = 0
     unreachable: int = 0
+    callback_requests: int = 0
+    digests: int = 0
+    caught_up: int = 0
+    sent: int = 0
     skipped: int = 0
+    failed_stages: int = 0
 
     def total(self) -> int:
+        """Actions on needs (reminders, escalations, closings): not counting messages."""
         return (
-            self.due_soon
+            self.response_due_soon
+            + self.due_soon
             + self.response_overdue
             + self.overdue
+            + self.escalated
             + self.followup_due
             + self.unreachable
         )
@@ -85,25 +107,123 @@ def _run(ids: list[int], result: SweepResult, action: str, fn: Callable[[int], o
     return done
 
 
+def _response_lead(need: Need, book: deadlines.RuleBook) -> timedelta:
+    """How long before the response deadline the unit is reminded to accept: the rule's lead
+    time, but at most half the time the unit was given (an urgent need due in 2 hours is not
+    reminded the moment it is assigned)."""
+    lead = timedelta(hours=book.remind_hours(need))
+    if need.assigned_at is not None and need.response_due is not None:
+        lead = min(lead, (need.response_due - need.assigned_at) / 2)
+    return lead
+
+
+def _escalations(at: datetime) -> list[tuple[int, int]]:
+    """(need, next level) for overdue needs whose latest 督办 alert of this cycle is older than
+    `WENXU_ESCALATE_AFTER_HOURS` and whose ladder has a next rung.
+
+    Alerts of the current cycle are the overdue and escalated reminders sent after its deadline
+    passed (`created_at >= resolve_due`), so the quiet ones are found in SQL; levels are read
+    for those only, in batches.
+    """
+    after = timedelta(hours=settings.WENXU_ESCALATE_AFTER_HOURS)
+    alert_kinds = [oversight.OVERDUE, oversight.ESCALATED]
+    cycle_alerts = NeedEvent.objects.filter(
+        need_id=OuterRef("pk"),
+        action=states.Action.REMIND,
+        data__kind__in=alert_kinds,
+        created_at__gte=OuterRef("resolve_due"),
+    )
+    recent = cycle_alerts.filter(created_at__gt=at - after)
+    quiet = (
+        Need.objects.filter(
+            status__in=[states.Status.ASSIGNED, states.Status.IN_PROGRESS],
+            replied_at__isnull=True,
+            resolve_due__lt=at,
+        )
+        .filter(Exists(cycle_alerts))
+        .filter(~Exists(recent))
+        .values_list("pk", "resolve_due", "area__path")
+    )
+    ladders = oversight.dispatcher_area_ids()
+    found: list[tuple[int, int]] = []
+    batch: list[tuple[int, datetime | None, str]] = []
+
+    def flush() -> None:
+        levels: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+        dues = {
+            pk: services.remind_cycle(Need(resolve_due=due), oversight.OVERDUE)
+            for pk, due, _p in batch
+        }
+        for need_id, due, level, sent_at in NeedEvent.objects.filter(
+            need_id__in=[pk for pk, _d, _p in batch],
+            action=states.Action.REMIND,
+            data__kind__in=alert_kinds,
+        ).values_list("need_id", "data__due", "data__level", "created_at"):
+            if due == dues[need_id]:
+                levels[need_id].append((int(level or 0), sent_at))
+        for pk, _due, path in batch:
+            level = oversight.escalation_due(levels[pk], now=at, after=after)
+            if level is not None and level < len(oversight.escalation_chain(path, ladders)):
+                found.append((pk, level))
+        batch.clear()
+
+    for row in quiet.iterator(chunk_size=500):
+        batch.append(row)
+        if len(batch) == 500:
+            flush()
+    if batch:
+        flush()
+    return found
+
+
+def _stage(result: SweepResult, name: str, fn: Callable[[], int]) -> int:
+    """One stage of the sweep; a failing stage is logged and the others still run."""
+    try:
+        return fn()
+    except Exception:
+        logger.exception("sweep stage %s failed", name)
+        result.failed_stages += 1
+        return 0
+
+
 def sweep() -> SweepResult:
     at = clock.now()
     result = SweepResult()
     running = Q(
         status__in=[states.Status.ASSIGNED, states.Status.IN_PROGRESS], replied_at__isnull=True
     )
-
-    # 1. Reminders before the resolution deadline, by each rule's lead time.
     book = deadlines.RuleBook()
+
+    # 1. Reminders before the response deadline: not yet accepted, lead time from the rules.
     horizon = at + timedelta(hours=max([72, *book.rules.values()]))
-    window = Need.objects.filter(running, resolve_due__gt=at, resolve_due__lte=horizon)
-    fresh = set(_not_yet_reminded(window, "due_soon"))
-    due_soon = [
+    waiting = Need.objects.filter(
+        status=states.Status.ASSIGNED, response_due__gt=at, response_due__lte=horizon
+    )
+    fresh = set(_not_yet_reminded(waiting, oversight.RESPONSE_DUE_SOON))
+    response_due_soon = [
         n.pk
-        for n in window.filter(pk__in=fresh).select_related("category").iterator(chunk_size=500)
-        if n.resolve_due and n.resolve_due - timedelta(hours=book.remind_hours(n)) <= at
+        for n in waiting.filter(pk__in=fresh).select_related("category").iterator(chunk_size=500)
+        if n.response_due and n.response_due - _response_lead(n, book) <= at
     ]
+    result.response_due_soon = _run(
+        response_due_soon,
+        result,
+        "response_due_soon",
+        lambda pk: services.need_remind(
+            actor=None,
+            need=pk,
+            version=None,
+            kind=oversight.RESPONSE_DUE_SOON,
+            note="签收时限将至，请尽快签收。",
+        ),
+    )
+
+    # 2. Reminders before the resolution deadline, by each rule's lead time (in SQL).
+    window = Need.objects.filter(running, resolve_due__gt=at).filter(
+        book.within_lead_time_q(now=at)
+    )
     result.due_soon = _run(
-        due_soon,
+        _not_yet_reminded(window, "due_soon"),
         result,
         "due_soon",
         lambda pk: services.need_remind(
@@ -111,7 +231,7 @@ def sweep() -> SweepResult:
         ),
     )
 
-    # 2. Not accepted by the response deadline.
+    # 3. Not accepted by the response deadline: 督办.
     result.response_overdue = _run(
         _not_yet_reminded(
             Need.objects.filter(status=states.Status.ASSIGNED, response_due__lt=at),
@@ -128,7 +248,7 @@ def sweep() -> SweepResult:
         ),
     )
 
-    # 3. Past the resolution deadline without a reply: escalate to the dispatchers.
+    # 4. Past the resolution deadline without a reply: 督办 to the dispatchers and the leader.
     result.overdue = _run(
         _not_yet_reminded(Need.objects.filter(running, resolve_due__lt=at), "overdue"),
         result,
@@ -142,7 +262,17 @@ def sweep() -> SweepResult:
         ),
     )
 
-    # 4. A `planned` promise past its follow-up date: remind the lead unit, once per date.
+    # 5. Still overdue long after the last alert: one level up the area tree.
+    escalations = _escalations(at)
+    levels = dict(escalations)
+    result.escalated = _run(
+        [pk for pk, _level in escalations],
+        result,
+        "escalated",
+        lambda pk: oversight.need_escalate(need=pk, level=levels[pk]),
+    )
+
+    # 6. A `planned` promise past its follow-up date: remind the lead unit, once per date.
     result.followup_due = _run(
         _not_yet_reminded(
             Need.objects.filter(status=states.Status.FOLLOWING, followup_date__lt=clock.today()),
@@ -159,7 +289,7 @@ def sweep() -> SweepResult:
         ),
     )
 
-    # 5. Replied, and the callback window passed: closed as unreachable (planned → following).
+    # 7. Replied, and the callback window passed: closed as unreachable (planned → following).
     callback_window = timedelta(days=settings.WENXU_CALLBACK_WINDOW_DAYS)
     result.unreachable = _run(
         list(
@@ -171,4 +301,15 @@ def sweep() -> SweepResult:
         "unreachable",
         lambda pk: services.need_expire_callback(need=pk),
     )
+
+    # 8-11. Messages: callback requests, daily digests, the catch-up, then sending (retries).
+    from wenxu.notify import sending
+    from wenxu.notify import services as notify
+
+    result.callback_requests = _stage(
+        result, "callback_requests", lambda: notify.request_callbacks(at=at)
+    )
+    result.digests = _stage(result, "digests", lambda: notify.produce_digests(at=at))
+    result.caught_up = _stage(result, "catch_up", lambda: notify.deliver_missed(at=at))
+    result.sent = _stage(result, "send", lambda: sending.send_due())
     return result

@@ -24,6 +24,7 @@ from wenxu.organisations.models import Unit
 # The reminders the sweep sends, by kind (services.oversight.SWEEP_KINDS).
 _REMINDER_TEXT = {
     "due_soon": gettext_lazy("办结时限临近，提醒承办单位抓紧办理"),
+    "response_due_soon": gettext_lazy("响应时限临近，提醒承办单位及时签收"),
     "response_overdue": gettext_lazy("超过响应时限仍未签收，已督办"),
     "overdue": gettext_lazy("已超过办结时限，已督办"),
     "followup_due": gettext_lazy("已到承诺的跟进日期，提醒承办单位跟进"),
@@ -191,6 +192,10 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         kind = data.get("kind")
         if kind in _REMINDER_TEXT:
             return str(_REMINDER_TEXT[kind])
+        if kind == "escalated":
+            return _("超期仍未答复，督办升级至上一级（第 %(level)s 级）") % {
+                "level": data.get("level", "?")
+            }
         return _with_note(_("催办"), note)
     if action == Action.MERGE:
         return _("将本诉求合并到 %(number)s，诉求人随之跟进该诉求") % {
@@ -202,6 +207,14 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         return _with_note(_("撤销诉求"), note, _("理由"))
     if action == Action.CONFIRM_OBSERVED:
         return _with_note(_("记录群众确认：望闻问切发现的诉求经群众本人确认"), note, _("确认情况"))
+    if action == Action.REQUEST_REOPEN:
+        text = _("群众评价（%(resolved)s，%(satisfaction)s）后申请重办") % {
+            "resolved": _label(states.CallbackResolved, data.get("resolved")) or "—",
+            "satisfaction": _label(states.Satisfaction, data.get("satisfaction")) or "—",
+        }
+        return _with_note(text, note, _("群众意见"))
+    if action == Action.DECLINE_REOPEN:
+        return _with_note(_("不予重办"), note, _("理由"))
     return _label(Action, action)
 
 

@@ -187,3 +187,42 @@ class Robot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Delivery(models.Model):
+    """Marks that an event's notifications and messages were produced (`notify_for_event`).
+
+    Written in the same transaction as what it marks, so the sweep's catch-up pass can find
+    recent events whose delivery never ran (a crash between the event's commit and its task)
+    and produce them late. Producing twice adds nothing (notifications and message keys are
+    unique); the marker only saves the work.
+    """
+
+    event = models.OneToOneField(
+        "needs.NeedEvent",
+        verbose_name=_("办理记录"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    delivered_at = models.DateTimeField(_("处理时间"))
+
+    class Meta:
+        verbose_name = _("通知处理记录")
+        verbose_name_plural = _("通知处理记录")
+
+    def __str__(self) -> str:
+        return f"{self.event_id}@{self.delivered_at:%Y-%m-%d %H:%M}"
+
+
+class DigestRun(models.Model):
+    """The daily digests of one local date were produced: later sweeps that day skip them."""
+
+    date = models.DateField(_("日期"), unique=True)
+    produced_at = models.DateTimeField(_("生成时间"))
+
+    class Meta:
+        verbose_name = _("每日汇总记录")
+        verbose_name_plural = _("每日汇总记录")
+
+    def __str__(self) -> str:
+        return self.date.isoformat()

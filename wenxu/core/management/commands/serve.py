@@ -1,4 +1,5 @@
-"""`wenxu serve`: the web server (gunicorn) and, unless --no-worker, one background worker."""
+"""`wenxu serve`: the web server (gunicorn) and, unless --no-worker, one background worker
+(`wenxu worker`: the task queue and the sweep every `WENXU_SWEEP_SECONDS`)."""
 
 import os
 import signal
@@ -28,7 +29,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 class Command(BaseCommand):
-    help = "运行问需：Web 服务（gunicorn）和一个后台任务进程。"
+    help = (
+        "运行问需：Web 服务（gunicorn）和一个后台任务进程（处理通知和消息发送，"
+        "并每分钟巡检台账：时限提醒、超期督办、每日汇总）。"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("WENXU_HOST", "127.0.0.1"))
@@ -44,7 +48,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-worker",
             action="store_true",
-            help="只运行 Web 服务，不启动后台任务进程（城市级部署时单独运行 wenxu worker）。",
+            help=(
+                "只运行 Web 服务，不启动后台任务进程（城市级部署时单独运行 wenxu worker，"
+                "它同时负责台账巡检）。"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -82,11 +89,8 @@ class Command(BaseCommand):
                     process.kill()
 
     def _start_helpers(self) -> list[subprocess.Popen[bytes]]:
-        """One task worker and one sweep loop (every 5 minutes), beside the web server."""
+        """One `wenxu worker` beside the web server: it runs the tasks and the sweep."""
         env = {**os.environ, "WENXU_DATA_DIR": str(settings.DATA_DIR)}
-        processes = [
-            subprocess.Popen([sys.executable, "-m", "wenxu", *command], env=env)  # noqa: S603
-            for command in (["worker"], ["sweep", "--every", "300"])
-        ]
-        self.stdout.write("后台任务进程和台账巡检已启动。")
-        return processes
+        process = subprocess.Popen([sys.executable, "-m", "wenxu", "worker"], env=env)
+        self.stdout.write("后台任务进程已启动（含每分钟台账巡检）。")
+        return [process]
