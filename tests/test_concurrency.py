@@ -13,7 +13,9 @@ from django.db import connection
 
 from wenxu.needs import services
 from wenxu.needs.exceptions import DomainError
-from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.models import Need, NeedEvent, RatingLink, ReopenRequest
+from wenxu.needs.rating import rating_link_issue
+from wenxu.needs.services import RequesterInput
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,3 +116,44 @@ def test_two_sweeps_reminding_the_same_need_at_once_remind_once(world):
 
     assert sorted(outcomes) == ["already_reminded", "ok"]
     assert NeedEvent.objects.filter(need=need, action="remind", data__kind="overdue").count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL"
+)
+def test_two_submits_of_one_rating_link_at_once_count_once(world):
+    # Given a replied need and its rating link, submitted twice at the same moment (a double tap)
+    need = world.replied(requester=RequesterInput(name="张三", phone="13812345678"))
+    link = rating_link_issue(need)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def rate(satisfaction):
+        from django.db import connections
+
+        try:
+            mine = RatingLink.objects.get(pk=link.pk)  # each submit reads the link itself
+            barrier.wait()
+            services.need_rate(link=mine, resolved="no", satisfaction=satisfaction)
+            outcomes.append("ok")
+        except DomainError as error:
+            outcomes.append(error.code)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=rate, args=(level,))
+        for level in ("dissatisfied", "very_dissatisfied")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # Then one counts, the other is told the link was used, and nothing is doubled
+    assert sorted(outcomes) == ["ok", "rating_link_used"]
+    assert NeedEvent.objects.filter(need=need, action="callback").count() == 1
+    assert NeedEvent.objects.filter(need=need, action="request_reopen").count() == 1
+    assert ReopenRequest.objects.filter(need=need).count() == 1
+    need.refresh_from_db()
+    assert (need.status, need.callback_channel) == ("closed", "online")

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from wenxu.accounts.models import Membership, User
 from wenxu.needs import deadlines, states
-from wenxu.needs.models import Need
+from wenxu.needs.models import Need, ReopenRequest
 from wenxu.needs.selectors import need_queryset_for_user
 from wenxu.needs.states import DISPATCHER, HANDLER, LEADER, OFFICER, Status
 from wenxu.organisations.models import Unit
@@ -163,6 +163,8 @@ class Workbench:
     active: int
     by_status: Sequence[tuple[str, Promise, int]]
     show_status_counts: bool
+    # 群众重办申请 waiting for a decision (dispatchers only; None for the other roles).
+    reopen_pending: int | None = None
 
     @property
     def has_scope(self) -> bool:
@@ -255,6 +257,12 @@ def workbench_for_user(*, user: User, now: datetime) -> Workbench:
     aggregates |= {
         f"status_{value}": Count("id", filter=Q(status=value)) for value in Status.values
     }
+    if DISPATCHER in roles:
+        # In the same aggregate: a subquery, so the count costs no query of its own.
+        pending = ReopenRequest.objects.filter(
+            state=ReopenRequest.State.PENDING, need__status__in=(Status.FOLLOWING, Status.CLOSED)
+        ).values("need_id")
+        aggregates["reopen_pending"] = Count("id", filter=Q(id__in=pending))
     counts = scoped.aggregate(**aggregates)
 
     sections: list[Section] = []
@@ -290,4 +298,5 @@ def workbench_for_user(*, user: User, now: datetime) -> Workbench:
         active=sum(n for value, _l, n in by_status if value in states.ACTIVE),
         by_status=by_status,
         show_status_counts=LEADER in roles,
+        reopen_pending=counts.get("reopen_pending"),
     )

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from django.utils.translation import gettext as _
 
 from wenxu.lib import ids
-from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.models import Need, NeedEvent, ReopenRequest
 from wenxu.needs.states import Action, Outcome, Status
 from wenxu.organisations.models import Unit
 
@@ -62,6 +62,10 @@ class Tracked:
     closed_at: datetime | None
     full: bool
     steps: list[Step] = field(default_factory=list)
+    # 群众申请重办: "pending" while a dispatcher decides, "declined" with the reason given to
+    # the resident; "" otherwise (accepted shows as the need being handled again).
+    reopen_state: str = ""
+    reopen_decline_reason: str = ""
 
 
 def need_for_tracking(*, code: str, phone_tail: str) -> Tracked | None:
@@ -86,6 +90,10 @@ def need_for_tracking(*, code: str, phone_tail: str) -> Tracked | None:
         full = False
     # A merged need is handled as the need it went into: that is where the answer comes.
     shown = need.merged_into if need.status == Status.MERGED and need.merged_into else need
+    own = shown is need
+    # Another resident's rating and reopen request on the target are not this requester's:
+    # no reopen panel, and the steps say 群众 rather than 您.
+    reopen_state, decline_reason = _reopen(shown, full=full) if own else ("", "")
     return Tracked(
         number=need.number,
         title=need.title,
@@ -101,8 +109,28 @@ def need_for_tracking(*, code: str, phone_tail: str) -> Tracked | None:
         followup_date=shown.followup_date,
         closed_at=shown.closed_at,
         full=full,
-        steps=_steps(shown) if full else [],
+        steps=_steps(shown, own=own) if full else [],
+        reopen_state=reopen_state,
+        reopen_decline_reason=decline_reason,
     )
+
+
+def _reopen(need: Need, *, full: bool) -> tuple[str, str]:
+    """The latest reopen request while the need still rests on the rating that made it."""
+    if need.status not in (Status.FOLLOWING, Status.CLOSED):
+        return "", ""
+    request = (
+        ReopenRequest.objects.filter(need=need)
+        .order_by("-id")
+        .only("state", "decline_reason")
+        .first()
+    )
+    if request is None or request.state == ReopenRequest.State.ACCEPTED:
+        return "", ""
+    if request.state == ReopenRequest.State.DECLINED:
+        # The reason is written for the resident; without the phone's digits only the fact.
+        return request.state, request.decline_reason if full else ""
+    return request.state, ""
 
 
 def _summary(need: Need, shown: Need) -> str:
@@ -115,6 +143,8 @@ def _summary(need: Need, shown: Need) -> str:
         text = _("诉求已登记，正在确定责任单位。")
     elif status == Status.ASSIGNED:
         text = _("已交由%(unit)s办理，等待受理。") % {"unit": unit}
+    elif status == Status.IN_PROGRESS and shown.reopen_count:
+        text = _("已重新办理，%(unit)s正在办理，请留意办结时限。") % {"unit": unit}
     elif status == Status.IN_PROGRESS:
         text = _("%(unit)s正在办理。") % {"unit": unit}
     elif status == Status.REPLIED and unit:
@@ -134,7 +164,7 @@ def _summary(need: Need, shown: Need) -> str:
 
 # Actions a resident is told about, and how; the rest (notes, reminders, extension requests,
 # internal decisions) stay inside.
-def _step_text(event: NeedEvent, units: dict[int, str]) -> str | None:
+def _step_text(event: NeedEvent, units: dict[int, str], *, own: bool = True) -> str | None:
     unit = units.get(event.data.get("lead_unit") or 0, "")
     action = event.action
     if action == Action.REGISTER:
@@ -152,11 +182,17 @@ def _step_text(event: NeedEvent, units: dict[int, str]) -> str | None:
     if action == Action.REPLY:
         return _("%(unit)s已答复") % {"unit": unit} if unit else _("已答复")
     if action == Action.CALLBACK:
+        if event.data.get("channel") == "online":
+            return _("您评价了办理结果") if own else _("群众评价了办理结果")
         return _("回访")
     if action == Action.FULFIL:
         return _("承诺事项已办成")
     if action == Action.REOPEN:
         return _("重新办理")
+    if action == Action.REQUEST_REOPEN:
+        return _("您对办理结果不满意，申请重办") if own else _("群众对办理结果不满意，申请重办")
+    if action == Action.DECLINE_REOPEN:
+        return _("不予重办")
     if action == Action.SUPERVISE:
         return _("列入督办")
     if action == Action.WITHDRAW:
@@ -164,13 +200,14 @@ def _step_text(event: NeedEvent, units: dict[int, str]) -> str | None:
     return None
 
 
-def _steps(need: Need) -> list[Step]:
+def _steps(need: Need, *, own: bool = True) -> list[Step]:
+    """The resident-facing steps; `own` is False when `need` is the one another need merged into."""
     events = list(need.events.order_by("seq").only("action", "data", "created_at"))
     unit_ids = {e.data.get("lead_unit") for e in events if e.data.get("lead_unit")}
     units = {u.pk: str(u) for u in Unit.objects.filter(pk__in=unit_ids)}
     steps = []
     for event in events:
-        text = _step_text(event, units)
+        text = _step_text(event, units, own=own)
         if text is not None:
             steps.append(Step(at=event.created_at, text=text))
     return steps

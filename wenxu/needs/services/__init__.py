@@ -29,6 +29,7 @@ from wenxu.needs.services.handling import (
     need_return,
 )
 from wenxu.needs.services.observed import need_confirm_observed
+from wenxu.needs.services.online import need_submit_online
 from wenxu.needs.services.oversight import (
     need_merge,
     need_remind,
@@ -43,11 +44,23 @@ from wenxu.needs.services.register import (
     need_register_on_the_spot,
     need_replay,
 )
+from wenxu.needs.services.reopen import (
+    RatingLinkExpired,
+    RatingLinkUsed,
+    RatingSuperseded,
+    need_rate,
+    rating_link_problem,
+    reopen_request_accept,
+    reopen_request_decline,
+)
 
 __all__ = [
     "MAX_ATTACHMENTS",
     "Origin",
     "PreparedUpload",
+    "RatingLinkExpired",
+    "RatingLinkUsed",
+    "RatingSuperseded",
     "RequesterInput",
     "actor_roles",
     "attachment_add",
@@ -62,6 +75,7 @@ __all__ = [
     "need_fulfil",
     "need_merge",
     "need_progress",
+    "need_rate",
     "need_register",
     "need_register_on_the_spot",
     "need_remind",
@@ -70,8 +84,12 @@ __all__ = [
     "need_reply",
     "need_request_extension",
     "need_return",
+    "need_submit_online",
     "need_supervise",
     "need_withdraw",
     "prepare_upload",
+    "rating_link_problem",
     "remind_cycle",
+    "reopen_request_accept",
+    "reopen_request_decline",
 ]

@@ -10,7 +10,7 @@ from wenxu.accounts.models import User
 from wenxu.lib import clock
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import IllegalTransition
-from wenxu.needs.models import Need
+from wenxu.needs.models import Need, ReopenRequest
 from wenxu.needs.services._core import (
     _begin,
     _raise,
@@ -213,6 +213,10 @@ def need_reopen(
         callback_comment="",
         callback_at=None,
         reopen_count=n.reopen_count + 1,
+    )
+    # A resident's pending reopen request is answered by this reopen, whichever page it came from.
+    ReopenRequest.objects.filter(need=n, state=ReopenRequest.State.PENDING).update(
+        state=ReopenRequest.State.ACCEPTED, decided_by=actor, decided_at=now
     )
     _record(change, Status.IN_PROGRESS)
     return change.need

@@ -6,7 +6,8 @@ from django.test import Client
 
 from conftest import World
 from wenxu.needs import services
-from wenxu.needs.models import Need
+from wenxu.needs.models import Need, ReopenRequest
+from wenxu.needs.rating import rating_link_issue
 from wenxu.needs.services import RequesterInput
 from wenxu.public import views
 
@@ -125,6 +126,54 @@ def test_a_merged_need_shows_the_progress_of_the_need_it_went_into(
     assert "合并办理" in html
     assert "已交办" in html
     assert "县住建局" in html
+
+
+def test_a_merged_requester_does_not_see_the_other_residents_rating_as_their_own(
+    world: World, client: Client
+) -> None:
+    # Given a need merged into another resident's need, which that resident rated unsatisfied
+    target = world.register(requester=RequesterInput(name="王五", phone="13700001111"))
+    need = world.register(requester=RequesterInput(name="李四", phone=PHONE))
+    services.need_merge(actor=world.dispatcher, need=need, version=need.version, into=target)
+    target = Need.objects.get(pk=target.pk)
+    target = services.need_assign(
+        actor=world.dispatcher, need=target, version=target.version, lead_unit=world.housing
+    )
+    target = services.need_accept(actor=world.handler, need=target, version=target.version)
+    target = services.need_reply(
+        actor=world.handler,
+        need=target,
+        version=target.version,
+        outcome="resolved",
+        reply_text="已更换路灯，恢复照明。",
+    )
+    target = services.need_rate(
+        link=rating_link_issue(target), resolved="no", satisfaction="dissatisfied"
+    )
+    pending = _track(client, need.tracking_code, "5678").content.decode()
+    services.reopen_request_decline(
+        actor=world.dispatcher,
+        request=ReopenRequest.objects.get(need=target),
+        version=target.version,
+        reason="经现场核实，路灯已正常照明。",
+    )
+
+    # When the merged requester follows their own need
+    declined = _track(client, need.tracking_code, "5678").content.decode()
+    theirs = _track(client, target.tracking_code, "1111").content.decode()
+
+    # Then they see what was done, in neutral words, and nothing of the other's request
+    for html in (pending, declined):
+        assert "合并办理" in html
+        assert "群众评价了办理结果" in html
+        assert "群众对办理结果不满意，申请重办" in html
+        assert "您评价了办理结果" not in html
+        assert "您对办理结果不满意" not in html
+        assert 'data-testid="tracked-reopen"' not in html
+    assert "经现场核实" not in declined
+    # while the resident who rated still sees it as theirs, with the reason
+    assert "您对办理结果不满意，申请重办" in theirs
+    assert "不予重办：经现场核实，路灯已正常照明。" in theirs
 
 
 def test_the_page_opens_empty_and_is_not_cached(client: Client, db: None) -> None:
