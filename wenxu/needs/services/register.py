@@ -68,7 +68,7 @@ def _new_tracking_code() -> str:
 
 def _validate_register(
     *,
-    actor: User,
+    actor: User | None,
     title: str,
     description: str,
     kind: str,
@@ -97,7 +97,11 @@ def _validate_register(
         errors["nature_tags"] = [_("未知的急难愁盼标签：%(tags)s") % {"tags": ", ".join(unknown)}]
     if area is None:
         errors["area"] = [_("请选择诉求所属区域。")]
-    elif not roles_over_area(actor, area.path) & {states.OFFICER, states.DISPATCHER}:
+    elif actor is not None and not roles_over_area(actor, area.path) & {
+        states.OFFICER,
+        states.DISPATCHER,
+    }:
+        # (No actor: a resident's online submission, which checks its area itself.)
         errors["area"] = [_("该区域不在您的登记范围内。")]
     if category is not None and not category.active:
         errors["category"] = [_("该分类已停用，请另选分类。")]
