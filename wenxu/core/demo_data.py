@@ -16,11 +16,13 @@ Names, phone numbers (1xx0000xxxx) and the division code 339901 are made up.
 """
 
 import hashlib
+import logging
 import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -1610,7 +1612,9 @@ def load(
     started = time.monotonic()
     rng = Random(seed)
     now = timezone.now()
-    with transaction.atomic():
+    # The replayed sweeps send six months of text messages through the console backend: kept in
+    # the outbox, not printed over the progress lines.
+    with _quiet("wenxu.notify"), transaction.atomic():
         say("建立区划网格、责任单位、诉求分类、办理时限和演示账号……")
         world = _build_world(rng, password)
         stories = _Planner(rng, world, now).plan()
@@ -1626,6 +1630,17 @@ def load(
         replay.run(stories, _sweep_times(now), say, standalone)
         _build_plans(world, now)
     return summary(time.monotonic() - started, skipped=replay.skipped)
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def summary(seconds: float = 0.0, *, skipped: int = 0) -> Summary:

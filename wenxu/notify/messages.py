@@ -320,17 +320,39 @@ def digest_text(*, unit_name: str, day: date, counts: DigestCounts) -> StaffText
 
 
 def resident_drafts(event: NeedEvent) -> list[Draft]:
-    """The text message the event sends the requester, if any (and if they gave a phone).
+    """The text messages the event sends: to the requester, if they gave a phone, and for a
+    reply, a reopen or a fulfilment also to the requesters of needs merged into this one (about
+    their own need, whose tracking code shows this one's progress; without a rating link, which
+    belongs to this need's requester).
 
     Confidential requesters get their own messages too: confidentiality hides them from staff
     and the public, not from themselves.
     """
     need = event.need
+    drafts = _resident_drafts_for(event, need, rate_allowed=True)
+    if event.action in {Action.REPLY, Action.REOPEN, Action.FULFIL}:
+        told = {need.requester_id}
+        merged = (
+            Need.objects.filter(merged_into=need, status=Status.MERGED)
+            .exclude(requester__isnull=True)
+            .select_related("requester")
+            .order_by("pk")
+        )
+        for other in merged:
+            if other.requester_id in told:
+                continue
+            told.add(other.requester_id)
+            drafts += _resident_drafts_for(event, other, rate_allowed=False)
+    return drafts
+
+
+def _resident_drafts_for(event: NeedEvent, need: Need, *, rate_allowed: bool) -> list[Draft]:
     requester = need.requester
     if requester is None or not requester.phone.strip():
         return []
     rating_link: RatingLink | None = None
-    rate = need.status == Status.REPLIED and need.replied_at is not None
+    subject = event.need
+    rate = rate_allowed and subject.status == Status.REPLIED and subject.replied_at is not None
     if event.action == Action.REGISTER:
         template, body = "registered", sms_registered(need)
     elif event.action == Action.REGISTER_ON_THE_SPOT:
@@ -341,7 +363,7 @@ def resident_drafts(event: NeedEvent) -> list[Draft]:
         template = "replied"
         body = sms_replied(
             need,
-            outcome=str(data.get("outcome") or need.outcome),
+            outcome=str(data.get("outcome") or subject.outcome),
             followup_date=date.fromisoformat(followup) if isinstance(followup, str) else None,
             rate=rate,
         )
@@ -356,7 +378,7 @@ def resident_drafts(event: NeedEvent) -> list[Draft]:
     if LINK in body:
         from wenxu.needs.rating import rating_link_issue
 
-        rating_link = rating_link_issue(need)
+        rating_link = rating_link_issue(subject)
     return [
         Draft(
             key=f"{template}:e{event.pk}:{Channel.SMS}:r{requester.pk}",

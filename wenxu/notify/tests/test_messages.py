@@ -425,3 +425,38 @@ def test_daily_digest_per_unit_once_a_day_after_the_hour(world, settings):
     with time_machine.travel(at(2026, 3, 4, 9), tick=False):
         assert sweep().digests == 2  # the next day's
     assert Need.objects.count() == 2
+
+
+def test_requesters_of_merged_needs_hear_of_the_reply_about_their_own_need(world, run_on_commit):
+    # given a duplicate from another resident merged into the need
+    need = _register(world, run_on_commit)
+    duplicate = _register(
+        world,
+        run_on_commit,
+        title="路灯坏了没人修",
+        requester=RequesterInput(name="李四", phone="13900001111"),
+    )
+    run_on_commit(
+        lambda: services.need_merge(
+            actor=world.dispatcher, need=duplicate, version=duplicate.version, into=need
+        )
+    )
+
+    # when the need is replied, and the reply event's delivery runs again (a retried task)
+    need = _to_replied(world, run_on_commit, Need.objects.get(pk=need.pk))
+    reply = NeedEvent.objects.get(need=need, action="reply")
+    notify_for_event(event_id=reply.pk)
+
+    # then the other resident gets one text about their own need, without a rating link
+    [other] = _sms(duplicate, "replied")
+    code = duplicate.tracking_code
+    assert other.body == (
+        f"您反映的“路灯坏了没人修”已答复：问题已解决。详情：{SITE}/track?code={code}"
+    )
+    assert other.rating_link is None
+    assert other.to_masked == "139****1111"
+    # and the need's own requester still gets theirs with the rating link
+    [own] = _sms(need, "replied")
+    assert own.rating_link is not None
+    assert "李四" not in own.body and "13900001111" not in own.body
+    _assert_no_personal_data()
