@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "wenxu.visits",
     "wenxu.public",
     "wenxu.notify",
+    "wenxu.exchange",
+    "wenxu.insight",
     "wenxu.api",
 ]
 
@@ -279,6 +281,19 @@ WENXU_ESCALATE_AFTER_HOURS = env.int("WENXU_ESCALATE_AFTER_HOURS", default=48)
 WENXU_DIGEST_HOUR = env.int("WENXU_DIGEST_HOUR", default=8)
 # How often the worker runs the sweep, in seconds.
 WENXU_SWEEP_SECONDS = env.int("WENXU_SWEEP_SECONDS", default=60)
+# The three rates (docs/measures.md): the weight of "partly resolved" in the resolution rate and
+# the satisfaction levels the satisfaction rate counts.
+WENXU_RATES_PARTLY_WEIGHT = env.float("WENXU_RATES_PARTLY_WEIGHT", default=0.5)
+WENXU_RATES_SATISFIED_LEVELS: list[str] = env.list(
+    "WENXU_RATES_SATISFIED_LEVELS", default=["very_satisfied", "satisfied", "basic"]
+)
+if not 0 <= WENXU_RATES_PARTLY_WEIGHT <= 1:
+    raise ImproperlyConfigured("WENXU_RATES_PARTLY_WEIGHT must be between 0 and 1.")
+_LEVELS = {"very_satisfied", "satisfied", "basic", "dissatisfied", "very_dissatisfied"}
+if not WENXU_RATES_SATISFIED_LEVELS or set(WENXU_RATES_SATISFIED_LEVELS) - _LEVELS:
+    raise ImproperlyConfigured(
+        "WENXU_RATES_SATISFIED_LEVELS: a comma-separated subset of " + ", ".join(sorted(_LEVELS))
+    )
 # Resident pages that a deployment turns on: online submission and the public 回音墙.
 WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
 WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)

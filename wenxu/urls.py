@@ -17,5 +17,7 @@ urlpatterns = [
     path("", include("wenxu.needs.urls")),
     path("", include("wenxu.visits.urls")),
     path("", include("wenxu.public.urls")),
+    path("", include("wenxu.exchange.urls")),
+    path("", include("wenxu.insight.urls")),
     path("", include("wenxu.core.urls")),
 ]

@@ -8,7 +8,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
-from wenxu.api import needs, reference, tokens, visits
+from wenxu.api import exports, needs, reference, stats, tokens, visits
 from wenxu.api.auth import api_auth
 from wenxu.api.errors import JsonParser, install_exception_handlers
 
@@ -52,3 +52,5 @@ api.add_router("/auth", tokens.router)
 api.add_router("/", needs.router)
 api.add_router("/", reference.router)
 api.add_router("/", visits.router)
+api.add_router("/", exports.router)
+api.add_router("/", stats.router)

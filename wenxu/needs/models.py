@@ -530,3 +530,95 @@ class ReopenRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.need_id} {self.state}"
+
+
+class LedgerImportBatch(models.Model):
+    """One upload of an existing ledger (台账导入): the file's rows between upload and commit,
+    the column mapping the user chose, the dry run's report, and, once committed, who imported
+    which file when.
+
+    Looked up by its random id *and* its user. The rows (names, phones) are emptied when the
+    batch is committed; uncommitted batches are deleted by the next upload after a day. A file's
+    sha256 may be committed once (partial unique constraint), so the same file is never imported
+    twice, even by two commits racing.
+    """
+
+    class State(models.TextChoices):
+        UPLOADED = "uploaded", _("待检查")
+        REJECTED = "rejected", _("有误")
+        CHECKED = "checked", _("检查无误")
+        COMMITTED = "committed", _("已导入")
+
+    id = models.CharField(primary_key=True, max_length=64, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("导入人"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    file_name = models.CharField(_("文件名"), max_length=200)
+    sha256 = models.CharField(_("文件摘要(SHA-256)"), max_length=64, db_index=True)
+    row_count = models.PositiveIntegerField(_("数据行数"), default=0)
+    state = models.CharField(_("状态"), max_length=16, choices=State.choices, default="uploaded")
+    # {"headers": [...], "header_row": n, "rows": [[number, [cells...]], ...]}; emptied on commit.
+    data = models.JSONField(_("文件内容"), default=dict, blank=True)
+    # One field key (or "") per column of the file, and the source for blank 来源 cells.
+    mapping = models.JSONField(_("列对应"), default=list, blank=True)
+    default_source = models.CharField(_("默认来源"), max_length=16, default="walk_in")
+    # The dry run's outcome: counts and the problems (values already masked).
+    report = models.JSONField(_("检查报告"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("上传时间"))
+    checked_at = models.DateTimeField(_("检查时间"), null=True, blank=True)
+    committed_at = models.DateTimeField(_("导入时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("台账导入批次")
+        verbose_name_plural = _("台账导入批次")
+        ordering: ClassVar = ["-created_at"]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=["uploaded", "rejected", "checked", "committed"]),
+                name="ledger_import_state_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["sha256"],
+                condition=models.Q(state="committed"),
+                name="ledger_import_file_once",
+                violation_error_message=_("这个文件已经导入过。"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+
+class LedgerImportRow(models.Model):
+    """A need that came from an imported ledger, with the number it had there (原编号).
+
+    The unique constraint makes "the same original number in the same area" one need, so a
+    row imported before is recognised (and refused) on any later import.
+    """
+
+    batch = models.ForeignKey(
+        LedgerImportBatch, verbose_name=_("导入批次"), on_delete=models.PROTECT, related_name="+"
+    )
+    need = models.OneToOneField(
+        Need, verbose_name=_("诉求"), on_delete=models.PROTECT, related_name="import_row"
+    )
+    area = models.ForeignKey(Area, verbose_name=_("所属区域"), on_delete=models.PROTECT)
+    original_number = models.CharField(_("原编号"), max_length=100, blank=True)
+    row_number = models.PositiveIntegerField(_("文件行号"))
+
+    class Meta:
+        verbose_name = _("台账导入记录")
+        verbose_name_plural = _("台账导入记录")
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["area", "original_number"],
+                condition=~models.Q(original_number=""),
+                name="ledger_import_original_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_number} → {self.need_id}"

@@ -50,6 +50,7 @@ class SweepResult:
     digests: int = 0
     caught_up: int = 0
     sent: int = 0
+    rolled_up: int = 0
     skipped: int = 0
     failed_stages: int = 0
 
@@ -174,6 +175,19 @@ def _escalations(at: datetime) -> list[tuple[int, int]]:
     if batch:
         flush()
     return found
+
+
+def _export_cleanup() -> int:
+    """Files of ledger exports finished more than a week ago."""
+    from wenxu.exchange.services import export_jobs_cleanup
+
+    return export_jobs_cleanup()
+
+
+def _rollups() -> int:
+    from wenxu.insight.rollups import rollup_catch_up
+
+    return rollup_catch_up()
 
 
 def _stage(result: SweepResult, name: str, fn: Callable[[], int]) -> int:
@@ -312,4 +326,7 @@ def sweep() -> SweepResult:
     result.digests = _stage(result, "digests", lambda: notify.produce_digests(at=at))
     result.caught_up = _stage(result, "catch_up", lambda: notify.deliver_missed(at=at))
     result.sent = _stage(result, "send", lambda: sending.send_due())
+    # Last: the statistics read the events this sweep wrote too (once they are LAG old).
+    result.rolled_up = _stage(result, "rollups", _rollups)
+    _stage(result, "export_cleanup", _export_cleanup)
     return result

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wenxu.needs.views import attachments, capture, detail, ledger, reopen_requests
+from wenxu.needs.views import attachments, capture, detail, ledger, ledger_import, reopen_requests
 
 app_name = "needs"
 
@@ -17,6 +17,27 @@ urlpatterns = [
     ),
     path("ledger/", ledger.ledger, name="ledger"),
     path("ledger/bulk-assign/", ledger.bulk_assign, name="bulk_assign"),
+    path("ledger/import/", ledger_import.ledger_import, name="ledger_import"),
+    path(
+        "ledger/import/template.xlsx",
+        ledger_import.ledger_import_template,
+        name="ledger_import_template",
+    ),
+    path(
+        "ledger/import/<str:batch_id>/",
+        ledger_import.ledger_import_batch,
+        name="ledger_import_batch",
+    ),
+    path(
+        "ledger/import/<str:batch_id>/commit/",
+        ledger_import.ledger_import_commit,
+        name="ledger_import_commit",
+    ),
+    path(
+        "ledger/import/<str:batch_id>/report.xlsx",
+        ledger_import.ledger_import_report,
+        name="ledger_import_report",
+    ),
     path("search/", ledger.search, name="search"),
     path("reopen-requests/", reopen_requests.reopen_requests, name="reopen_requests"),
     path(

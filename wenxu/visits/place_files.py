@@ -123,7 +123,7 @@ class RawRow:
         return cls(int(number), {key: str(v) for (key, _h), v in zip(COLUMNS, cells, strict=True)})
 
 
-def _text(value: object) -> str:
+def cell_text(value: object) -> str:
     """A cell as the text a person typed: 13812345678.0 → "13812345678", dates as ISO."""
     if value is None:
         return ""
@@ -137,7 +137,7 @@ def _text(value: object) -> str:
 
 
 def _header_key(value: object) -> str | None:
-    text = re.sub(r"\s", "", unicodedata.normalize("NFKC", _text(value))).rstrip("*")
+    text = re.sub(r"\s", "", unicodedata.normalize("NFKC", cell_text(value))).rstrip("*")
     for key, header in COLUMNS:
         if text == header:
             return key
@@ -150,7 +150,7 @@ def file_problem(
     return PlaceImportRejected([Problem(row, column, value, message)])
 
 
-def _sheet_rows(upload: UploadedFile) -> Iterator[tuple[int, Sequence[object]]]:
+def sheet_rows(upload: UploadedFile) -> Iterator[tuple[int, Sequence[object]]]:
     name = (upload.name or "").lower()
     upload.seek(0)
     if name.endswith(".csv"):
@@ -198,9 +198,20 @@ def _sheet_rows(upload: UploadedFile) -> Iterator[tuple[int, Sequence[object]]]:
         ) from error
     try:
         sheet = book.worksheets[0]
-        for number, row in enumerate(
-            sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1
-        ):
+        rows = enumerate(sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1)
+        while True:
+            # A malformed (or entity-laden) sheet part fails only here, while its rows are read.
+            try:
+                number, row = next(rows)
+            except StopIteration:
+                return
+            except Exception as error:
+                raise file_problem(
+                    _(
+                        "无法读取这个 Excel 文件的内容：文件可能已损坏，或含有不允许的内容。"
+                        "请用 Excel 打开后另存为 .xlsx 再上传。"
+                    )
+                ) from error
             yield number, row
     finally:
         book.close()
@@ -236,13 +247,13 @@ def place_import_read(*, upload: UploadedFile) -> list[RawRow]:
     columns: dict[str, int] | None = None
     header_row = 0
     rows: list[RawRow] = []
-    for number, values in _sheet_rows(upload):
+    for number, values in sheet_rows(upload):
         if number > MAX_SCANNED_ROWS:
             raise file_problem(
                 _("工作表超过 %(max)d 行（含空行）：请删去多余的空行，或拆分文件。")
                 % {"max": MAX_SCANNED_ROWS}
             )
-        texts = [_text(value) for value in values]
+        texts = [cell_text(value) for value in values]
         if columns is None:
             keys = [_header_key(value) for value in values]
             if "area" not in keys and "name" not in keys:

@@ -60,7 +60,7 @@ BATCH_LIFETIME = timedelta(hours=1)
 CHUNK = 500
 
 
-class _AreaResolver:
+class AreaResolver:
     """Finds the area a 网格 cell names, among the areas the actor keeps places in.
 
     A cell holds a 区划代码, or a name path ending at the area ("东河镇/东河村/东河村第一网格",
@@ -81,6 +81,12 @@ class _AreaResolver:
         for area in areas:
             self.by_last_name.setdefault(area.name, []).append(area)
         self.cache: dict[str, Area | str] = {}
+
+    def out_of_scope(self) -> str:
+        """What to say about an area that exists but lies outside the actor's scope."""
+        return _(
+            "该网格不在您可维护的范围内：只能导入您负责区域内的走访对象，请核对网格或联系上级调度员。"
+        )
 
     def _path_names(self, area: Area) -> list[str]:
         return [self.names.get(int(p), "") for p in area.path.strip("/").split("/") if p]
@@ -121,9 +127,7 @@ class _AreaResolver:
                 "上级名称与系统中的不一致，系统中是：%(labels)s。请照此填写，或只填网格名称。"
             ) % {"labels": join_list(self.label(area) for area in namesakes[:3])}
         if Area.objects.filter(Q(code=text) | Q(name=parts[-1])).exists():
-            return _(
-                "该网格不在您可维护的范围内：只能导入您负责区域内的走访对象，请核对网格或联系上级调度员。"
-            )
+            return self.out_of_scope()
         return _(
             "系统中没有这个网格：请核对名称（与系统中的写法一致），"
             "或改填名称路径（如 东河镇/东河村/东河村第一网格）或区划代码。"
@@ -161,7 +165,7 @@ class ParsedRow:
     given: dict[str, Any]
 
 
-def _parse_row(row: RawRow, resolver: _AreaResolver, problems: list[Problem]) -> ParsedRow | None:
+def _parse_row(row: RawRow, resolver: AreaResolver, problems: list[Problem]) -> ParsedRow | None:
     """The row checked, or None after adding its problems."""
     before = len(problems)
     cells = row.cells
@@ -315,7 +319,7 @@ def place_import_check(
     (the plan's `versions` from the preview) refuses rows whose place changed since.
     """
     require_place_editor(actor)
-    resolver = _AreaResolver(actor)
+    resolver = AreaResolver(actor)
     problems: list[Problem] = []
     parsed: list[ParsedRow] = []
     seen: dict[tuple[int, str], int] = {}

@@ -90,7 +90,11 @@ def need_assign(
 def need_accept(*, actor: User, need: Need | int, version: int | None) -> Need:
     """签收: the lead unit takes the need on; the first response time is recorded."""
     change = _begin(actor=actor, need=need, version=version, action=Action.ACCEPT)
-    change.set(responded_at=clock.now())
+    now = clock.now()
+    change.set(responded_at=now)
+    # Recorded like a reply's: the response deadline of this assignment, whatever comes later.
+    due = change.need.response_due
+    change.data = {"on_time": bool(due and now <= due)}
     _record(change, Status.IN_PROGRESS)
     return change.need
 

@@ -137,6 +137,8 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
     units = ledger_forms.unit_options()
     context = {
         "form": form,
+        # 导入台账: officers and dispatchers register needs, so they may import them.
+        "may_import": bool(roles & {states.OFFICER, states.DISPATCHER}),
         "values": {
             "q": data.get("q", ""),
             "status": set(cleaned.get("status") or ()),

@@ -1,0 +1,234 @@
+"""Exporting the 台账: at once for a small result, as a background job for a large one.
+
+`export_prepare` checks the request (filters as on the ledger page, columns, format) and counts
+the rows; the web view and the API then either stream the file (`export_csv_chunks`,
+`export_xlsx_file`) or, above `SYNC_LIMIT` rows, create an `ExportJob` that the worker runs
+(`export_job_run`). `export_jobs_cleanup` deletes the files of jobs finished over a week ago.
+"""
+
+import logging
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.exchange import columns as cols
+from wenxu.exchange import ledger, writers
+from wenxu.exchange.models import ExportJob, export_storage
+from wenxu.lib import clock
+from wenxu.needs.exceptions import InvalidInput
+from wenxu.needs.models import Need
+
+logger = logging.getLogger(__name__)
+
+# Up to this many rows an export answers at once; above, it runs as a job (tests lower it).
+SYNC_LIMIT = 5000
+KEEP_FILES = timedelta(days=7)
+FORMATS = (ExportJob.Format.XLSX, ExportJob.Format.CSV)
+CONTENT_TYPES: dict[str, str] = {
+    ExportJob.Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ExportJob.Format.CSV: "text/csv; charset=utf-8",
+}
+
+
+@dataclass(frozen=True)
+class PreparedExport:
+    user: User
+    parsed: ledger.ExportFilters
+    columns: list[cols.Column]
+    format: str
+    queryset: QuerySet[Need]
+    count: int
+    started: datetime
+
+    @property
+    def download_name(self) -> str:
+        local = timezone.localtime(self.started, timezone.get_default_timezone())
+        return f"{_('诉求台账')}-{local:%Y%m%d-%H%M}.{self.format}"
+
+    @property
+    def title(self) -> str:
+        return _("诉求台账（%(scope)s）") % {"scope": ledger.scope_text(self.user)}
+
+    @property
+    def subtitle(self) -> str:
+        local = timezone.localtime(self.started, timezone.get_default_timezone())
+        return _("%(filters)s；共 %(count)d 条；%(user)s 导出于 %(at)s；个人信息已脱敏") % {
+            "filters": ledger.filters_text(self.parsed),
+            "count": self.count,
+            "user": self.user,
+            "at": f"{local:%Y-%m-%d %H:%M}",
+        }
+
+
+def export_prepare(
+    *,
+    user: User,
+    data: QueryDict | Mapping[str, list[str]],
+    columns: list[str] | None,
+    format: str,
+) -> PreparedExport:
+    """Check the request and count its rows. Bad input raises `InvalidInput` (nothing runs)."""
+    errors: dict[str, list[str]] = {}
+    if format not in FORMATS:
+        errors["format"] = [_("导出格式只能是 xlsx 或 csv。")]
+    try:
+        chosen = cols.choose(columns)
+    except cols.UnknownColumns as exc:
+        errors["columns"] = [exc.message]
+        chosen = []
+    parsed = ledger.parse_filters(data)
+    for name, messages in parsed.form.errors.items():
+        errors[name] = [str(message) for message in messages]
+    if errors:
+        raise InvalidInput(errors)
+    qs = ledger.export_queryset(user=user, filters=parsed.filters, sort=parsed.sort)
+    return PreparedExport(
+        user=user,
+        parsed=parsed,
+        columns=chosen,
+        format=format,
+        queryset=qs,
+        count=qs.count(),
+        started=clock.now(),
+    )
+
+
+def _rows(prepared: PreparedExport, chunk_size: int) -> Iterator[list[ledger.Value]]:
+    ctx = ledger.RowContext.build(user=prepared.user)
+    needs = ledger.iter_needs(prepared.queryset, chunk_size=chunk_size)
+    return ledger.rows(needs, prepared.columns, ctx)
+
+
+def export_csv_chunks(
+    prepared: PreparedExport,
+    *,
+    chunk_size: int = ledger.CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    return writers.iter_csv(
+        _rows(prepared, chunk_size), columns=prepared.columns, progress=progress
+    )
+
+
+def export_write(
+    prepared: PreparedExport,
+    target: IO[bytes],
+    *,
+    chunk_size: int = ledger.CHUNK_SIZE,
+    rows_per_sheet: int = writers.ROWS_PER_SHEET,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write the whole file (either format) to `target`."""
+    if prepared.format == ExportJob.Format.CSV:
+        writers.write_csv(
+            target,
+            rows=_rows(prepared, chunk_size),
+            columns=prepared.columns,
+            progress=progress,
+        )
+        return
+    writers.write_xlsx(
+        target,
+        rows=_rows(prepared, chunk_size),
+        columns=prepared.columns,
+        title=prepared.title,
+        subtitle=prepared.subtitle,
+        rows_per_sheet=rows_per_sheet,
+        progress=progress,
+    )
+
+
+def export_xlsx_file(prepared: PreparedExport, **kwargs: object) -> IO[bytes]:
+    """The workbook in an anonymous temporary file (gone when closed), rewound."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+    export_write(prepared, handle, **kwargs)  # type: ignore[arg-type]
+    handle.seek(0)
+    return handle
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@transaction.atomic
+def export_job_create(*, prepared: PreparedExport) -> ExportJob:
+    """An export for the worker; it starts once this transaction commits."""
+    job = ExportJob(
+        user=prepared.user,
+        filters=prepared.parsed.query,
+        columns=[column.key for column in prepared.columns],
+        format=prepared.format,
+        rows_total=prepared.count,
+        download_name=prepared.download_name,
+    )
+    job.full_clean()
+    job.save()
+    from wenxu.exchange.tasks import run_export_job
+
+    transaction.on_commit(lambda: run_export_job.enqueue(job.pk))
+    return job
+
+
+def export_job_run(*, job_id: int) -> bool:
+    """Run a pending job: claim it (a second worker finds it taken), write the file, record the
+    outcome. Returns whether this call ran it."""
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.State.PENDING).update(
+        status=ExportJob.State.RUNNING
+    )
+    if not claimed:
+        return False
+    job = ExportJob.objects.select_related("user").get(pk=job_id)
+
+    def progress(done: int) -> None:
+        ExportJob.objects.filter(pk=job_id).update(rows_done=done)
+
+    name = f"{job.pk}-{secrets.token_urlsafe(12)}.{job.format}"
+    path = Path(export_storage.path(name))
+    try:
+        prepared = export_prepare(
+            user=job.user, data=job.filters, columns=job.columns, format=job.format
+        )
+        ExportJob.objects.filter(pk=job_id).update(rows_total=prepared.count)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as target:
+            export_write(prepared, target, progress=progress)
+    except Exception:
+        logger.exception("export job %s failed", job_id)
+        path.unlink(missing_ok=True)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=ExportJob.State.FAILED,
+            error=_("导出失败，请重新导出；如果仍然失败，请缩小筛选范围或联系管理员。"),
+            finished_at=clock.now(),
+        )
+        return True
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.State.DONE,
+        file=name,
+        rows_done=prepared.count,
+        rows_total=prepared.count,
+        finished_at=clock.now(),
+    )
+    return True
+
+
+def export_jobs_cleanup(*, now: datetime | None = None, keep: timedelta = KEEP_FILES) -> int:
+    """Delete the files of jobs finished more than `keep` ago (the rows stay, without a file).
+    Returns how many files went. Meant for the periodic sweep."""
+    cutoff = (now or clock.now()) - keep
+    removed = 0
+    old = ExportJob.objects.filter(finished_at__lt=cutoff).exclude(file="")
+    for job in old.only("id", "file"):
+        job.file.delete(save=False)
+        ExportJob.objects.filter(pk=job.pk).update(file="")
+        removed += 1
+    return removed

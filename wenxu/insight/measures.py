@@ -1,0 +1,135 @@
+"""The measures of DESIGN §5 from summed rollup counters, with their formulas in words.
+
+Configurable per deployment (settings): the weight of a "partly resolved" answer
+(`WENXU_RATES_PARTLY_WEIGHT`, default 0.5) and the satisfaction levels that count as satisfied
+(`WENXU_RATES_SATISFIED_LEVELS`, default 非常满意, 满意, 基本满意). Each rate is None when its
+denominator is zero: no data is not 0 %.
+"""
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+from django.utils.translation import gettext as _
+
+from wenxu.insight.models import COUNTERS, DailyCount
+from wenxu.needs import states
+
+SATISFACTION_FIELDS: dict[str, str] = {
+    states.Satisfaction.VERY_SATISFIED: "very_satisfied",
+    states.Satisfaction.SATISFIED: "satisfied",
+    states.Satisfaction.BASIC: "basic_satisfied",
+    states.Satisfaction.DISSATISFIED: "dissatisfied",
+    states.Satisfaction.VERY_DISSATISFIED: "very_dissatisfied",
+}
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    partly_weight: Decimal
+    satisfied_levels: tuple[str, ...]
+
+    @classmethod
+    def from_settings(cls) -> "RateConfig":
+        return cls(
+            partly_weight=Decimal(str(settings.WENXU_RATES_PARTLY_WEIGHT)),
+            satisfied_levels=tuple(settings.WENXU_RATES_SATISFIED_LEVELS),
+        )
+
+
+@dataclass(frozen=True)
+class Rate:
+    name: str
+    label: str
+    value: Decimal | None  # 0…1, four decimals; None without a denominator
+    numerator: Decimal
+    denominator: int
+    formula: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> str:
+        if self.value is None:
+            return "—"
+        return f"{(self.value * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+
+
+def totals(rows: "QuerySet[DailyCount]") -> dict[str, int]:
+    """Every counter summed over `rows` (one query)."""
+    sums = rows.aggregate(**{name: Sum(name) for name in COUNTERS})
+    return {name: int(sums[name] or 0) for name in COUNTERS}
+
+
+def _ratio(numerator: Decimal, denominator: int) -> Decimal | None:
+    if denominator <= 0:
+        return None
+    return (numerator / Decimal(denominator)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate]:
+    c = config or RateConfig.from_settings()
+    out: dict[str, Rate] = {}
+
+    due = t["accepted_on_time"] + t["response_overdue"]
+    out["response_rate"] = Rate(
+        "response_rate",
+        _("响应率"),
+        _ratio(Decimal(t["accepted_on_time"]), due),
+        Decimal(t["accepted_on_time"]),
+        due,
+        _("按时签收 ÷（按时签收 + 超时未签收）"),
+        {"accepted_on_time": t["accepted_on_time"], "response_overdue": t["response_overdue"]},
+    )
+    due = t["replied_on_time"] + t["overdue"]
+    out["ontime_rate"] = Rate(
+        "ontime_rate",
+        _("按期办结率"),
+        _ratio(Decimal(t["replied_on_time"]), due),
+        Decimal(t["replied_on_time"]),
+        due,
+        _("按期答复 ÷（按期答复 + 超期未答复）；延期获批的按延期后的时限"),
+        {"replied_on_time": t["replied_on_time"], "overdue": t["overdue"]},
+    )
+    solved = Decimal(t["resolved"]) + c.partly_weight * t["partly_resolved"]
+    out["resolution_rate"] = Rate(
+        "resolution_rate",
+        _("解决率"),
+        _ratio(solved, t["callbacks"]),
+        solved,
+        t["callbacks"],
+        _("（已解决 + %(weight)s × 部分解决）÷ 有评价的回访") % {"weight": c.partly_weight},
+        {
+            "resolved": t["resolved"],
+            "partly_resolved": t["partly_resolved"],
+            "unresolved": t["unresolved"],
+            "callbacks": t["callbacks"],
+        },
+    )
+    levels = [SATISFACTION_FIELDS[level] for level in c.satisfied_levels]
+    satisfied = sum(t[name] for name in levels)
+    out["satisfaction_rate"] = Rate(
+        "satisfaction_rate",
+        _("满意率"),
+        _ratio(Decimal(satisfied), t["callbacks"]),
+        Decimal(satisfied),
+        t["callbacks"],
+        _("（%(levels)s）÷ 有评价的回访")
+        % {
+            "levels": " + ".join(
+                str(states.Satisfaction(level).label) for level in c.satisfied_levels
+            )
+        },
+        {name: t[name] for name in SATISFACTION_FIELDS.values()},
+    )
+    reached = t["callbacks"] + t["unreachable"]
+    out["callback_rate"] = Rate(
+        "callback_rate",
+        _("回访率"),
+        _ratio(Decimal(t["callbacks"]), reached),
+        Decimal(t["callbacks"]),
+        reached,
+        _("有评价的回访 ÷（有评价的回访 + 未联系上）"),
+        {"callbacks": t["callbacks"], "unreachable": t["unreachable"]},
+    )
+    return out

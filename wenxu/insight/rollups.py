@@ -1,0 +1,331 @@
+"""Filling the rollups (`DailyCount`) from the event log and the visits, incrementally.
+
+The worker's sweep calls `rollup_catch_up()` every minute: under a lock on the one cursor row it
+reads the events (and visits) after the cursor in id order, adds what each contributes to its
+day's row and moves the cursor, all in one transaction, so each event counts exactly once
+however many workers sweep. Rows committed out of id order are the hazard of any id cursor: an
+event is read only once it is `LAG` old, and a transaction that stays open longer than that
+could be skipped; `wenxu rollup_rebuild` recomputes everything from the log.
+
+What each event adds (the need's current area and category; the lead unit the event concerned,
+which every event records):
+
+- register → registered; register_on_the_spot → registered, on_the_spot, and when the resident
+  confirmed on the spot a callback (resolved, their satisfaction);
+- assign → assigned; accept → accepted, and accepted_on_time when before the response deadline;
+- the sweep's reminders: response_overdue (not accepted in time), overdue (not replied by the
+  resolution deadline, extended or not): once per deadline, so they are the late half of each
+  deadline that fell due;
+- reply → replies, and replied_on_time when before the (extended) resolution deadline;
+- approve_extension → extensions; reopen → reopened;
+- callback → callbacks with the verdict (resolved / partly / unresolved and the satisfaction
+  level), or unreachable;
+- a visit → visits and its mood (民情温度, 1–5) into mood_total on its day and area, and
+  households_reached for the first visit of the day to a household.
+"""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from wenxu.insight.models import COUNTERS, DailyCount, RollupCursor
+from wenxu.lib import clock
+from wenxu.needs import states
+from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.states import Action
+from wenxu.organisations.models import Unit
+from wenxu.visits.models import PlaceKind, Visit
+
+LAG = timedelta(minutes=2)
+BATCH = 5000
+
+_SATISFACTION: dict[str, str] = {
+    states.Satisfaction.VERY_SATISFIED: "very_satisfied",
+    states.Satisfaction.SATISFIED: "satisfied",
+    states.Satisfaction.BASIC: "basic_satisfied",
+    states.Satisfaction.DISSATISFIED: "dissatisfied",
+    states.Satisfaction.VERY_DISSATISFIED: "very_dissatisfied",
+}
+_RESOLVED: dict[str, str] = {
+    states.CallbackResolved.YES: "resolved",
+    states.CallbackResolved.PARTLY: "partly_resolved",
+    states.CallbackResolved.NO: "unresolved",
+}
+
+
+@dataclass(frozen=True)
+class Dims:
+    day: date
+    area_id: int
+    area_path: str
+    unit_id: int | None
+    unit_path: str
+    category_id: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.day:%Y%m%d}|{self.area_id}|{self.unit_id or ''}|{self.category_id or ''}"
+
+
+def local_day(moment: datetime) -> date:
+    return timezone.localtime(moment).date()
+
+
+def _due(raw: Any) -> datetime | None:
+    return parse_datetime(raw) if isinstance(raw, str) else None
+
+
+def event_counts(event: NeedEvent, need: Need) -> Counter[str]:
+    """What one event adds to its day's counters (see the module docstring)."""
+    data: dict[str, Any] = event.data or {}
+    add: Counter[str] = Counter()
+    action = event.action
+    if action == Action.REGISTER:
+        add["registered"] += 1
+    elif action == Action.REGISTER_ON_THE_SPOT:
+        add["registered"] += 1
+        add["on_the_spot"] += 1
+        level = _SATISFACTION.get(data.get("satisfaction") or "")
+        if data.get("confirmed") and level:
+            add["callbacks"] += 1
+            add["resolved"] += 1
+            add[level] += 1
+    elif action == Action.ASSIGN:
+        add["assigned"] += 1
+    elif action == Action.ACCEPT:
+        add["accepted"] += 1
+        on_time = data.get("on_time")
+        if on_time is None:  # events written before accept recorded it
+            on_time = need.response_due is not None and event.created_at <= need.response_due
+        if on_time:
+            add["accepted_on_time"] += 1
+    elif action == Action.REMIND:
+        kind = data.get("kind")
+        if kind == "response_overdue":
+            add["response_overdue"] += 1
+        elif kind == "overdue":
+            add["overdue"] += 1
+    elif action == Action.REPLY:
+        add["replies"] += 1
+        if data.get("on_time"):
+            add["replied_on_time"] += 1
+    elif action == Action.APPROVE_EXTENSION:
+        add["extensions"] += 1
+    elif action == Action.REOPEN:
+        add["reopened"] += 1
+    elif action == Action.CALLBACK:
+        if data.get("channel") == states.CallbackChannel.UNREACHABLE:
+            add["unreachable"] += 1
+        else:
+            add["callbacks"] += 1
+            verdict = _RESOLVED.get(data.get("resolved") or "")
+            if verdict:
+                add[verdict] += 1
+            level = _SATISFACTION.get(data.get("satisfaction") or "")
+            if level:
+                add[level] += 1
+    return add
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.counts: dict[Dims, Counter[str]] = defaultdict(Counter)
+        self._unit_paths: dict[int, str] = {}
+
+    def unit_path(self, unit_id: int | None) -> str:
+        if unit_id is None:
+            return ""
+        if unit_id not in self._unit_paths:
+            self._unit_paths.update(Unit.objects.filter(pk__in=[unit_id]).values_list("pk", "path"))
+        return self._unit_paths.get(unit_id, "")
+
+    def preload_units(self, unit_ids: Iterable[int]) -> None:
+        missing = {u for u in unit_ids if u not in self._unit_paths}
+        if missing:
+            self._unit_paths.update(Unit.objects.filter(pk__in=missing).values_list("pk", "path"))
+
+    def add(self, dims: Dims, counts: Counter[str]) -> None:
+        if counts:
+            self.counts[dims].update(counts)
+
+    def write(self) -> int:
+        """Add the batch to the stored rows; returns how many rows changed."""
+        if not self.counts:
+            return 0
+        by_key = {dims.key: (dims, counts) for dims, counts in self.counts.items()}
+        keys = list(by_key)
+        existing: dict[str, DailyCount] = {}
+        for start in range(0, len(keys), 500):
+            existing.update(
+                (row.key, row)
+                for row in DailyCount.objects.filter(key__in=keys[start : start + 500])
+            )
+        new: list[DailyCount] = []
+        changed: list[DailyCount] = []
+        for key, (dims, counts) in by_key.items():
+            row = existing.get(key)
+            if row is None:
+                row = DailyCount(
+                    key=key,
+                    day=dims.day,
+                    area_id=dims.area_id,
+                    area_path=dims.area_path,
+                    unit_id=dims.unit_id,
+                    unit_path=dims.unit_path,
+                    category_id=dims.category_id,
+                )
+                new.append(row)
+            else:
+                changed.append(row)
+            for name, n in counts.items():
+                setattr(row, name, getattr(row, name) + n)
+        DailyCount.objects.bulk_create(new, batch_size=500)
+        if changed:
+            DailyCount.objects.bulk_update(changed, list(COUNTERS), batch_size=500)
+        return len(new) + len(changed)
+
+
+def _event_unit(event: NeedEvent) -> int | None:
+    raw = (event.data or {}).get("lead_unit", event.need.lead_unit_id)
+    return int(raw) if raw is not None else None
+
+
+def _read_events(batch: _Batch, after: int, *, until: datetime | None, limit: int) -> int:
+    """Add events after id `after` (older than `until` when given); returns the last id read."""
+    events = list(
+        NeedEvent.objects.filter(pk__gt=after)
+        .select_related("need__area")
+        .only(
+            "pk",
+            "action",
+            "data",
+            "created_at",
+            "need__area__path",
+            "need__category_id",
+            "need__lead_unit_id",
+            "need__response_due",
+        )
+        .order_by("pk")[:limit]
+    )
+    last = after
+    batch.preload_units(u for e in events if (u := _event_unit(e)) is not None)
+    for event in events:
+        if until is not None and event.created_at >= until:
+            break  # not yet settled: read on a later run (see LAG)
+        need = event.need
+        unit_id = _event_unit(event)
+        dims = Dims(
+            day=local_day(event.created_at),
+            area_id=need.area_id,
+            area_path=need.area.path,
+            unit_id=unit_id,
+            unit_path=batch.unit_path(unit_id),
+            category_id=need.category_id,
+        )
+        batch.add(dims, event_counts(event, need))
+        last = event.pk
+    return last
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+def _read_visits(batch: _Batch, after: int, *, until: datetime | None, limit: int) -> int:
+    visits = list(
+        Visit.objects.filter(pk__gt=after)
+        .select_related("area", "place")
+        .only("pk", "started_at", "recorded_at", "mood", "area__path", "place__kind", "place_id")
+        .order_by("pk")[:limit]
+    )
+    last = after
+    households = [
+        v for v in visits if v.place_id and v.place and v.place.kind == PlaceKind.HOUSEHOLD
+    ]
+    earlier: dict[tuple[int, date], int] = {}  # (place, day) → the first visit's id
+    if households:
+        days = [local_day(v.started_at) for v in households]
+        low, _ = _day_bounds(min(days))
+        _, high = _day_bounds(max(days))
+        for pk, place_id, started in (
+            Visit.objects.filter(
+                place_id__in={v.place_id for v in households},
+                started_at__gte=low,
+                started_at__lt=high,
+            )
+            .order_by("pk")
+            .values_list("pk", "place_id", "started_at")
+        ):
+            earlier.setdefault((place_id, local_day(started)), pk)
+    for visit in visits:
+        if until is not None and visit.recorded_at >= until:
+            break
+        day = local_day(visit.started_at)
+        counts: Counter[str] = Counter(visits=1, mood_total=visit.mood)
+        if (
+            visit.place_id is not None
+            and visit in households
+            and earlier.get((visit.place_id, day)) == visit.pk
+        ):
+            counts["households_reached"] += 1
+        batch.add(
+            Dims(
+                day=day,
+                area_id=visit.area_id,
+                area_path=visit.area.path,
+                unit_id=None,
+                unit_path="",
+                category_id=None,
+            ),
+            counts,
+        )
+        last = visit.pk
+    return last
+
+
+def _cursor() -> RollupCursor:
+    RollupCursor.objects.get_or_create(name="main")
+    return RollupCursor.objects.select_for_update().get(name="main")
+
+
+def rollup_catch_up(*, lag: timedelta = LAG, limit: int = BATCH) -> int:
+    """Add the settled events and visits after the cursor; returns how many rows changed."""
+    with transaction.atomic():
+        cursor = _cursor()
+        until = clock.now() - lag
+        batch = _Batch()
+        cursor.last_event_id = _read_events(batch, cursor.last_event_id, until=until, limit=limit)
+        cursor.last_visit_id = _read_visits(batch, cursor.last_visit_id, until=until, limit=limit)
+        changed = batch.write()
+        cursor.updated_at = clock.now()
+        cursor.save(update_fields=["last_event_id", "last_visit_id", "updated_at"])
+    return changed
+
+
+def rollup_rebuild(*, limit: int = BATCH) -> int:
+    """Recompute every row from the whole event log and all visits, in one transaction (the
+    dashboards see the old numbers until it commits). Returns the number of rows."""
+    with transaction.atomic():
+        cursor = _cursor()
+        DailyCount.objects.all().delete()
+        last_event = NeedEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        last_visit = Visit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        event_at, visit_at = 0, 0
+        while event_at < last_event or visit_at < last_visit:
+            batch = _Batch()
+            if event_at < last_event:
+                event_at = _read_events(batch, event_at, until=None, limit=limit)
+            if visit_at < last_visit:
+                visit_at = _read_visits(batch, visit_at, until=None, limit=limit)
+            batch.write()
+        cursor.last_event_id, cursor.last_visit_id = last_event, last_visit
+        cursor.updated_at = clock.now()
+        cursor.save(update_fields=["last_event_id", "last_visit_id", "updated_at"])
+        return DailyCount.objects.count()

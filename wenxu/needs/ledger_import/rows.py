@@ -1,0 +1,500 @@
+"""Checking every row of a mapped ledger file: what would be registered, or what is wrong.
+
+Nothing here writes. A row is turned into a `PlannedRow` (the arguments of `need_register`
+and, when the file names a unit and the importer is a dispatcher there, of `need_assign`), or
+into `RowProblem`s that say in Chinese what is wrong and how to fix it. Values of personal
+columns (诉求人, 联系电话, 住址) are masked in problems, so a report never shows them.
+"""
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import roles_over_area
+from wenxu.lib import clock, masking
+from wenxu.lib.phones import normalise_phone
+from wenxu.lib.text import join_list
+from wenxu.needs import states
+from wenxu.needs.ledger_import.fields import BY_KEY, FIELDS, IGNORE
+from wenxu.needs.ledger_import.files import LedgerFile, LedgerRow
+from wenxu.needs.models import Category, LedgerImportRow, Urgency
+from wenxu.needs.services import RequesterInput
+from wenxu.organisations.models import Area, Unit
+from wenxu.visits.place_import import AreaResolver
+
+MAX_REPORTED_PROBLEMS = 1000
+TITLE_FROM_CONTENT = 30  # characters of the content that make a title when the file has none
+CHUNK = 500
+EARLIEST = date(2000, 1, 1)  # a registration date before this is a misread cell, not history
+
+SOURCE_VALUES: dict[str, str] = {
+    **{str(label): value for value, label in states.Source.choices},
+    **dict.fromkeys(("入户走访", "面对面问需", "走访问需", "下访", "走访"), "visit"),
+    **dict.fromkeys(("来电", "电话", "电话反映", "座机"), "phone"),
+    **dict.fromkeys(("来访", "上门", "来信来访", "信访", "接待日", "现场反映", "窗口"), "walk_in"),
+    **dict.fromkeys(("网上", "网络", "网站", "微信", "小程序", "APP", "app", "邮件"), "online"),
+    **dict.fromkeys(("热线", "12345", "市民热线", "12345热线", "政务热线", "便民热线"), "hotline"),
+    **dict.fromkeys(("网格巡查", "巡查", "网格员巡查"), "patrol"),
+    **{value: value for value in states.Source.values},
+}
+URGENCY_VALUES: dict[str, str] = {
+    **{str(label): value for value, label in Urgency.choices},
+    **dict.fromkeys(("普通", "正常", "一般", "不急"), "normal"),
+    **dict.fromkeys(("紧急", "急", "特急", "加急", "很急"), "urgent"),
+    **dict.fromkeys(("复杂", "疑难", "疑难复杂"), "complex"),
+    **{value: value for value in Urgency.values},
+}
+KIND_VALUES: dict[str, str] = {
+    **{str(label): value for value, label in states.Kind.choices},
+    **{value: value for value in states.Kind.values},
+    "求决": "help",
+    "意见建议": "suggestion",
+}
+DEFAULT_KIND = states.Kind.HELP
+# Words of 办理状态 that say the old ledger finished the need.
+CLOSED_WORDS = ("办结", "完成", "已解决", "结案", "已答复")
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
+
+
+class _NeedAreaResolver(AreaResolver):
+    """The place import's resolver (code, name path, unique name among the areas where the user
+    is an officer or dispatcher), with the out-of-scope message worded for needs."""
+
+    def out_of_scope(self) -> str:
+        return _(
+            "该区域不在您的登记范围内：只能导入您担任走访干部、网格员或调度员的区域内的诉求。"
+            "请核对区域，或请负责该区域的同事导入。"
+        )
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int | None
+    column: str
+    value: str  # masked when the column holds personal data
+    message: str
+
+    def to_json(self) -> list[Any]:
+        return [self.row, self.column, self.value, self.message]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> "RowProblem":
+        row, column, value, message = data
+        return cls(None if row is None else int(row), str(column), str(value), str(message))
+
+
+@dataclass
+class PlannedRow:
+    """A checked row: what `need_register` (and perhaps `need_assign`) will be called with."""
+
+    number: int
+    area: Area
+    title: str
+    description: str
+    kind: str
+    source: str
+    urgency: str
+    category: Category | None
+    requester: RequesterInput | None
+    address: str
+    registered_at: datetime | None
+    unit: Unit | None
+    assign: bool
+    assigned_at: datetime | None
+    original_number: str
+    closed_in_file: bool
+
+
+@dataclass
+class CheckResult:
+    rows: list[PlannedRow] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def bad_rows(self) -> int:
+        return len({p.row for p in self.problems if p.row is not None})
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _mask(key: str, value: str) -> str:
+    if key == "requester_name":
+        return masking.mask_name(value)
+    if key == "phone":
+        return masking.mask_phone(value)
+    if key == "address":
+        return masking.mask_address(value)
+    return value
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """A date or date and time as ledgers write them, in the site's zone; None if unreadable.
+
+    2025-03-01, 2025/3/1, 2025.3.1, 2025年3月1日, each optionally with 14:30[:00] or 14时30分;
+    ISO text (an Excel date cell); an Excel serial number (45717 = 2025-03-01).
+    """
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text:
+        return None
+    if re.fullmatch(r"\d{5}(\.\d+)?", text):
+        serial = float(text)
+        if 20000 < serial < 80000:
+            moment = datetime(1899, 12, 30) + timedelta(days=serial)  # noqa: DTZ001 - made aware below
+            return timezone.make_aware(moment.replace(microsecond=0))
+        return None
+    match = re.fullmatch(
+        r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+        r"(?:[T\s]*(\d{1,2})\s*[:时]\s*(\d{1,2})(?:\s*[:分]\s*(\d{1,2}))?\s*[秒分]?)?",
+        text,
+    )
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) if g else 0 for g in match.groups())
+    try:
+        moment = datetime.combine(date(year, month, day), time(hour, minute, second))
+    except ValueError:
+        return None
+    return timezone.make_aware(moment)
+
+
+def _title_from(content: str) -> str:
+    first = re.split(r"[。！？!?；;\n]", content.strip(), maxsplit=1)[0].strip()
+    if len(first) > TITLE_FROM_CONTENT:
+        return first[:TITLE_FROM_CONTENT] + "…"
+    return first or content.strip()[:TITLE_FROM_CONTENT]
+
+
+class _Lookups:
+    """Categories and units by the names people write, loaded once per check."""
+
+    def __init__(self) -> None:
+        categories = list(Category.objects.only("id", "name", "path", "parent_id", "active"))
+        names = {c.pk: c.name for c in categories}
+        self.category_by_name: dict[str, list[Category]] = {}
+        for category in categories:
+            ids = [int(p) for p in category.path.strip("/").split("/") if p]
+            for label in {_key(category.name), _key("/".join(names.get(i, "") for i in ids))}:
+                self.category_by_name.setdefault(label, []).append(category)
+        self.category_labels = {
+            c.pk: "/".join(names.get(int(p), "") for p in c.path.strip("/").split("/") if p)
+            for c in categories
+        }
+        self.unit_by_name: dict[str, list[Unit]] = {}
+        for unit in Unit.objects.only("id", "name", "short_name", "path", "active"):
+            for label in {_key(unit.name), _key(unit.short_name)} - {""}:
+                self.unit_by_name.setdefault(label, []).append(unit)
+
+    def category(self, text: str) -> Category | str:
+        found = self.category_by_name.get(_key(text), [])
+        active = [c for c in found if c.active]
+        if len(active) == 1:
+            return active[0]
+        if len(active) > 1:
+            return _("有 %(count)d 个分类都叫这个名字（%(labels)s）：请填写带上级的分类路径。") % {
+                "count": len(active),
+                "labels": join_list(self.category_labels[c.pk] for c in active[:3]),
+            }
+        if found:
+            return _("该分类已停用：请改填在用的分类，或留空。")
+        return _("系统中没有这个诉求类别：请改填系统中的分类名称（见导入模板的下拉选项），或留空。")
+
+    def unit(self, text: str) -> Unit | str:
+        found = self.unit_by_name.get(_key(text), [])
+        active = [u for u in found if u.active]
+        if len(active) == 1:
+            return active[0]
+        if len(active) > 1:
+            return _("有多个单位都叫这个名字：请填写单位全称。")
+        if found:
+            return _("该单位已停用：请改填现在负责的单位，或留空（导入后再交办）。")
+        return _(
+            "系统中没有这个责任单位：请填写单位全称或简称（与系统中一致），或留空（导入后再交办）。"
+        )
+
+
+def _already_imported(
+    candidates: Sequence[tuple[int, str]],
+) -> dict[tuple[int, str], LedgerImportRow]:
+    numbers = sorted({number for _area, number in candidates if number})
+    wanted = set(candidates)
+    found: dict[tuple[int, str], LedgerImportRow] = {}
+    for start in range(0, len(numbers), CHUNK):
+        for item in LedgerImportRow.objects.filter(
+            original_number__in=numbers[start : start + CHUNK]
+        ).select_related("need", "batch", "batch__user"):
+            key = (item.area_id, item.original_number)
+            if key in wanted:
+                found[key] = item
+    return found
+
+
+def check_rows(
+    *, actor: User, file: LedgerFile, mapping: Sequence[str], default_source: str
+) -> CheckResult:
+    """Every row checked against the mapping; the problems of all rows, or the planned rows."""
+    resolver = _NeedAreaResolver(actor)
+    lookups = _Lookups()
+    result = CheckResult()
+    columns: dict[str, list[int]] = {}
+    for index, key in enumerate(mapping):
+        if key != IGNORE and key in BY_KEY:
+            columns.setdefault(key, []).append(index)
+    header_of = {
+        key: "/".join(file.headers[i] or str(BY_KEY[key].label) for i in indexes)
+        for key, indexes in columns.items()
+    }
+    seen: dict[tuple[int, str], int] = {}
+    planned: list[PlannedRow] = []
+    for row in file.rows:
+        item = _check_row(actor, row, columns, header_of, default_source, resolver, lookups, result)
+        if item is None:
+            continue
+        if item.original_number:
+            place = (item.area.pk, item.original_number)
+            if place in seen:
+                result.problems.append(
+                    RowProblem(
+                        row.number,
+                        header_of["original_number"],
+                        item.original_number,
+                        _(
+                            "与第 %(row)d 行的原编号相同（同一区域）：同一条诉求只能导入一次，"
+                            "请删去重复的一行或改正编号。"
+                        )
+                        % {"row": seen[place]},
+                    )
+                )
+                continue
+            seen[place] = row.number
+        planned.append(item)
+    earlier = _already_imported([(p.area.pk, p.original_number) for p in planned])
+    for item in planned:
+        done = earlier.get((item.area.pk, item.original_number))
+        if done is None:
+            continue
+        result.problems.append(
+            RowProblem(
+                item.number,
+                header_of["original_number"],
+                item.original_number,
+                _(
+                    "重复：原编号 %(number)s 在该区域已于 %(date)s 由 %(user)s 导入"
+                    "（台账编号 %(need)s）。请删去这一行。"
+                )
+                % {
+                    "number": item.original_number,
+                    "date": timezone.localtime(
+                        done.batch.committed_at or done.batch.created_at
+                    ).strftime("%Y-%m-%d %H:%M"),
+                    "user": done.batch.user.display_name or done.batch.user.username,
+                    "need": done.need.number,
+                },
+            )
+        )
+    result.problems.sort(key=lambda p: p.row or 0)
+    if not result.problems:
+        result.rows = planned
+    return result
+
+
+def _check_row(
+    actor: User,
+    row: LedgerRow,
+    columns: dict[str, list[int]],
+    header_of: dict[str, str],
+    default_source: str,
+    resolver: _NeedAreaResolver,
+    lookups: _Lookups,
+    result: CheckResult,
+) -> PlannedRow | None:
+    before = len(result.problems)
+
+    def cell(key: str) -> str:
+        parts = [row.cell(i).strip() for i in columns.get(key, [])]
+        return "/".join(part for part in parts if part)
+
+    def bad(key: str, message: str) -> None:
+        result.problems.append(
+            RowProblem(
+                row.number,
+                header_of.get(key, str(BY_KEY[key].label)),
+                _mask(key, cell(key)),
+                message,
+            )
+        )
+
+    # 所属区域
+    area: Area | None = None
+    area_text = cell("area")
+    if not area_text:
+        bad(
+            "area",
+            _(
+                "所属区域不能为空：请填写诉求所在的乡镇街道、村社区或网格的名称，"
+                "或名称路径（如 东河镇/东河村）。"
+            ),
+        )
+    else:
+        found = resolver.resolve(area_text)
+        if isinstance(found, Area):
+            area = found
+        else:
+            bad("area", found)
+
+    # 诉求内容 / 标题
+    description = cell("description")
+    if not description:
+        bad("description", _("诉求内容不能为空：请填写群众反映的问题。"))
+    title = cell("title") or _title_from(description)
+    if len(title) > 200:
+        bad(
+            "title",
+            _("标题最多 200 字，这里有 %(n)d 字：请删减，或留空（由诉求内容生成）。")
+            % {"n": len(title)},
+        )
+
+    # 来源渠道 / 紧急程度 / 诉求类型
+    source_text = _key(cell("source"))
+    source = SOURCE_VALUES.get(source_text) if source_text else default_source
+    if source is None:
+        bad(
+            "source",
+            _("来源渠道无法识别：请填写 %(values)s 之一，或留空（按页面上选择的默认来源）。")
+            % {"values": join_list(str(label) for _v, label in states.Source.choices)},
+        )
+    urgency_text = _key(cell("urgency"))
+    urgency = URGENCY_VALUES.get(urgency_text) if urgency_text else Urgency.NORMAL
+    if urgency is None:
+        bad("urgency", _("紧急程度无法识别：请填写 一般、紧急 或 复杂，或留空（按一般）。"))
+    kind_text = _key(cell("kind"))
+    kind = KIND_VALUES.get(kind_text) if kind_text else DEFAULT_KIND
+    if kind is None:
+        bad(
+            "kind",
+            _("诉求类型无法识别：请填写 %(values)s 之一，或留空（按求助）。")
+            % {"values": join_list(str(label) for _v, label in states.Kind.choices)},
+        )
+
+    # 诉求类别
+    category: Category | None = None
+    if category_text := cell("category"):
+        found_category = lookups.category(category_text)
+        if isinstance(found_category, Category):
+            category = found_category
+        else:
+            bad("category", found_category)
+
+    # 诉求人 / 联系电话 / 住址
+    name = cell("requester_name")
+    if len(name) > 100:
+        bad("requester_name", _("诉求人最多 100 字：请删减。"))
+    phone = ""
+    if phone_text := cell("phone"):
+        if "*" in phone_text:
+            bad(
+                "phone",
+                _("联系电话是脱敏后的号码（含 *），无法导入：请填写完整号码，或留空。"),
+            )
+        else:
+            try:
+                phone = normalise_phone(phone_text)
+            except ValidationError as error:
+                bad("phone", str(error.messages[0]))
+    address = cell("address")
+    if len(address) > 200:
+        bad("address", _("住址最多 200 字：请删减。"))
+
+    # 登记日期 / 交办时间
+    now = clock.now()
+    registered_at = _moment(cell("registered_at"), "registered_at", bad, now)
+    assigned_at = _moment(cell("assigned_at"), "assigned_at", bad, now)
+    if registered_at and assigned_at and assigned_at < registered_at:
+        bad("assigned_at", _("交办时间早于登记日期：请核对这两个日期。"))
+
+    # 责任单位
+    unit: Unit | None = None
+    if unit_text := cell("unit"):
+        found_unit = lookups.unit(unit_text)
+        if isinstance(found_unit, Unit):
+            unit = found_unit
+        else:
+            bad("unit", found_unit)
+
+    original_number = cell("original_number")
+    if len(original_number) > 100:
+        bad("original_number", _("原编号最多 100 个字符：请核对这一格。"))
+
+    if len(result.problems) > before or area is None or not source or not urgency or not kind:
+        return None
+    assign = unit is not None and states.DISPATCHER in roles_over_area(actor, area.path)
+    status_text = cell("status")
+    closed_text = cell("closed_at")
+    lines = [
+        (_("原编号"), original_number),
+        (_("原责任单位"), cell("unit") if not assign else ""),
+        (_("原办理状态"), status_text),
+        (_("原答复内容"), cell("result")),
+        (_("原办结时间"), closed_text),
+        (_("备注"), cell("note")),
+    ]
+    kept = [f"{label}：{value}" for label, value in lines if value]
+    full = (
+        description
+        if not kept
+        else description + "\n\n" + _("【原台账信息】") + "\n" + "\n".join(kept)
+    )
+    requester = RequesterInput(name=name, phone=phone, address=address) if (name or phone) else None
+    return PlannedRow(
+        number=row.number,
+        area=area,
+        title=title,
+        description=full,
+        kind=kind,
+        source=source,
+        urgency=urgency,
+        category=category,
+        requester=requester,
+        address="" if requester else address,
+        registered_at=registered_at,
+        unit=unit,
+        assign=assign,
+        assigned_at=assigned_at,
+        original_number=original_number,
+        closed_in_file=bool(closed_text) or any(word in status_text for word in CLOSED_WORDS),
+    )
+
+
+def _moment(text: str, key: str, bad: Any, now: datetime) -> datetime | None:
+    if not text:
+        return None
+    moment = parse_datetime(text)
+    label = BY_KEY[key].label
+    if moment is None:
+        bad(key, _("%(label)s无法识别：请写成 2025-03-01 或 2025-03-01 14:30。") % {"label": label})
+        return None
+    if moment > now:
+        bad(key, _("%(label)s晚于现在：请核对日期。") % {"label": label})
+        return None
+    if moment.date() < EARLIEST:
+        bad(
+            key,
+            _("%(label)s早于 2000 年：多半是格式读错了，请写成 2025-03-01。") % {"label": label},
+        )
+        return None
+    return moment
+
+
+__all__ = ["FIELDS", "CheckResult", "PlannedRow", "RowProblem", "check_rows", "parse_datetime"]

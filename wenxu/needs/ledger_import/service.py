@@ -1,0 +1,313 @@
+"""台账导入: upload → column mapping → dry run → commit, all or nothing (ADR 0010's pattern).
+
+- `ledger_import_upload` reads the file (every file-level check), refuses a file whose sha256
+  was committed before (naming that batch's date and user), and keeps its rows in a
+  `LedgerImportBatch` of the uploading user with an automatic column mapping.
+- `ledger_import_check` (the dry run) stores the user's mapping and checks every row; the
+  report (row number, column, masked value, reason) is kept on the batch for the page and the
+  .xlsx download. Nothing else is written.
+- `ledger_import_commit` checks again under the batch's row lock and registers every row through
+  `services.need_register` (and `need_assign` when the file names the unit and the importer is a
+  dispatcher over the area), at the registration time the file gives (`clock.travel`), all in
+  one transaction: any failure leaves no need, no event, and the batch uncommitted.
+"""
+
+import secrets
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wenxu.accounts.models import User
+from wenxu.lib import clock
+from wenxu.needs import services, states
+from wenxu.needs.exceptions import DomainError, NotFound, NotPermitted
+from wenxu.needs.ledger_import.fields import BY_KEY, IGNORE, auto_mapping, mapping_problems
+from wenxu.needs.ledger_import.files import LedgerFile, LedgerFileRejected, ledger_file_read
+from wenxu.needs.ledger_import.rows import (
+    MAX_REPORTED_PROBLEMS,
+    CheckResult,
+    PlannedRow,
+    RowProblem,
+    check_rows,
+)
+from wenxu.needs.models import LedgerImportBatch, LedgerImportRow, Need
+from wenxu.visits.places import edit_area_paths
+
+State = LedgerImportBatch.State
+# Uncommitted batches (with the file's names and phones) are deleted by the next upload after:
+BATCH_LIFETIME = timedelta(days=1)
+IMPORT_SOURCES = tuple(states.Source.values)
+
+
+class LedgerImportRejected(DomainError):
+    """Nothing was imported; `problems` says why (row None: the whole file)."""
+
+    status_code = 422
+    code = "import_rejected"
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        self.problems = problems[:MAX_REPORTED_PROBLEMS]
+        self.problem_count = len(problems)
+        self.bad_rows = len({p.row for p in problems if p.row is not None})
+        super().__init__(problems[0].message if problems else _("文件有误，未导入。"))
+
+
+def _file_problem(message: str) -> LedgerImportRejected:
+    return LedgerImportRejected([RowProblem(None, "", "", message)])
+
+
+def may_import(user: User) -> bool:
+    """Officers and dispatchers, over the areas they hold (`need_register`'s own rule)."""
+    return bool(edit_area_paths(user))
+
+
+def _require(actor: User) -> None:
+    if not may_import(actor):
+        raise NotPermitted(_("只有走访干部、网格员或调度人员可以导入台账。"))
+
+
+def _committed_twin(sha256: str) -> LedgerImportBatch | None:
+    return (
+        LedgerImportBatch.objects.filter(sha256=sha256, state=State.COMMITTED)
+        .select_related("user")
+        .first()
+    )
+
+
+def _duplicate_file(earlier: LedgerImportBatch) -> LedgerImportRejected:
+    moment = earlier.committed_at or earlier.created_at
+    return _file_problem(
+        _(
+            "这个文件已于 %(date)s 由 %(user)s 导入（“%(name)s”，%(rows)d 行），"
+            "不能重复导入。如有新增的诉求，请只把新增的行放进一个新文件再导入。"
+        )
+        % {
+            "date": timezone.localtime(moment).strftime("%Y-%m-%d %H:%M"),
+            "user": earlier.user.display_name or earlier.user.username,
+            "name": earlier.file_name,
+            "rows": earlier.row_count,
+        }
+    )
+
+
+def _purge_stale() -> None:
+    LedgerImportBatch.objects.exclude(state=State.COMMITTED).filter(
+        created_at__lte=clock.now() - BATCH_LIFETIME
+    ).delete()
+
+
+def ledger_import_upload(*, actor: User, upload: UploadedFile) -> LedgerImportBatch:
+    """Reads the file and keeps it for the mapping step, or refuses it as a whole."""
+    _require(actor)
+    try:
+        file = ledger_file_read(upload=upload)
+    except LedgerFileRejected as error:
+        raise _file_problem(error.message) from error
+    earlier = _committed_twin(file.sha256)
+    if earlier is not None:
+        raise _duplicate_file(earlier)
+    _purge_stale()
+    return LedgerImportBatch.objects.create(
+        id=secrets.token_urlsafe(32),
+        user=actor,
+        file_name=(file.name or "")[-200:],
+        sha256=file.sha256,
+        row_count=len(file.rows),
+        data=file.to_json(),
+        mapping=auto_mapping(file.headers),
+        created_at=clock.now(),
+    )
+
+
+def ledger_import_batch_get(*, actor: User, batch_id: str) -> LedgerImportBatch:
+    """The user's own batch; anyone else's is as absent as a missing one."""
+    batch = LedgerImportBatch.objects.filter(pk=batch_id, user=actor).first()
+    if batch is None:
+        raise NotFound(_("找不到这次导入：可能已过期或已被清理，请重新上传文件。"))
+    return batch
+
+
+def batch_file(batch: LedgerImportBatch) -> LedgerFile:
+    return LedgerFile.from_json(name=batch.file_name, sha256=batch.sha256, data=batch.data)
+
+
+def clean_mapping(batch: LedgerImportBatch, mapping: list[str]) -> list[str]:
+    width = len(batch.data.get("headers", []))
+    keys = [key if key in BY_KEY else IGNORE for key in mapping[:width]]
+    return keys + [IGNORE] * (width - len(keys))
+
+
+def _report(result: CheckResult, total: int) -> dict[str, Any]:
+    return {
+        "total": total,
+        "bad_rows": result.bad_rows,
+        "problem_count": len(result.problems),
+        "problems": [p.to_json() for p in result.problems[:MAX_REPORTED_PROBLEMS]],
+        "to_register": len(result.rows),
+        "to_assign": sum(1 for row in result.rows if row.assign),
+        "unit_not_assigned": sum(1 for row in result.rows if row.unit and not row.assign),
+        "closed_in_file": sum(1 for row in result.rows if row.closed_in_file),
+        "with_dates": sum(1 for row in result.rows if row.registered_at),
+    }
+
+
+@dataclass(frozen=True)
+class DryRun:
+    batch: LedgerImportBatch
+    mapping_problems: list[str]
+    result: CheckResult | None
+
+
+@transaction.atomic
+def ledger_import_check(
+    *, actor: User, batch_id: str, mapping: list[str], default_source: str
+) -> DryRun:
+    """The dry run: keeps the mapping, checks every row, keeps the report. Writes no need."""
+    _require(actor)
+    batch = ledger_import_batch_get(actor=actor, batch_id=batch_id)
+    if batch.state == State.COMMITTED:
+        raise _file_problem(_("这个文件已经导入，不能再次检查或导入。"))
+    batch.mapping = clean_mapping(batch, mapping)
+    batch.default_source = (
+        default_source if default_source in IMPORT_SOURCES else states.Source.WALK_IN
+    )
+    problems = mapping_problems(batch.mapping)
+    result = None
+    if problems:
+        batch.state = State.UPLOADED
+        batch.report = {}
+    else:
+        result = check_rows(
+            actor=actor,
+            file=batch_file(batch),
+            mapping=batch.mapping,
+            default_source=batch.default_source,
+        )
+        batch.state = State.CHECKED if result.ok else State.REJECTED
+        batch.report = _report(result, batch.row_count)
+    batch.checked_at = clock.now()
+    batch.save(update_fields=["mapping", "default_source", "state", "report", "checked_at"])
+    return DryRun(batch=batch, mapping_problems=problems, result=result)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    batch: LedgerImportBatch
+    registered: int
+    assigned: int
+
+
+def _at(moment: datetime | None) -> AbstractContextManager[None]:
+    return clock.travel(moment) if moment is not None else nullcontext()
+
+
+def _import_row(actor: User, row: PlannedRow) -> Need:
+    with _at(row.registered_at):
+        need = services.need_register(
+            actor=actor,
+            title=row.title,
+            description=row.description,
+            kind=row.kind,
+            source=row.source,
+            area=row.area,
+            category=row.category,
+            urgency=row.urgency,
+            address=row.address,
+            requester=row.requester,
+        )
+    if row.assign:
+        with _at(row.assigned_at or row.registered_at):
+            need = services.need_assign(
+                actor=actor, need=need, version=need.version, lead_unit=row.unit
+            )
+    return need
+
+
+def ledger_import_commit(*, actor: User, batch_id: str) -> CommitResult:
+    """Registers every checked row in one transaction, or nothing (and says which row failed)."""
+    _require(actor)
+    try:
+        with transaction.atomic():
+            batch = (
+                LedgerImportBatch.objects.select_for_update()
+                .filter(pk=batch_id, user=actor)
+                .first()
+            )
+            if batch is None:
+                raise NotFound(_("找不到这次导入：可能已过期或已被清理，请重新上传文件。"))
+            if batch.state == State.COMMITTED:
+                raise _file_problem(_("这个文件已经导入过了（不会重复导入）。"))
+            if batch.state != State.CHECKED:
+                raise _file_problem(_("请先检查文件，全部无误后才能确认导入。"))
+            earlier = _committed_twin(batch.sha256)
+            if earlier is not None:
+                raise _duplicate_file(earlier)
+            # Areas, units, rights and earlier imports may have changed since the dry run.
+            result = check_rows(
+                actor=actor,
+                file=batch_file(batch),
+                mapping=batch.mapping,
+                default_source=batch.default_source,
+            )
+            if not result.ok:
+                raise LedgerImportRejected(result.problems)
+            assigned = 0
+            for row in result.rows:
+                try:
+                    need = _import_row(actor, row)
+                except DomainError as error:
+                    raise LedgerImportRejected(
+                        [
+                            RowProblem(
+                                row.number,
+                                "",
+                                "",
+                                _(
+                                    "这一行未能登记（%(reason)s）：整个文件都没有导入，请改正后重新检查。"
+                                )
+                                % {"reason": error.message},
+                            )
+                        ]
+                    ) from error
+                assigned += int(row.assign)
+                LedgerImportRow.objects.create(
+                    batch=batch,
+                    need=need,
+                    area=row.area,
+                    original_number=row.original_number,
+                    row_number=row.number,
+                )
+            batch.state = State.COMMITTED
+            batch.committed_at = clock.now()
+            batch.data = {}  # the rows (names, phones) now live in the needs, scoped and masked
+            batch.report = {**batch.report, "registered": len(result.rows), "assigned": assigned}
+            batch.save(update_fields=["state", "committed_at", "data", "report"])
+    except IntegrityError as error:
+        raise _file_problem(
+            _(
+                "导入时有人同时导入了同一文件或相同原编号的诉求，本次没有写入任何数据："
+                "请重新检查后再确认。"
+            )
+        ) from error
+    return CommitResult(batch=batch, registered=len(result.rows), assigned=assigned)
+
+
+def ledger_import_discard(*, actor: User, batch_id: str) -> None:
+    """Forgets an uncommitted batch (a dry run from the command line, a cancelled upload)."""
+    LedgerImportBatch.objects.filter(pk=batch_id, user=actor).exclude(
+        state=State.COMMITTED
+    ).delete()
+
+
+def recent_batches(*, actor: User, limit: int = 10) -> list[LedgerImportBatch]:
+    return list(
+        LedgerImportBatch.objects.filter(user=actor, state=State.COMMITTED).order_by(
+            "-committed_at"
+        )[:limit]
+    )
