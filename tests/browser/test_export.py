@@ -3,7 +3,7 @@
 import io
 from pathlib import Path
 
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 import pytest
 from playwright.sync_api import expect
 

@@ -62,7 +62,10 @@ class ExportJob(models.Model):
     download_name = models.CharField(_("下载文件名"), max_length=100, blank=True)
     error = models.TextField(_("错误"), blank=True)
     created_at = models.DateTimeField(_("创建时间"), default=clock.now)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    # sha256 of user, filters, columns and format: the same request reuses its job.
+    request_hash = models.CharField(_("请求摘要"), max_length=64, blank=True, db_index=True)
 
     class Meta:
         verbose_name = _("台账导出任务")

@@ -39,9 +39,13 @@ def job_file_response(job: ExportJob) -> FileResponse:
     """A finished job's file, for its owner (the caller found the job through the selector)."""
     if job.status != ExportJob.State.DONE or not job.file:
         raise NotFound(_("文件尚未生成或已过期清理，请重新导出。"))
-    return private_file_response(
+    response = private_file_response(
         stored=job.file,
         content_type=services.CONTENT_TYPES[job.format],
         original_name=job.download_name,
         inline=False,
     )
+    # The whole ledger with personal data: kept by no cache, the browser's included, as the
+    # files answered at once (`file_response`) are.
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -3,9 +3,12 @@
 `export_prepare` checks the request (filters as on the ledger page, columns, format) and counts
 the rows; the web view and the API then either stream the file (`export_csv_chunks`,
 `export_xlsx_file`) or, above `SYNC_LIMIT` rows, create an `ExportJob` that the worker runs
-(`export_job_run`). `export_jobs_cleanup` deletes the files of jobs finished over a week ago.
+(`export_job_run`). `export_jobs_cleanup` deletes the files of jobs finished over a week ago;
+`export_jobs_recover` fails the jobs whose worker died mid-run (both for the periodic sweep).
 """
 
+import hashlib
+import json
 import logging
 import secrets
 import tempfile
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +37,10 @@ logger = logging.getLogger(__name__)
 # Up to this many rows an export answers at once; above, it runs as a job (tests lower it).
 SYNC_LIMIT = 5000
 KEEP_FILES = timedelta(days=7)
+# A finished job answers the same request again for this long (then a new export starts).
+REUSE_FINISHED = timedelta(minutes=10)
+# A job running longer than this lost its worker (a large export takes a few minutes).
+STALE_RUNNING = timedelta(minutes=30)
 FORMATS = (ExportJob.Format.XLSX, ExportJob.Format.CSV)
 CONTENT_TYPES: dict[str, str] = {
     ExportJob.Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -61,14 +68,51 @@ class PreparedExport:
         return _("诉求台账（%(scope)s）") % {"scope": ledger.scope_text(self.user)}
 
     @property
+    def reveal(self) -> bool:
+        """Whether the rows show personal data unmasked (the ledger's one decision)."""
+        return ledger.may_reveal_personal_data(self.user)
+
+    @property
     def subtitle(self) -> str:
         local = timezone.localtime(self.started, timezone.get_default_timezone())
-        return _("%(filters)s；共 %(count)d 条；%(user)s 导出于 %(at)s；个人信息已脱敏") % {
+        values = {
             "filters": ledger.filters_text(self.parsed),
             "count": self.count,
             "user": self.user,
             "at": f"{local:%Y-%m-%d %H:%M}",
         }
+        if self.reveal:
+            return (
+                _("%(filters)s；共 %(count)d 条；%(user)s 导出于 %(at)s；含未脱敏个人信息") % values
+            )
+        return _("%(filters)s；共 %(count)d 条；%(user)s 导出于 %(at)s；个人信息已脱敏") % values
+
+    @property
+    def request_hash(self) -> str:
+        """The same user asking for the same rows, columns and format: one job, not many."""
+        return request_hash(
+            user_id=self.user.pk,
+            filters=self.parsed.query,
+            columns=[column.key for column in self.columns],
+            format=self.format,
+        )
+
+
+def request_hash(
+    *, user_id: int, filters: Mapping[str, list[str]], columns: list[str], format: str
+) -> str:
+    canonical = json.dumps(
+        {
+            "user": user_id,
+            "filters": {key: sorted(values) for key, values in sorted(filters.items())},
+            "columns": columns,
+            "format": format,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def export_prepare(
@@ -104,16 +148,16 @@ def export_prepare(
     )
 
 
-def _rows(prepared: PreparedExport, chunk_size: int) -> Iterator[list[ledger.Value]]:
+def _rows(prepared: PreparedExport, chunk_size: int | None) -> Iterator[list[ledger.Value]]:
     ctx = ledger.RowContext.build(user=prepared.user)
-    needs = ledger.iter_needs(prepared.queryset, chunk_size=chunk_size)
+    needs = ledger.iter_needs(prepared.queryset, chunk_size=chunk_size or ledger.CHUNK_SIZE)
     return ledger.rows(needs, prepared.columns, ctx)
 
 
 def export_csv_chunks(
     prepared: PreparedExport,
     *,
-    chunk_size: int = ledger.CHUNK_SIZE,
+    chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
     return writers.iter_csv(
@@ -125,7 +169,7 @@ def export_write(
     prepared: PreparedExport,
     target: IO[bytes],
     *,
-    chunk_size: int = ledger.CHUNK_SIZE,
+    chunk_size: int | None = None,
     rows_per_sheet: int = writers.ROWS_PER_SHEET,
     progress: Callable[[int], None] | None = None,
 ) -> None:
@@ -162,7 +206,26 @@ def export_xlsx_file(prepared: PreparedExport, **kwargs: object) -> IO[bytes]:
 
 @transaction.atomic
 def export_job_create(*, prepared: PreparedExport) -> ExportJob:
-    """An export for the worker; it starts once this transaction commits."""
+    """An export for the worker; it starts once this transaction commits.
+
+    Asking again for the same export (same user, filters, columns and format) while its job is
+    pending or running, or within `REUSE_FINISHED` of its finishing, answers with that job: a
+    client polling by repeating its GET does not start a new export each time."""
+    digest = prepared.request_hash
+    # The user's row lock: two identical requests at once must not both create a job.
+    User.objects.select_for_update().filter(pk=prepared.user.pk).first()
+    recent = clock.now() - REUSE_FINISHED
+    same = (
+        ExportJob.objects.filter(user=prepared.user, request_hash=digest)
+        .filter(
+            Q(status__in=[ExportJob.State.PENDING, ExportJob.State.RUNNING])
+            | Q(status=ExportJob.State.DONE, finished_at__gte=recent) & ~Q(file="")
+        )
+        .order_by("-id")
+        .first()
+    )
+    if same is not None:
+        return same
     job = ExportJob(
         user=prepared.user,
         filters=prepared.parsed.query,
@@ -170,6 +233,7 @@ def export_job_create(*, prepared: PreparedExport) -> ExportJob:
         format=prepared.format,
         rows_total=prepared.count,
         download_name=prepared.download_name,
+        request_hash=digest,
     )
     job.full_clean()
     job.save()
@@ -183,7 +247,7 @@ def export_job_run(*, job_id: int) -> bool:
     """Run a pending job: claim it (a second worker finds it taken), write the file, record the
     outcome. Returns whether this call ran it."""
     claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.State.PENDING).update(
-        status=ExportJob.State.RUNNING
+        status=ExportJob.State.RUNNING, started_at=clock.now()
     )
     if not claimed:
         return False
@@ -211,13 +275,15 @@ def export_job_run(*, job_id: int) -> bool:
             finished_at=clock.now(),
         )
         return True
-    ExportJob.objects.filter(pk=job_id).update(
+    finished = ExportJob.objects.filter(pk=job_id, status=ExportJob.State.RUNNING).update(
         status=ExportJob.State.DONE,
         file=name,
         rows_done=prepared.count,
         rows_total=prepared.count,
         finished_at=clock.now(),
     )
+    if not finished:  # given up on meanwhile (`export_jobs_recover`): the file has no job
+        path.unlink(missing_ok=True)
     return True
 
 
@@ -232,3 +298,27 @@ def export_jobs_cleanup(*, now: datetime | None = None, keep: timedelta = KEEP_F
         ExportJob.objects.filter(pk=job.pk).update(file="")
         removed += 1
     return removed
+
+
+def export_jobs_recover(*, now: datetime | None = None, stale: timedelta = STALE_RUNNING) -> int:
+    """Mark as failed the jobs running for over `stale` (their worker died: nothing will finish
+    them) and delete their partial files. Returns how many jobs. Meant for the periodic sweep."""
+    cutoff = (now or clock.now()) - stale
+    recovered = 0
+    stuck = ExportJob.objects.filter(status=ExportJob.State.RUNNING).filter(
+        Q(started_at__lt=cutoff) | Q(started_at__isnull=True, created_at__lt=cutoff)
+    )
+    for job in stuck.only("id"):
+        failed = ExportJob.objects.filter(pk=job.pk, status=ExportJob.State.RUNNING).update(
+            status=ExportJob.State.FAILED,
+            error=_("导出中断（处理程序已停止），请重新导出；如果仍然失败，请缩小筛选范围。"),
+            finished_at=now or clock.now(),
+            file="",
+        )
+        if not failed:
+            continue
+        # The worker writes to "<id>-<random>.<format>": whatever it left is incomplete.
+        for partial in Path(export_storage.path("")).glob(f"{job.pk}-*"):
+            partial.unlink(missing_ok=True)
+        recovered += 1
+    return recovered

@@ -13,9 +13,10 @@ which every event records):
 - register → registered; register_on_the_spot → registered, on_the_spot, and when the resident
   confirmed on the spot a callback (resolved, their satisfaction);
 - assign → assigned; accept → accepted, and accepted_on_time when before the response deadline;
-- the sweep's reminders: response_overdue (not accepted in time), overdue (not replied by the
-  resolution deadline, extended or not): once per deadline, so they are the late half of each
-  deadline that fell due;
+- a missed deadline, once: response_overdue (not accepted in time), overdue (not replied by the
+  resolution deadline, extended or not), from the sweep's 督办 reminder, or from the late accept
+  or reply itself when no sweep marked it first (`missed_unmarked`); so they are the late half of
+  each deadline that fell due;
 - reply → replies, and replied_on_time when before the (extended) resolution deadline;
 - approve_extension → extensions; reopen → reopened;
 - callback → callbacks with the verdict (resolved / partly / unresolved and the satisfaction
@@ -24,6 +25,7 @@ which every event records):
   households_reached for the first visit of the day to a household.
 """
 
+import time as timer
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -105,6 +107,8 @@ def event_counts(event: NeedEvent, need: Need) -> Counter[str]:
             on_time = need.response_due is not None and event.created_at <= need.response_due
         if on_time:
             add["accepted_on_time"] += 1
+        elif data.get("missed_unmarked"):  # late, and the sweep had not marked the miss
+            add["response_overdue"] += 1
     elif action == Action.REMIND:
         kind = data.get("kind")
         if kind == "response_overdue":
@@ -115,6 +119,8 @@ def event_counts(event: NeedEvent, need: Need) -> Counter[str]:
         add["replies"] += 1
         if data.get("on_time"):
             add["replied_on_time"] += 1
+        elif data.get("missed_unmarked"):
+            add["overdue"] += 1
     elif action == Action.APPROVE_EXTENSION:
         add["extensions"] += 1
     elif action == Action.REOPEN:
@@ -196,10 +202,14 @@ def _event_unit(event: NeedEvent) -> int | None:
     return int(raw) if raw is not None else None
 
 
-def _read_events(batch: _Batch, after: int, *, until: datetime | None, limit: int) -> int:
-    """Add events after id `after` (older than `until` when given); returns the last id read."""
+def _read_events(
+    batch: _Batch, after: int, *, until: datetime | None, limit: int, upto: int | None = None
+) -> int:
+    """Add events after id `after` (up to id `upto`, older than `until` when given); returns the
+    last id read."""
+    bounds = {"pk__lte": upto} if upto is not None else {}
     events = list(
-        NeedEvent.objects.filter(pk__gt=after)
+        NeedEvent.objects.filter(pk__gt=after, **bounds)
         .select_related("need__area")
         .only(
             "pk",
@@ -238,9 +248,12 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _read_visits(batch: _Batch, after: int, *, until: datetime | None, limit: int) -> int:
+def _read_visits(
+    batch: _Batch, after: int, *, until: datetime | None, limit: int, upto: int | None = None
+) -> int:
+    bounds = {"pk__lte": upto} if upto is not None else {}
     visits = list(
-        Visit.objects.filter(pk__gt=after)
+        Visit.objects.filter(pk__gt=after, **bounds)
         .select_related("area", "place")
         .only("pk", "started_at", "recorded_at", "mood", "area__path", "place__kind", "place_id")
         .order_by("pk")[:limit]
@@ -249,6 +262,7 @@ def _read_visits(batch: _Batch, after: int, *, until: datetime | None, limit: in
     households = [
         v for v in visits if v.place_id and v.place and v.place.kind == PlaceKind.HOUSEHOLD
     ]
+    household_ids = {v.pk for v in households}
     earlier: dict[tuple[int, date], int] = {}  # (place, day) → the first visit's id
     if households:
         days = [local_day(v.started_at) for v in households]
@@ -271,7 +285,7 @@ def _read_visits(batch: _Batch, after: int, *, until: datetime | None, limit: in
         counts: Counter[str] = Counter(visits=1, mood_total=visit.mood)
         if (
             visit.place_id is not None
-            and visit in households
+            and visit.pk in household_ids
             and earlier.get((visit.place_id, day)) == visit.pk
         ):
             counts["households_reached"] += 1
@@ -290,42 +304,66 @@ def _read_visits(batch: _Batch, after: int, *, until: datetime | None, limit: in
     return last
 
 
-def _cursor() -> RollupCursor:
+def _cursor(*, skip_locked: bool = False) -> RollupCursor | None:
     RollupCursor.objects.get_or_create(name="main")
-    return RollupCursor.objects.select_for_update().get(name="main")
+    return (
+        RollupCursor.objects.select_for_update(skip_locked=skip_locked).filter(name="main").first()
+    )
 
 
-def rollup_catch_up(*, lag: timedelta = LAG, limit: int = BATCH) -> int:
-    """Add the settled events and visits after the cursor; returns how many rows changed."""
+def rollup_catch_up(
+    *, lag: timedelta = LAG, limit: int = BATCH, budget: timedelta = timedelta(seconds=20)
+) -> int:
+    """Add the settled events and visits after the cursor, batch after batch until none is left
+    or `budget` is spent; returns how many events and visits were read. Another worker already
+    catching up (the cursor row locked) makes this one return 0 at once (PostgreSQL)."""
+    read = 0
+    started = timer.monotonic()
+    while True:
+        with transaction.atomic():
+            cursor = _cursor(skip_locked=True)
+            if cursor is None:
+                return read
+            until = clock.now() - lag
+            batch = _Batch()
+            events_from, visits_from = cursor.last_event_id, cursor.last_visit_id
+            cursor.last_event_id = _read_events(batch, events_from, until=until, limit=limit)
+            cursor.last_visit_id = _read_visits(batch, visits_from, until=until, limit=limit)
+            batch.write()
+            cursor.updated_at = clock.now()
+            cursor.save(update_fields=["last_event_id", "last_visit_id", "updated_at"])
+        events = NeedEvent.objects.filter(pk__gt=events_from, pk__lte=cursor.last_event_id)
+        visits = Visit.objects.filter(pk__gt=visits_from, pk__lte=cursor.last_visit_id)
+        now_read = events.count() + visits.count()
+        read += now_read
+        if now_read == 0 or timer.monotonic() - started > budget.total_seconds():
+            return read
+
+
+def rollup_rebuild(*, limit: int = BATCH, lag: timedelta = LAG) -> int:
+    """Recompute every row from the event log and the visits, in one transaction (the dashboards
+    see the old numbers until it commits), up to what existed and had settled when it began;
+    catch-up goes on from there. Returns the number of rows.
+
+    One transaction holding the cursor: fine for a county; at city scale rebuild by day ranges
+    (to be done with the scale work)."""
     with transaction.atomic():
         cursor = _cursor()
+        assert cursor is not None
         until = clock.now() - lag
-        batch = _Batch()
-        cursor.last_event_id = _read_events(batch, cursor.last_event_id, until=until, limit=limit)
-        cursor.last_visit_id = _read_visits(batch, cursor.last_visit_id, until=until, limit=limit)
-        changed = batch.write()
-        cursor.updated_at = clock.now()
-        cursor.save(update_fields=["last_event_id", "last_visit_id", "updated_at"])
-    return changed
-
-
-def rollup_rebuild(*, limit: int = BATCH) -> int:
-    """Recompute every row from the whole event log and all visits, in one transaction (the
-    dashboards see the old numbers until it commits). Returns the number of rows."""
-    with transaction.atomic():
-        cursor = _cursor()
         DailyCount.objects.all().delete()
         last_event = NeedEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         last_visit = Visit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         event_at, visit_at = 0, 0
-        while event_at < last_event or visit_at < last_visit:
+        while True:
             batch = _Batch()
-            if event_at < last_event:
-                event_at = _read_events(batch, event_at, until=None, limit=limit)
-            if visit_at < last_visit:
-                visit_at = _read_visits(batch, visit_at, until=None, limit=limit)
+            event_next = _read_events(batch, event_at, until=until, limit=limit, upto=last_event)
+            visit_next = _read_visits(batch, visit_at, until=until, limit=limit, upto=last_visit)
             batch.write()
-        cursor.last_event_id, cursor.last_visit_id = last_event, last_visit
+            if (event_next, visit_next) == (event_at, visit_at):
+                break
+            event_at, visit_at = event_next, visit_next
+        cursor.last_event_id, cursor.last_visit_id = event_at, visit_at
         cursor.updated_at = clock.now()
         cursor.save(update_fields=["last_event_id", "last_visit_id", "updated_at"])
         return DailyCount.objects.count()

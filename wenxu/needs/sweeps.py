@@ -178,10 +178,17 @@ def _escalations(at: datetime) -> list[tuple[int, int]]:
 
 
 def _export_cleanup() -> int:
-    """Files of ledger exports finished more than a week ago."""
-    from wenxu.exchange.services import export_jobs_cleanup
+    """Files of ledger exports finished more than a week ago, and jobs whose worker died."""
+    from wenxu.exchange.services import export_jobs_cleanup, export_jobs_recover
 
-    return export_jobs_cleanup()
+    return export_jobs_recover() + export_jobs_cleanup()
+
+
+def _import_purge() -> int:
+    """Ledger uploads never committed (they hold residents' names and phones)."""
+    from wenxu.needs.ledger_import.service import ledger_import_purge_stale
+
+    return ledger_import_purge_stale()
 
 
 def _rollups() -> int:
@@ -329,4 +336,5 @@ def sweep() -> SweepResult:
     # Last: the statistics read the events this sweep wrote too (once they are LAG old).
     result.rolled_up = _stage(result, "rollups", _rollups)
     _stage(result, "export_cleanup", _export_cleanup)
+    _stage(result, "import_purge", _import_purge)
     return result

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.lib import masking
-from wenxu.needs.models import Need, NeedEvent, RatingLink
+from wenxu.needs.models import LedgerImportRow, Need, NeedEvent, RatingLink
 from wenxu.needs.states import Action, CallbackResolved, Outcome, Satisfaction, Status
 from wenxu.notify.models import Channel, Robot
 from wenxu.notify.outbox import Draft
@@ -329,6 +329,10 @@ def resident_drafts(event: NeedEvent) -> list[Draft]:
     and the public, not from themselves.
     """
     need = event.need
+    if event.action == Action.REGISTER and _imported(need):
+        # A need from an imported ledger was registered long ago on paper: "已登记" now would
+        # puzzle the resident. Later events (a reply, a reopen) still tell them.
+        return []
     drafts = _resident_drafts_for(event, need, rate_allowed=True)
     if event.action in {Action.REPLY, Action.REOPEN, Action.FULFIL}:
         told = {need.requester_id}
@@ -344,6 +348,10 @@ def resident_drafts(event: NeedEvent) -> list[Draft]:
             told.add(other.requester_id)
             drafts += _resident_drafts_for(event, other, rate_allowed=False)
     return drafts
+
+
+def _imported(need: Need) -> bool:
+    return LedgerImportRow.objects.filter(need=need).exists()
 
 
 def _resident_drafts_for(event: NeedEvent, need: Need, *, rate_allowed: bool) -> list[Draft]:

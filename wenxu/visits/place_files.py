@@ -28,7 +28,11 @@ MAX_IMPORT_ROWS = 20_000
 # million-row sheet must not keep a worker busy.
 MAX_SCANNED_ROWS = 5 * MAX_IMPORT_ROWS
 MAX_COLUMNS = 40
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_UNPACKED_BYTES = 100 * 1024 * 1024
+# openpyxl reads the shared strings (every distinct text of the file) into memory at once, and
+# a Python string costs several times its UTF-8 bytes: this part has a limit of its own.
+MAX_SHARED_STRINGS_BYTES = 20 * 1024 * 1024
+SHARED_STRINGS = "xl/sharedstrings.xml"
 # The header may sit under a title row or two ("东河村走访对象名册").
 HEADER_SEARCH_ROWS = 5
 # The report lists this many problems; a file with more is almost always the wrong file or a
@@ -221,7 +225,11 @@ def _refuse_zip_bomb(upload: UploadedFile) -> None:
     """A small .xlsx may unpack to gigabytes; openpyxl keeps the shared strings in memory."""
     try:
         with zipfile.ZipFile(upload) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+            members = archive.infolist()
+            unpacked = sum(info.file_size for info in members)
+            shared = sum(
+                info.file_size for info in members if info.filename.lower() == SHARED_STRINGS
+            )
     except (zipfile.BadZipFile, OSError) as error:
         raise file_problem(
             _(
@@ -231,9 +239,19 @@ def _refuse_zip_bomb(upload: UploadedFile) -> None:
         ) from error
     finally:
         upload.seek(0)
+    if shared > MAX_SHARED_STRINGS_BYTES:
+        raise file_problem(
+            _(
+                "文件中的文字内容太多（解压后超过 20 MB）：请删去无关的工作表和列，"
+                "或把文件拆成几个分别导入。"
+            )
+        )
     if unpacked > MAX_UNPACKED_BYTES:
         raise file_problem(
-            _("文件解压后太大：请删去无关的工作表、图片和空行，或把文件拆成几个分别导入。")
+            _(
+                "文件解压后太大（超过 100 MB）：请删去无关的工作表、图片和空行，"
+                "或把文件拆成几个分别导入。"
+            )
         )
 
 

@@ -140,3 +140,29 @@ def test_no_denominator_is_no_rate_not_zero(world):
     rates = measures.rates(dict.fromkeys(COUNTERS, 0))
     assert all(rate.value is None for rate in rates.values())
     assert rates["response_rate"].percent == "—"
+
+
+def test_a_deadline_missed_between_sweeps_still_counts_once(world):
+    """A late accept or reply that no sweep marked first records the miss itself; one the
+    sweep marked is not counted again."""
+    with time_machine.travel(MONDAY, tick=False) as t:
+        late = world.assigned(title="late, no sweep")
+        marked = world.assigned(title="late, marked by the sweep")
+        t.shift(timedelta(days=10))  # both response and resolution deadlines long past
+        sweep_marked = Need.objects.get(pk=marked.pk)
+        services.need_remind(
+            actor=None, need=sweep_marked, version=None, kind="response_overdue", note="督办"
+        )
+        for need in (late, marked):
+            need = Need.objects.get(pk=need.pk)
+            need = services.need_accept(actor=world.handler, need=need, version=need.version)
+            _reply(world, need)
+        t.shift(timedelta(minutes=5))
+        rollup_catch_up()
+    totals, rates = _rates(world)
+    # two response deadlines missed (one marked by the sweep, one by the late accept)
+    assert (totals["accepted_on_time"], totals["response_overdue"]) == (0, 2)
+    # two resolution deadlines missed, marked by the late replies themselves
+    assert (totals["replied_on_time"], totals["overdue"]) == (0, 2)
+    assert rates["response_rate"].value == Decimal("0")
+    assert rates["ontime_rate"].value == Decimal("0")

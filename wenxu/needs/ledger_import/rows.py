@@ -423,6 +423,10 @@ def _check_row(
     assigned_at = _moment(cell("assigned_at"), "assigned_at", bad, now)
     if registered_at and assigned_at and assigned_at < registered_at:
         bad("assigned_at", _("交办时间早于登记日期：请核对这两个日期。"))
+    if assigned_at and not registered_at:
+        # A row with only a 交办时间 was registered by then at the latest: registering it at the
+        # import's time would put its registration after its assignment in the record.
+        registered_at = assigned_at
 
     # 责任单位
     unit: Unit | None = None
@@ -439,12 +443,20 @@ def _check_row(
 
     if len(result.problems) > before or area is None or not source or not urgency or not kind:
         return None
-    assign = unit is not None and states.DISPATCHER in roles_over_area(actor, area.path)
     status_text = cell("status")
     closed_text = cell("closed_at")
+    closed_in_file = bool(closed_text) or any(word in status_text for word in CLOSED_WORDS)
+    # A row closed in the file is never assigned (its unit finished it long ago); the others are
+    # assigned at the import's time, so their deadlines run from now, not from the file's date.
+    assign = (
+        unit is not None
+        and not closed_in_file
+        and states.DISPATCHER in roles_over_area(actor, area.path)
+    )
     lines = [
         (_("原编号"), original_number),
         (_("原责任单位"), cell("unit") if not assign else ""),
+        (_("原交办时间"), cell("assigned_at")),
         (_("原办理状态"), status_text),
         (_("原答复内容"), cell("result")),
         (_("原办结时间"), closed_text),
@@ -473,7 +485,7 @@ def _check_row(
         assign=assign,
         assigned_at=assigned_at,
         original_number=original_number,
-        closed_in_file=bool(closed_text) or any(word in status_text for word in CLOSED_WORDS),
+        closed_in_file=closed_in_file,
     )
 
 

@@ -7,9 +7,12 @@
   report (row number, column, masked value, reason) is kept on the batch for the page and the
   .xlsx download. Nothing else is written.
 - `ledger_import_commit` checks again under the batch's row lock and registers every row through
-  `services.need_register` (and `need_assign` when the file names the unit and the importer is a
-  dispatcher over the area), at the registration time the file gives (`clock.travel`), all in
-  one transaction: any failure leaves no need, no event, and the batch uncommitted.
+  `services.need_register` (and `need_assign` when the file names the unit, the row is not
+  closed in the file and the importer is a dispatcher over the area), at the registration time
+  the file gives (`clock.travel`), all in one transaction: any failure leaves no need, no event,
+  and the batch uncommitted. The assignment happens at the import's own time, so deadlines run
+  from the import; the file's 交办时间 stays in the description.
+- `ledger_import_purge_stale` (for the sweep) deletes uncommitted batches past their lifetime.
 """
 
 import secrets
@@ -24,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
+from wenxu.insight.models import RollupCursor
 from wenxu.lib import clock
 from wenxu.needs import services, states
 from wenxu.needs.exceptions import DomainError, NotFound, NotPermitted
@@ -96,10 +100,21 @@ def _duplicate_file(earlier: LedgerImportBatch) -> LedgerImportRejected:
     )
 
 
-def _purge_stale() -> None:
-    LedgerImportBatch.objects.exclude(state=State.COMMITTED).filter(
-        created_at__lte=clock.now() - BATCH_LIFETIME
-    ).delete()
+def _purge_stale() -> int:
+    deleted, _by_model = (
+        LedgerImportBatch.objects.exclude(state=State.COMMITTED)
+        .filter(created_at__lte=clock.now() - BATCH_LIFETIME)
+        .delete()
+    )
+    return deleted
+
+
+@transaction.atomic
+def ledger_import_purge_stale() -> int:
+    """Deletes uncommitted batches (the uploaded rows, names and phones included) older than
+    `BATCH_LIFETIME`; for the sweep, so an abandoned upload does not linger until the next one.
+    Returns how many batches went."""
+    return _purge_stale()
 
 
 def ledger_import_upload(*, actor: User, upload: UploadedFile) -> LedgerImportBatch:
@@ -151,7 +166,10 @@ def _report(result: CheckResult, total: int) -> dict[str, Any]:
         "problems": [p.to_json() for p in result.problems[:MAX_REPORTED_PROBLEMS]],
         "to_register": len(result.rows),
         "to_assign": sum(1 for row in result.rows if row.assign),
-        "unit_not_assigned": sum(1 for row in result.rows if row.unit and not row.assign),
+        # (rows closed in the file are never assigned: they are counted as closed_in_file)
+        "unit_not_assigned": sum(
+            1 for row in result.rows if row.unit and not row.assign and not row.closed_in_file
+        ),
         "closed_in_file": sum(1 for row in result.rows if row.closed_in_file),
         "with_dates": sum(1 for row in result.rows if row.registered_at),
     }
@@ -222,10 +240,12 @@ def _import_row(actor: User, row: PlannedRow) -> Need:
             requester=row.requester,
         )
     if row.assign:
-        with _at(row.assigned_at or row.registered_at):
-            need = services.need_assign(
-                actor=actor, need=need, version=need.version, lead_unit=row.unit
-            )
+        # Assigned now, not at the file's 交办时间 (kept in the description's 【原台账信息】):
+        # a historical assignment would make the row overdue at once, and the sweep would remind,
+        # escalate and count it against the unit for the days before the import.
+        need = services.need_assign(
+            actor=actor, need=need, version=need.version, lead_unit=row.unit
+        )
     return need
 
 
@@ -234,6 +254,13 @@ def ledger_import_commit(*, actor: User, batch_id: str) -> CommitResult:
     _require(actor)
     try:
         with transaction.atomic():
+            # The rollup cursor's row lock first: this transaction gives its events ids now but
+            # commits them late, and dated in the past (`clock.travel`), so a rollup catch-up
+            # running meanwhile could move its cursor past ids it cannot see yet and never count
+            # them. Holding the lock keeps the catch-up off (it waits, or skips this round with
+            # skip_locked) until the import has committed.
+            RollupCursor.objects.get_or_create(name="main")
+            RollupCursor.objects.select_for_update().get(name="main")
             batch = (
                 LedgerImportBatch.objects.select_for_update()
                 .filter(pk=batch_id, user=actor)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
+from wenxu.exchange.writers import is_formula_like
 from wenxu.needs import states
 from wenxu.needs.ledger_import.files import MAX_IMPORT_ROWS
 from wenxu.needs.ledger_import.rows import RowProblem
@@ -199,6 +200,7 @@ def error_report(*, problems: Sequence[RowProblem], file_name: str) -> bytes:
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
     head = book.add_format({"bold": True, "bg_color": "#DCE6F1", "border": 1})
     wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    quoted = book.add_format({"text_wrap": True, "valign": "top", "quote_prefix": True})
     sheet = book.add_worksheet(_("错误报告"))
     sheet.write_string(0, 0, _("文件：%(name)s") % {"name": file_name})
     for col, (title, width) in enumerate(
@@ -210,8 +212,8 @@ def error_report(*, problems: Sequence[RowProblem], file_name: str) -> bytes:
     for row, problem in enumerate(problems, start=2):
         if problem.row is not None:
             sheet.write_number(row, 0, problem.row)
-        sheet.write_string(row, 1, problem.column)
-        sheet.write_string(row, 2, problem.value)
-        sheet.write_string(row, 3, problem.message)
+        for col, text in ((1, problem.column), (2, problem.value), (3, problem.message)):
+            # the cell's text is the file's: Excel's quote prefix keeps "=…" from running
+            sheet.write_string(row, col, text, quoted if is_formula_like(text) else wrap)
     book.close()
     return buffer.getvalue()

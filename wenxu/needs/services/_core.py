@@ -192,3 +192,15 @@ def _required_text(errors: dict[str, list[str]], name: str, value: str | None, l
 def _raise(errors: dict[str, list[str]]) -> None:
     if errors:
         raise InvalidInput(errors)
+
+
+def missed_without_reminder(need: Need, kind: str) -> bool:
+    """Whether a deadline the need just missed (kind `response_overdue` or `overdue`) went without
+    the sweep's 督办 reminder for it: then the late accept or reply itself records the miss, so
+    each deadline that fell due counts once in the rates (docs/measures.md). Called under the
+    row lock, which the sweep's reminder takes too."""
+    from wenxu.needs.services.oversight import remind_cycle
+
+    return not need.events.filter(
+        action=Action.REMIND, data__kind=kind, data__due=remind_cycle(need, kind)
+    ).exists()

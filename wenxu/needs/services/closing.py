@@ -16,6 +16,7 @@ from wenxu.needs.services._core import (
     _raise,
     _record,
     _required_text,
+    missed_without_reminder,
 )
 from wenxu.needs.states import Action, Outcome, Status
 from wenxu.organisations.models import Unit
@@ -59,6 +60,12 @@ def need_reply(
         "followup_date": followup_date.isoformat() if followup_date else None,
         "on_time": bool(change.need.resolve_due and now <= change.need.resolve_due),
     }
+    if (
+        change.need.resolve_due
+        and not change.data["on_time"]
+        and missed_without_reminder(change.need, "overdue")
+    ):
+        change.data["missed_unmarked"] = True
     _record(change, Status.REPLIED)
     return change.need
 

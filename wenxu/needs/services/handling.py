@@ -18,6 +18,7 @@ from wenxu.needs.services._core import (
     _raise,
     _record,
     _required_text,
+    missed_without_reminder,
 )
 from wenxu.needs.states import Action, Status
 from wenxu.organisations.models import Unit
@@ -94,7 +95,10 @@ def need_accept(*, actor: User, need: Need | int, version: int | None) -> Need:
     change.set(responded_at=now)
     # Recorded like a reply's: the response deadline of this assignment, whatever comes later.
     due = change.need.response_due
-    change.data = {"on_time": bool(due and now <= due)}
+    on_time = bool(due and now <= due)
+    change.data = {"on_time": on_time}
+    if due and not on_time and missed_without_reminder(change.need, "response_overdue"):
+        change.data["missed_unmarked"] = True
     _record(change, Status.IN_PROGRESS)
     return change.need
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from conftest import World
 from wenxu.accounts.models import User
+from wenxu.lib import clock
 from wenxu.needs import services
 from wenxu.needs.exceptions import InvalidInput, NotFound, NotPermitted
 from wenxu.needs.ledger_import import files, service
@@ -300,15 +301,17 @@ def test_an_imported_need_keeps_its_date_number_and_old_handling(world: World) -
     assert need.import_row.original_number == "DH-00007"
 
 
-def test_a_dispatchers_import_assigns_to_the_named_unit_at_the_files_time(world: World) -> None:
+def test_a_dispatchers_import_assigns_to_the_named_unit_at_the_import_time(world: World) -> None:
     import_file(world.dispatcher, xlsx([ledger_row(1, unit="青山县住房和城乡建设局")]))
     need = Need.objects.get()
     assert need.status == "assigned"
     assert need.lead_unit == world.housing
     assert need.assigned_at is not None
-    assert need.assigned_at.replace(microsecond=0) == need.registered_at.replace(microsecond=0)
+    # registered at the file's date, assigned now: the deadline runs from the import
+    assert need.registered_at.replace(microsecond=0) == datetime(2025, 3, 1, 9, 30, tzinfo=SHANGHAI)
+    assert need.assigned_at > need.registered_at
     assert need.resolve_due is not None
-    assert need.resolve_due > need.registered_at
+    assert need.resolve_due > clock.now()
     assert list(need.events.values_list("action", flat=True)) == ["register", "assign"]
     assert "原责任单位" not in need.description
 
