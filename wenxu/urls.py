@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("wenxu.public.urls")),
     path("", include("wenxu.exchange.urls")),
     path("", include("wenxu.insight.urls")),
+    path("", include("wenxu.insight.report_urls")),
     path("", include("wenxu.core.urls")),
 ]

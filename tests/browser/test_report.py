@@ -1,0 +1,115 @@
+"""月报 in a real browser: a leader opens September's report, it prints as an A4 document
+without the navigation and controls, and the PDF Chromium makes of it has the report's pages."""
+
+import re
+from datetime import date, datetime
+
+import pytest
+import time_machine
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from wenxu.insight.models import DailyCount
+from wenxu.needs.services.register import RequesterInput
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 812}
+
+
+@pytest.fixture(autouse=True)
+def _no_sending(monkeypatch):
+    monkeypatch.setattr("wenxu.notify.sending.send_due", lambda **kwargs: 0)
+
+
+def _login(page, base_url, username, password):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def _count(day, area, unit, category, **counters):
+    DailyCount.objects.create(
+        key=f"{day:%Y%m%d}|{area.pk}|{unit.pk}|{category.pk}",
+        day=day,
+        area=area,
+        area_path=area.path,
+        unit=unit,
+        unit_path=unit.path,
+        category=category,
+        **counters,
+    )
+
+
+def _september(world):
+    """September's rollups for three units and a few needs still overdue at its end."""
+    _count(date(2026, 9, 10), world.grid_a, world.housing, world.cat_roads, registered=18,
+           on_the_spot=5, assigned=13, accepted_on_time=12, response_overdue=1,
+           replied_on_time=9, overdue=3, callbacks=8, resolved=6, partly_resolved=1,
+           unresolved=1, very_satisfied=3, satisfied=3, basic_satisfied=1, dissatisfied=1,
+           unreachable=1)  # fmt: skip
+    _count(date(2026, 9, 20), world.grid_b, world.transport, world.cat_water, registered=9,
+           on_the_spot=1, assigned=8, accepted_on_time=8, replied_on_time=7, callbacks=6,
+           resolved=5, partly_resolved=1, very_satisfied=4, satisfied=2)  # fmt: skip
+    _count(date(2026, 9, 25), world.grid_b, world.transport_roads, world.cat_roads,
+           registered=2, assigned=2, accepted_on_time=2, replied_on_time=1, overdue=1)  # fmt: skip
+    _count(date(2026, 8, 20), world.grid_a, world.housing, world.cat_roads, registered=12,
+           replied_on_time=8, overdue=1, accepted_on_time=9, callbacks=5, resolved=4,
+           satisfied=5)  # fmt: skip
+    with time_machine.travel(timezone.make_aware(datetime(2026, 9, 7, 9, 0)), tick=False):
+        for i, title in enumerate(("村口路灯不亮", "小区下水道堵塞", "农贸市场占道经营")):
+            world.assigned(
+                title=title,
+                requester=RequesterInput(name="张三丰", phone=f"1381234567{i}"),
+            )
+        world.assigned(
+            title="西岭村通村公路破损",
+            lead=world.transport,
+            area=world.grid_b,
+            actor=world.officer_b,
+        )
+
+
+def test_the_monthly_report_prints_as_an_a4_document(live_server, browser, world, screenshot_dir):
+    _september(world)
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = context.new_page()
+    _login(page, live_server.url, "leader", "pw-leader")
+    page.goto(f"{live_server.url}/stats/report/?month=2026-09")
+    expect(page.get_by_test_id("report-title")).to_have_text("2026年9月问需工作月报")
+    expect(page.get_by_test_id("report-scope")).to_have_text("青山县")
+    expect(page.locator("[data-table=overdue] tr[data-need]")).to_have_count(4)
+    expect(page.locator("tr[data-flagged]")).to_have_count(1)  # 县住建局: 9 of 12 on time
+    assert "张三丰" not in page.content()
+    page.screenshot(path=str(screenshot_dir / "report-1280.png"), full_page=True)
+
+    # print: no navigation, no controls; the report fills the page
+    page.emulate_media(media="print")
+    expect(page.locator("nav.wx-navbar")).to_be_hidden()
+    expect(page.get_by_test_id("report-controls")).to_be_hidden()
+    expect(page.get_by_test_id("report")).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "report-print-1280.png"), full_page=True)
+    pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
+    (screenshot_dir / "report.pdf").write_bytes(pdf)
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 1 <= pages <= 4, pages
+    context.close()
+
+
+def test_the_monthly_report_on_a_phone(live_server, browser, world, screenshot_dir):
+    _september(world)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True)
+    page = context.new_page()
+    _login(page, live_server.url, "leader", "pw-leader")
+    page.goto(f"{live_server.url}/stats/report/?month=2026-09")
+    expect(page.get_by_test_id("report-title")).to_be_visible()
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways: {width} px"
+    page.screenshot(path=str(screenshot_dir / "report-375.png"), full_page=True)
+    # a bad month: the form says why, in Chinese
+    page.goto(f"{live_server.url}/stats/report/?month=2026-13")
+    expect(page.get_by_test_id("problems")).to_contain_text("月份应在 1 到 12 之间")
+    context.close()

@@ -1,0 +1,730 @@
+"""The statistics page (/stats/, issue #6 item 3): what it shows, read from the rollups.
+
+Every number comes from `DailyCount` through the scoped selector (`daily_counts_for_user`) with
+grouped aggregates (`values(...).annotate(Sum(...))`), so the page costs the same few queries
+however many days, areas or units it covers. The one exception is the overdue board, which
+lists the live overdue needs through the needs' own scoped selector.
+
+Each chart is a `Table` (what the page shows under the chart and what its CSV holds, from the
+same rows) plus a small `chart` dict that the page hands to ECharts through `json_script`.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import models
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Substr
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import scopes_for_user
+from wenxu.insight import measures
+from wenxu.insight.models import COUNTERS, DailyCount
+from wenxu.insight.selectors import StatsFilters, daily_counts_for_user, scope_q
+from wenxu.needs import selectors as need_selectors
+from wenxu.needs.models import Category, Need
+from wenxu.organisations.models import Area, path_roots
+from wenxu.visits.periods import month_window, quarter_window
+
+# --------------------------------------------------------------------------- periods
+
+PERIOD_CHOICES: tuple[tuple[str, Any], ...] = (
+    ("last_30_days", gettext_lazy("最近 30 天")),
+    ("this_month", gettext_lazy("本月")),
+    ("last_month", gettext_lazy("上月")),
+    ("this_quarter", gettext_lazy("本季度")),
+    ("this_year", gettext_lazy("今年")),
+    ("custom", gettext_lazy("自定义")),
+)
+DEFAULT_PERIOD = "last_30_days"  # the API's default window too
+MAX_DAYS = 366 * 3  # as the API
+WEEKLY_AFTER_DAYS = 60  # longer periods trend per week
+
+# The unit ranking: deadlines due (按期办结率's denominator) below MIN_DUE are listed apart, and
+# a ranked unit whose on-time rate is below THRESHOLD is flagged.
+MIN_DUE = 5
+THRESHOLD = Decimal("0.80")
+RATE_NAMES = (
+    "response_rate",
+    "ontime_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "callback_rate",
+)
+SORTS = (*RATE_NAMES, "volume")
+DEFAULT_SORT = "ontime_rate"
+AREA_LIMIT = 50  # areas in each ranked list
+BOARD_LIMIT = 50  # needs on the overdue board
+
+SEGMENT = 11  # one "<10 digits>/" step of a materialised path
+
+
+def period_dates(
+    choice: str, *, today: date, start: date | None = None, end: date | None = None
+) -> tuple[date, date]:
+    """The first and last day (both included) a period choice names. Periods that run on
+    past today (this month, quarter, year) stop at today: the days to come have no numbers."""
+    if choice == "last_30_days":
+        return today - timedelta(days=29), today
+    if choice == "this_month":
+        return today.replace(day=1), today
+    if choice == "last_month":
+        window = month_window(today.replace(day=1) - timedelta(days=1))
+        return window.first_day, window.last_day
+    if choice == "this_quarter":
+        return quarter_window(today).first_day, today
+    if choice == "this_year":
+        return date(today.year, 1, 1), today
+    if choice == "custom" and start is not None and end is not None:
+        return start, end
+    raise ValueError(choice)
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The same number of days just before `start`."""
+    days = (end - start).days + 1
+    return start - timedelta(days=days), start - timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: list[str]
+    flagged: bool = False
+
+
+@dataclass
+class Table:
+    """One chart's numbers as shown under it and as its CSV: the same cells, as text."""
+
+    name: str
+    title: str
+    headers: list[str]
+    rows: list[Row] = field(default_factory=list)
+    note: str = ""
+
+    def csv_rows(self) -> list[list[str]]:
+        return [self.headers, *(row.cells for row in self.rows)]
+
+
+@dataclass
+class Panel:
+    table: Table
+    chart: dict[str, Any]  # handed to stats.js: kind, x, series, percent…
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def chart_id(self) -> str:
+        return f"chart-{self.table.name}"
+
+
+def _pct(value: Decimal | None) -> float | None:
+    """A rate as a percentage for the charts (one decimal, like `Rate.percent`)."""
+    if value is None:
+        return None
+    return float((value * 100).quantize(Decimal("0.1"), ROUND_HALF_UP))
+
+
+# --------------------------------------------------------------------------- the overview
+
+
+@dataclass(frozen=True)
+class RateCard:
+    rate: measures.Rate
+    previous: measures.Rate
+    change: Decimal | None  # percentage points against the previous period
+
+    @property
+    def direction(self) -> str:
+        if self.change is None or self.change == 0:
+            return "flat"
+        return "up" if self.change > 0 else "down"
+
+    @property
+    def counts_text(self) -> str:
+        return counts_text(self.rate)
+
+    @property
+    def change_text(self) -> str:
+        if self.change is None:
+            return str(_("上期无可比数据"))
+        if self.change == 0:
+            return str(_("与上期持平"))
+        arrow = "▲" if self.change > 0 else "▼"
+        return _("%(arrow)s %(points)s 个百分点") % {"arrow": arrow, "points": abs(self.change)}
+
+
+def _change(current: Decimal | None, previous: Decimal | None) -> Decimal | None:
+    if current is None or previous is None:
+        return None
+    return ((current - previous) * 100).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def counts_text(rate: measures.Rate) -> str:
+    """The counts behind a rate, in words: "按时签收 12 · 超时未签收 3"."""
+    return " · ".join(f"{_label(name)} {value}" for name, value in rate.counts.items())
+
+
+def rate_labels() -> dict[str, str]:
+    """The rates' names in the current language ("响应率" …)."""
+    return {
+        name: str(rate.label) for name, rate in measures.rates(dict.fromkeys(COUNTERS, 0)).items()
+    }
+
+
+def _label(counter: str) -> str:
+    """A counter's name in the current language ("按时签收")."""
+    found = DailyCount._meta.get_field(counter)
+    assert isinstance(found, models.Field)
+    return str(found.verbose_name)
+
+
+# --------------------------------------------------------------------------- the whole page
+
+
+@dataclass
+class Dashboard:
+    start: date
+    end: date
+    previous_start: date
+    previous_end: date
+    weekly: bool
+    has_scope: bool
+    totals: dict[str, int]
+    cards: list[RateCard]
+    panels: dict[str, Panel]
+    rates_table: Table
+    units_small: Table
+    overdue: list["BoardLine"]
+    overdue_total: int
+    focus: Area | None
+    sort: str
+    min_due: int = MIN_DUE
+    threshold_percent: int = int(THRESHOLD * 100)
+
+    def table(self, name: str) -> Table | None:
+        for table in (self.rates_table, self.units_small):
+            if name == table.name:
+                return table
+        panel = self.panels.get(name)
+        return panel.table if panel is not None else None
+
+
+def _sums(names: Iterable[str]) -> dict[str, Sum]:
+    return {name: Sum(name) for name in names}
+
+
+def _ints(row: dict[str, Any], names: Iterable[str] = COUNTERS) -> dict[str, int]:
+    return {name: int(row.get(name) or 0) for name in names}
+
+
+def dashboard_for_user(
+    *,
+    user: User,
+    filters: StatsFilters,
+    sort: str = DEFAULT_SORT,
+    now: datetime,
+) -> Dashboard:
+    """Everything /stats/ shows for `user` over `filters` (a constant number of queries)."""
+    rows = daily_counts_for_user(user=user, filters=filters)
+    previous_start, previous_end = previous_period(filters.start, filters.end)
+    previous_rows = daily_counts_for_user(
+        user=user,
+        filters=StatsFilters(
+            start=previous_start,
+            end=previous_end,
+            area=filters.area,
+            unit=filters.unit,
+            category=filters.category,
+        ),
+    )
+    weekly = (filters.end - filters.start).days + 1 > WEEKLY_AFTER_DAYS
+
+    # 1 query: every counter per day; the period's totals are their sum.
+    by_day = {
+        row["day"]: _ints(row)
+        for row in rows.values("day").annotate(**_sums(COUNTERS)).order_by("day")
+    }
+    totals = {name: sum(day[name] for day in by_day.values()) for name in COUNTERS}
+    current = measures.rates(totals)
+    before = measures.rates(measures.totals(previous_rows))  # 1 query
+    cards = [
+        RateCard(current[name], before[name], _change(current[name].value, before[name].value))
+        for name in RATE_NAMES
+    ]
+
+    focus = _focus_area(user, filters.area)
+    panels: dict[str, Panel] = {}
+    trend_volume, trend_rates = _trend_panels(by_day, filters.start, filters.end, weekly)
+    panels["trend_volume"] = trend_volume
+    panels["trend_rates"] = trend_rates
+    sort = sort if sort in SORTS else DEFAULT_SORT
+    panels["units"], units_small = _unit_panels(rows, sort)
+    panels["categories"] = _category_panel(rows, filters.category)
+    panels["areas_volume"], panels["areas_overdue"] = _area_panels(rows)
+    panels["satisfaction"] = _satisfaction_panel(totals)
+    panels["mood"], panels["coverage"] = _visit_panels(rows, focus, filters.start, filters.end)
+
+    overdue, overdue_total = _overdue_board(user, filters, now)
+    return Dashboard(
+        start=filters.start,
+        end=filters.end,
+        previous_start=previous_start,
+        previous_end=previous_end,
+        weekly=weekly,
+        has_scope=scope_q(user) is not None,
+        totals=totals,
+        cards=cards,
+        panels=panels,
+        rates_table=_rates_table(cards),
+        units_small=units_small,
+        overdue=overdue,
+        overdue_total=overdue_total,
+        focus=focus,
+        sort=sort,
+    )
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def _rates_table(cards: list[RateCard]) -> Table:
+    table = Table(
+        "rates",
+        _("三率概览"),
+        [_("指标"), _("本期"), _("分子"), _("分母"), _("上期"), _("变化（百分点）"), _("公式")],
+    )
+    for card in cards:
+        rate = card.rate
+        table.rows.append(
+            Row(
+                [
+                    str(rate.label),
+                    rate.percent,
+                    _number(rate.numerator),
+                    str(rate.denominator),
+                    card.previous.percent,
+                    "—" if card.change is None else f"{card.change:+}",
+                    str(rate.formula),
+                ]
+            )
+        )
+    return table
+
+
+def _number(value: Decimal) -> str:
+    return str(value.normalize()) if value != value.to_integral() else str(int(value))
+
+
+def _bucket(day: date, weekly: bool) -> date:
+    return day - timedelta(days=day.weekday()) if weekly else day
+
+
+def _buckets(start: date, end: date, weekly: bool) -> list[date]:
+    out: list[date] = []
+    day = _bucket(start, weekly)
+    step = timedelta(days=7 if weekly else 1)
+    while day <= end:
+        out.append(day)
+        day += step
+    return out
+
+
+def _bucket_label(day: date, weekly: bool) -> str:
+    return _("%(day)s 起一周") % {"day": day.isoformat()} if weekly else day.isoformat()
+
+
+def _trend_panels(
+    by_day: dict[date, dict[str, int]], start: date, end: date, weekly: bool
+) -> tuple[Panel, Panel]:
+    buckets = _buckets(start, end, weekly)
+    sums: dict[date, dict[str, int]] = {b: dict.fromkeys(COUNTERS, 0) for b in buckets}
+    for day, counts in by_day.items():
+        target = sums[_bucket(day, weekly)]
+        for name in COUNTERS:
+            target[name] += counts[name]
+    labels = [_bucket_label(b, weekly) for b in buckets]
+    x = [b.isoformat() for b in buckets]
+    period = _("周") if weekly else _("日期")
+
+    volume_names = ("registered", "replies", "overdue")
+    volume = Table(
+        "trend_volume",
+        _("登记、答复与超期走势"),
+        [period, *(_label(name) for name in volume_names)],
+        [
+            Row([label, *(str(sums[b][n]) for n in volume_names)])
+            for b, label in zip(buckets, labels, strict=True)
+        ],
+    )
+    volume_chart = {
+        "kind": "line",
+        "x": x,
+        "weekly": weekly,
+        "series": [
+            {"name": _label(n), "data": [sums[b][n] for b in buckets]} for n in volume_names
+        ],
+    }
+
+    per_bucket = [measures.rates(sums[b]) for b in buckets]
+    labels_of = rate_labels()
+    rates_table = Table(
+        "trend_rates",
+        _("三率走势"),
+        [period, *(labels_of[n] for n in RATE_NAMES)],
+        [
+            Row([label, *(r[n].percent for n in RATE_NAMES)])
+            for r, label in zip(per_bucket, labels, strict=True)
+        ],
+    )
+    rates_chart = {
+        "kind": "line",
+        "percent": True,
+        "x": x,
+        "weekly": weekly,
+        "series": [
+            {"name": labels_of[n], "data": [_pct(r[n].value) for r in per_bucket]}
+            for n in RATE_NAMES
+        ],
+    }
+    return Panel(volume, volume_chart), Panel(rates_table, rates_chart)
+
+
+@dataclass(frozen=True)
+class UnitLine:
+    name: str
+    totals: dict[str, int]
+    rates: dict[str, measures.Rate]
+
+    @property
+    def due(self) -> int:
+        return self.rates["ontime_rate"].denominator
+
+    def key(self, sort: str) -> tuple[int, Decimal, int, str]:
+        """Best first: the chosen measure high, no value last, then volume, then name."""
+        if sort == "volume":
+            return (0, Decimal(-self.totals["assigned"]), -self.due, self.name)
+        value = self.rates[sort].value
+        return (
+            1 if value is None else 0,
+            -(value or Decimal(0)),
+            -self.totals["assigned"],
+            self.name,
+        )
+
+
+def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]:
+    lines = [
+        UnitLine(
+            row["unit__short_name"] or row["unit__name"],
+            _ints(row),
+            measures.rates(_ints(row)),
+        )
+        for row in rows.filter(unit__isnull=False)
+        .values("unit_id", "unit__name", "unit__short_name")
+        .annotate(**_sums(COUNTERS))
+        .order_by()
+    ]
+    ranked = sorted((u for u in lines if u.due >= MIN_DUE), key=lambda u: u.key(sort))
+    small = sorted((u for u in lines if u.due < MIN_DUE), key=lambda u: u.key(sort))
+    labels_of = rate_labels()
+    rate_headers = [labels_of[n] for n in RATE_NAMES]
+    headers = [_("责任单位"), _("交办"), _("到期应办结"), *rate_headers, _("超期未答复")]
+    threshold = f"{int(THRESHOLD * 100)}%"
+
+    def cells(u: UnitLine) -> list[str]:
+        return [
+            u.name,
+            str(u.totals["assigned"]),
+            str(u.due),
+            *(u.rates[n].percent for n in RATE_NAMES),
+            str(u.totals["overdue"]),
+        ]
+
+    def low(u: UnitLine) -> bool:
+        value = u.rates["ontime_rate"].value
+        return value is not None and value < THRESHOLD
+
+    table = Table(
+        "units",
+        _("责任单位排名"),
+        [_("名次"), *headers, _("提示")],
+        [
+            Row(
+                [
+                    str(i),
+                    *cells(u),
+                    _("按期办结率低于 %(threshold)s") % {"threshold": threshold} if low(u) else "",
+                ],
+                flagged=low(u),
+            )
+            for i, u in enumerate(ranked, start=1)
+        ],
+        note=_("到期应办结不足 %(n)s 件的单位另列，暂不排名。") % {"n": MIN_DUE},
+    )
+    small_table = Table(
+        "units_small",
+        _("件数较少，暂不排名"),
+        headers,
+        [Row(cells(u)) for u in small],
+    )
+    top = ranked[:15]
+    data: list[Any]
+    if sort == "volume":
+        series_name, data = _("交办"), [u.totals["assigned"] for u in top]
+    else:
+        series_name = rate_headers[RATE_NAMES.index(sort)]
+        data = [_pct(u.rates[sort].value) for u in top]
+    chart = {
+        "kind": "hbar",
+        "percent": sort != "volume",
+        "x": [u.name for u in top],
+        "series": [{"name": series_name, "data": data}],
+        "threshold": float(THRESHOLD * 100) if sort == "ontime_rate" else None,
+    }
+    return Panel(table, chart), small_table
+
+
+def _category_panel(rows: "QuerySet[DailyCount]", chosen: Category | None) -> Panel:
+    """Registered needs per top-level category (per sub-category when one is chosen)."""
+    counts = {
+        row["category_id"]: int(row["registered"] or 0)
+        for row in rows.values("category_id").annotate(registered=Sum("registered")).order_by()
+    }
+    categories = {c.pk: c for c in Category.objects.only("name", "path")}
+    by_path = {c.path: c for c in categories.values()}
+    prefix = chosen.path if chosen is not None else "/"
+    by_group: dict[str, int] = defaultdict(int)
+    for category_id, registered in counts.items():
+        if not registered:
+            continue
+        category = categories.get(category_id) if category_id is not None else None
+        if category is None:
+            by_group[_("未分类")] += registered
+            continue
+        segment = category.path[: len(prefix) + SEGMENT]
+        group = by_path.get(segment)
+        by_group[group.name if group is not None else category.name] += registered
+    ordered = sorted(by_group.items(), key=lambda item: (-item[1], item[0]))
+    total = sum(by_group.values())
+    table = Table(
+        "categories",
+        _("诉求类别分布（登记件数）"),
+        [_("类别"), _("登记"), _("占比")],
+        [Row([name, str(n), f"{Decimal(n * 100) / total:.1f}%"]) for name, n in ordered],
+    )
+    chart = {
+        "kind": "pie",
+        "x": [name for name, _n in ordered],
+        "series": [{"name": _("登记"), "data": [n for _name, n in ordered]}],
+    }
+    return Panel(table, chart)
+
+
+def _area_panels(rows: "QuerySet[DailyCount]") -> tuple[Panel, Panel]:
+    lines = [
+        (
+            f"{row['area__parent__name']} · {row['area__name']}"
+            if row["area__parent__name"]
+            else row["area__name"],
+            int(row["registered"] or 0),
+            int(row["overdue"] or 0),
+        )
+        for row in rows.values("area_id", "area__name", "area__parent__name")
+        .annotate(registered=Sum("registered"), overdue=Sum("overdue"))
+        .order_by()
+    ]
+    headers = [_("名次"), _("区域（网格 / 村社区）"), _("登记"), _("超期未答复")]
+    note = _("只列前 %(n)s 个。") % {"n": AREA_LIMIT}
+    by_volume = sorted((a for a in lines if a[1]), key=lambda a: (-a[1], -a[2], a[0]))[:AREA_LIMIT]
+    by_overdue = sorted((a for a in lines if a[2]), key=lambda a: (-a[2], -a[1], a[0]))[:AREA_LIMIT]
+
+    def panel(name: str, title: str, chosen: list[tuple[str, int, int]], index: int) -> Panel:
+        table = Table(
+            name,
+            title,
+            headers,
+            [Row([str(i), a[0], str(a[1]), str(a[2])]) for i, a in enumerate(chosen, start=1)],
+            note=note,
+        )
+        top = chosen[:15]
+        chart = {
+            "kind": "hbar",
+            "x": [a[0] for a in top],
+            "series": [{"name": headers[index + 1], "data": [a[index] for a in top]}],
+        }
+        return Panel(table, chart)
+
+    return (
+        panel("areas_volume", _("各区域登记件数排名"), by_volume, 1),
+        panel("areas_overdue", _("各区域超期件数排名"), by_overdue, 2),
+    )
+
+
+def _satisfaction_panel(totals: dict[str, int]) -> Panel:
+    names = list(measures.SATISFACTION_FIELDS.values())
+    answered = sum(totals[n] for n in names)
+    table = Table(
+        "satisfaction",
+        _("满意度分布（有评价的回访）"),
+        [_("满意度"), _("件数"), _("占比")],
+        [
+            Row(
+                [
+                    _label(n),
+                    str(totals[n]),
+                    f"{Decimal(totals[n] * 100) / answered:.1f}%" if answered else "—",
+                ]
+            )
+            for n in names
+        ],
+    )
+    chart = {
+        "kind": "pie",
+        "donut": True,
+        "colors": ["#2e7d32", "#66bb6a", "#c0ca33", "#fb8c00", "#c62828"],
+        "x": [_label(n) for n in names],
+        "series": [{"name": _("回访"), "data": [totals[n] for n in names]}],
+    }
+    return Panel(table, chart)
+
+
+def _focus_area(user: User, chosen: Area | None) -> Area | None:
+    """The area whose children the 民情温度 and coverage panels compare: the chosen one, else
+    the viewer's one area scope, else the one top-level area (the county)."""
+    if chosen is not None:
+        return chosen
+    roots = path_roots(s.area_path for s in scopes_for_user(user) if s.area_path)
+    if len(roots) == 1:
+        return Area.objects.filter(path=roots[0]).first()
+    tops = list(Area.objects.filter(depth=0)[:2])
+    return tops[0] if len(tops) == 1 else None
+
+
+def _visit_panels(
+    rows: "QuerySet[DailyCount]", focus: Area | None, start: date, end: date
+) -> tuple[Panel, Panel]:
+    """民情温度 per week and visit coverage, per child of the focus area."""
+    prefix = focus.path if focus is not None else "/"
+    grouped = list(
+        rows.filter(area_path__startswith=prefix)
+        .annotate(segment=Substr("area_path", 1, len(prefix) + SEGMENT))
+        .values("segment", "day")
+        .annotate(
+            visits=Sum("visits"), households=Sum("households_reached"), mood=Sum("mood_total")
+        )
+        .filter(visits__gt=0)
+        .order_by()
+    )
+    segments = sorted({row["segment"] for row in grouped})
+    names = {a.path: a.name for a in Area.objects.filter(path__in=segments).only("name", "path")}
+
+    def name(segment: str) -> str:
+        if focus is not None and segment == focus.path:
+            return _("%(name)s（本级）") % {"name": focus.name}
+        return names.get(segment, segment)
+
+    weeks = _buckets(start, end, weekly=True)
+    mood: dict[str, dict[date, list[int]]] = {s: {w: [0, 0] for w in weeks} for s in segments}
+    reach: dict[str, list[int]] = {s: [0, 0, 0] for s in segments}
+    for row in grouped:
+        seg, visits = row["segment"], int(row["visits"] or 0)
+        cell = mood[seg][_bucket(row["day"], weekly=True)]
+        cell[0] += visits
+        cell[1] += int(row["mood"] or 0)
+        reach[seg][0] += visits
+        reach[seg][1] += int(row["households"] or 0)
+        reach[seg][2] += int(row["mood"] or 0)
+
+    def mean(visits: int, total: int) -> str:
+        return f"{Decimal(total) / visits:.2f}" if visits else "—"
+
+    labelled = sorted(segments, key=name)
+    mood_table = Table(
+        "mood",
+        _("民情温度走势（每周平均）"),
+        [_("周"), *(name(s) for s in labelled)],
+        [Row([_bucket_label(w, True), *(mean(*mood[s][w]) for s in labelled)]) for w in weeks],
+    )
+    mood_chart = {
+        "kind": "line",
+        "weekly": True,
+        "min": 1,
+        "max": 5,
+        "x": [w.isoformat() for w in weeks],
+        "series": [
+            {
+                "name": name(s),
+                "data": [
+                    round(mood[s][w][1] / mood[s][w][0], 2) if mood[s][w][0] else None
+                    for w in weeks
+                ],
+            }
+            for s in labelled
+        ],
+    }
+    ordered = sorted(segments, key=lambda s: (-reach[s][0], name(s)))
+    coverage_table = Table(
+        "coverage",
+        _("走访覆盖"),
+        [_("区域"), _("走访次数"), _("走访到户"), _("平均民情温度")],
+        [
+            Row([name(s), str(reach[s][0]), str(reach[s][1]), mean(reach[s][0], reach[s][2])])
+            for s in ordered
+        ],
+    )
+    coverage_chart = {
+        "kind": "bar",
+        "x": [name(s) for s in ordered],
+        "series": [
+            {"name": _("走访次数"), "data": [reach[s][0] for s in ordered]},
+            {"name": _("走访到户"), "data": [reach[s][1] for s in ordered]},
+        ],
+    }
+    return Panel(mood_table, mood_chart), Panel(coverage_table, coverage_chart)
+
+
+@dataclass(frozen=True)
+class BoardLine:
+    need: Need
+    late: str  # "超期 3 天"
+
+
+def _late(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    hours = max(int((now - since).total_seconds() // 3600), 0)
+    if hours < 24:
+        return _("超期 %(n)s 小时") % {"n": max(hours, 1)}
+    return _("超期 %(n)s 天") % {"n": hours // 24}
+
+
+def _overdue_board(user: User, filters: StatsFilters, now: datetime) -> tuple[list[BoardLine], int]:
+    """The live overdue needs in scope (and the filters), the longest overdue first."""
+    needs = need_selectors.apply_filters(
+        need_selectors.need_queryset_for_user(user=user),
+        need_selectors.NeedFilters(
+            overdue=True,
+            area=filters.area.pk if filters.area is not None else None,
+            unit=filters.unit.pk if filters.unit is not None else None,
+            category=filters.category.pk if filters.category is not None else None,
+        ),
+    )
+    board = list(
+        needs.select_related("area", "lead_unit", "category").order_by("resolve_due", "id")[
+            :BOARD_LIMIT
+        ]
+    )
+    total = len(board) if len(board) < BOARD_LIMIT else needs.count()
+    return [BoardLine(need, _late(need.resolve_due, now)) for need in board], total
