@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
+A4_CONTENT_PX = round((210 - 2 * 14) / 25.4 * 96)  # 688 px: what an A4 page prints across
 
 
 @pytest.fixture(autouse=True)
@@ -92,10 +93,40 @@ def test_the_monthly_report_prints_as_an_a4_document(live_server, browser, world
     expect(page.get_by_test_id("report-controls")).to_be_hidden()
     expect(page.get_by_test_id("report")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "report-print-1280.png"), full_page=True)
+    _fits_a4(page)
     pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
     (screenshot_dir / "report.pdf").write_bytes(pdf)
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert 1 <= pages <= 4, pages
+    context.close()
+
+
+def _fits_a4(page):
+    """In print, at A4's content width (210 mm less 2 × 14 mm margins), no table runs past the
+    page (the overdue list's nine columns wrap their headings and cells instead)."""
+    page.set_viewport_size({"width": A4_CONTENT_PX, "height": 1100})
+    widths = page.evaluate(
+        """() => [...document.querySelectorAll('.wx-report-table')].map(t => [
+            t.dataset.table, Math.ceil(t.getBoundingClientRect().right)])"""
+    )
+    page_width = page.evaluate("document.documentElement.clientWidth")
+    assert len(widths) >= 5
+    too_wide = [(name, right) for name, right in widths if right > page_width]
+    assert not too_wide, f"tables wider than the A4 page ({page_width} px): {too_wide}"
+
+
+def test_the_english_report_fits_a4_portrait_too(live_server, browser, world, screenshot_dir):
+    # English headings and cells are longer than Chinese ones: the widest case for the page
+    _september(world)
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page = context.new_page()
+    _login(page, live_server.url, "leader", "pw-leader")
+    page.goto(f"{live_server.url}/stats/report/?month=2026-09")
+    expect(page.locator("[data-table=overdue] tr[data-need]")).to_have_count(4)
+    page.emulate_media(media="print")
+    _fits_a4(page)
+    page.screenshot(path=str(screenshot_dir / "report-print-en-a4.png"), full_page=True)
     context.close()
 
 

@@ -46,8 +46,9 @@ DEFAULT_PERIOD = "last_30_days"  # the API's default window too
 MAX_DAYS = 366 * 3  # as the API
 WEEKLY_AFTER_DAYS = 60  # longer periods trend per week
 
-# The unit ranking: deadlines due (按期办结率's denominator) below MIN_DUE are listed apart, and
-# a ranked unit whose on-time rate is below THRESHOLD is flagged.
+# The unit ranking: a unit whose sorted measure rests on fewer than MIN_DUE cases (its
+# denominator; deadlines due when sorting by volume) is listed apart, and a unit whose on-time
+# rate (over at least MIN_DUE deadlines) is below THRESHOLD is flagged.
 MIN_DUE = 5
 THRESHOLD = Decimal("0.80")
 RATE_NAMES = (
@@ -63,6 +64,23 @@ AREA_LIMIT = 50  # areas in each ranked list
 BOARD_LIMIT = 50  # needs on the overdue board
 
 SEGMENT = 11  # one "<10 digits>/" step of a materialised path
+
+
+def ranking_base(rates: dict[str, measures.Rate], sort: str) -> int:
+    """The number of cases a unit's place in a ranking by `sort` rests on: the sorted rate's
+    denominator (deadlines due, 按期办结率's denominator, when ranking by volume)."""
+    return rates["ontime_rate" if sort == "volume" else sort].denominator
+
+
+def rankable(rates: dict[str, measures.Rate], sort: str) -> bool:
+    """Whether a unit has enough cases to be ranked by `sort` (the rule of /stats/ and 月报)."""
+    return ranking_base(rates, sort) >= MIN_DUE
+
+
+def below_threshold(rates: dict[str, measures.Rate]) -> bool:
+    """A unit to flag: on time below THRESHOLD over at least MIN_DUE deadlines."""
+    value = rates["ontime_rate"].value
+    return rankable(rates, "ontime_rate") and value is not None and value < THRESHOLD
 
 
 def period_dates(
@@ -86,10 +104,25 @@ def period_dates(
     raise ValueError(choice)
 
 
-def previous_period(start: date, end: date) -> tuple[date, date]:
-    """The same number of days just before `start`."""
-    days = (end - start).days + 1
-    return start - timedelta(days=days), start - timedelta(days=1)
+CALENDAR_MONTHS = {"this_month": 1, "last_month": 1, "this_quarter": 3, "this_year": 12}
+
+
+def _months_back(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return day.replace(year=index // 12, month=index % 12 + 1)
+
+
+def previous_period(start: date, end: date, choice: str = "custom") -> tuple[date, date]:
+    """The period a period is compared with. For a calendar period (this or last month, this
+    quarter, this year) the calendar period before it, cut to as many days when the current one
+    is not over yet (本月 1–29 November → 1–29 October; 上月 October → all of September, as the
+    月报 compares); otherwise the same number of days just before `start`."""
+    months = CALENDAR_MONTHS.get(choice)
+    if months is None:
+        days = (end - start).days + 1
+        return start - timedelta(days=days), start - timedelta(days=1)
+    first = _months_back(start, months)
+    return first, min(first + (end - start), start - timedelta(days=1))
 
 
 # --------------------------------------------------------------------------- tables
@@ -234,11 +267,13 @@ def dashboard_for_user(
     user: User,
     filters: StatsFilters,
     sort: str = DEFAULT_SORT,
+    period: str = "custom",
     now: datetime,
 ) -> Dashboard:
-    """Everything /stats/ shows for `user` over `filters` (a constant number of queries)."""
+    """Everything /stats/ shows for `user` over `filters` (a constant number of queries);
+    `period` is the period choice the days came from (what they are compared with)."""
     rows = daily_counts_for_user(user=user, filters=filters)
-    previous_start, previous_end = previous_period(filters.start, filters.end)
+    previous_start, previous_end = previous_period(filters.start, filters.end, period)
     previous_rows = daily_counts_for_user(
         user=user,
         filters=StatsFilters(
@@ -436,8 +471,8 @@ def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]
         .annotate(**_sums(COUNTERS))
         .order_by()
     ]
-    ranked = sorted((u for u in lines if u.due >= MIN_DUE), key=lambda u: u.key(sort))
-    small = sorted((u for u in lines if u.due < MIN_DUE), key=lambda u: u.key(sort))
+    ranked = sorted((u for u in lines if rankable(u.rates, sort)), key=lambda u: u.key(sort))
+    small = sorted((u for u in lines if not rankable(u.rates, sort)), key=lambda u: u.key(sort))
     labels_of = rate_labels()
     rate_headers = [labels_of[n] for n in RATE_NAMES]
     headers = [_("责任单位"), _("交办"), _("到期应办结"), *rate_headers, _("超期未答复")]
@@ -453,8 +488,7 @@ def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]
         ]
 
     def low(u: UnitLine) -> bool:
-        value = u.rates["ontime_rate"].value
-        return value is not None and value < THRESHOLD
+        return below_threshold(u.rates)
 
     table = Table(
         "units",
@@ -471,7 +505,12 @@ def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]
             )
             for i, u in enumerate(ranked, start=1)
         ],
-        note=_("到期应办结不足 %(n)s 件的单位另列，暂不排名。") % {"n": MIN_DUE},
+        note=(
+            _("到期应办结不足 %(n)s 件的单位另列，暂不排名。") % {"n": MIN_DUE}
+            if sort in ("ontime_rate", "volume")
+            else _("%(measure)s的分母不足 %(n)s 件的单位另列，暂不排名。")
+            % {"measure": labels_of[sort], "n": MIN_DUE}
+        ),
     )
     small_table = Table(
         "units_small",
@@ -711,16 +750,18 @@ def _late(since: datetime | None, now: datetime) -> str:
 
 
 def _overdue_board(user: User, filters: StatsFilters, now: datetime) -> tuple[list[BoardLine], int]:
-    """The live overdue needs in scope (and the filters), the longest overdue first."""
+    """The live overdue needs in scope (and the filters), the longest overdue first. A unit
+    filter keeps the needs the unit (or a sub-unit) leads, as the rollups count them."""
     needs = need_selectors.apply_filters(
         need_selectors.need_queryset_for_user(user=user),
         need_selectors.NeedFilters(
             overdue=True,
             area=filters.area.pk if filters.area is not None else None,
-            unit=filters.unit.pk if filters.unit is not None else None,
             category=filters.category.pk if filters.category is not None else None,
         ),
     )
+    if filters.unit is not None:
+        needs = needs.filter(lead_unit__path__startswith=filters.unit.path)
     board = list(
         needs.select_related("area", "lead_unit", "category").order_by("resolve_due", "id")[
             :BOARD_LIMIT

@@ -28,10 +28,9 @@ from django.utils.translation import gettext as _
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user, user_roles
 from wenxu.insight import measures
-from wenxu.insight.dashboards import MIN_DUE, THRESHOLD
+from wenxu.insight.dashboards import MIN_DUE, THRESHOLD, below_threshold, rankable
 from wenxu.insight.models import COUNTERS, DailyCount
 from wenxu.insight.selectors import StatsFilters, daily_counts_for_user
-from wenxu.lib import masking
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs import states
 from wenxu.needs.models import Category, Need
@@ -44,6 +43,7 @@ RATE_NAMES = (
     "satisfaction_rate",
     "callback_rate",
 )
+RANK_BY = "ontime_rate"  # the report ranks units by 按期办结率
 UNIT_RATES = ("response_rate", "ontime_rate", "resolution_rate", "satisfaction_rate")
 # The counts the overview lists under the rates, in this order.
 VOLUME_COUNTERS = (
@@ -242,8 +242,7 @@ class UnitLine:
 
     @property
     def flagged(self) -> bool:
-        value = self.rates["ontime_rate"].value
-        return self.rank is not None and value is not None and value < THRESHOLD
+        return self.rank is not None and below_threshold(self.rates)
 
     def cells(self) -> list[measures.Rate]:
         return [self.rates[name] for name in UNIT_RATES]
@@ -424,11 +423,13 @@ def _units(rows: "QuerySet[DailyCount]") -> tuple[list[UnitLine], list[UnitLine]
     ]
 
     def key(u: UnitLine) -> tuple[int, Decimal, int, str]:
-        value = u.rates["ontime_rate"].value
+        value = u.rates[RANK_BY].value
         return (1 if value is None else 0, -(value or Decimal(0)), -u.assigned, u.name)
 
-    ranked = sorted((u for u in lines if u.due >= MIN_DUE), key=key)
-    small = sorted((u for u in lines if u.due < MIN_DUE), key=lambda u: (-u.assigned, u.name))
+    ranked = sorted((u for u in lines if rankable(u.rates, RANK_BY)), key=key)
+    small = sorted(
+        (u for u in lines if not rankable(u.rates, RANK_BY)), key=lambda u: (-u.assigned, u.name)
+    )
     return (
         [UnitLine(u.name, u.totals, u.rates, rank=i) for i, u in enumerate(ranked, start=1)],
         small,
@@ -518,11 +519,10 @@ def _overdue(
     """
     needs = need_selectors.apply_filters(
         need_selectors.need_queryset_for_user(user=user),
-        need_selectors.NeedFilters(
-            area=area.pk if area is not None else None,
-            unit=unit.pk if unit is not None else None,
-        ),
+        need_selectors.NeedFilters(area=area.pk if area is not None else None),
     )
+    if unit is not None:  # the needs the unit leads, as the ranking counts them
+        needs = needs.filter(lead_unit__path__startswith=unit.path)
     open_at_end = (
         Q(resolve_due__lt=month.end)
         & (Q(replied_at__isnull=True) | Q(replied_at__gte=month.end))
@@ -551,12 +551,8 @@ def _overdue_line(need: Need, month: Month) -> OverdueLine:
     until = replied if replied is not None else month.end
     days = max(1, math.ceil((until - need.resolve_due).total_seconds() / 86400))
     requester = need.requester
-    if requester is None:
-        name, phone = "", ""
-    elif requester.confidential:
-        name, phone = _("（保密）"), ""
-    else:
-        name, phone = masking.mask_name(requester.name), masking.mask_phone(requester.phone)
+    name = requester.masked_name() if requester is not None else ""
+    phone = requester.masked_phone() if requester is not None else ""
     area = need.area
     return OverdueLine(
         number=need.number,

@@ -30,46 +30,58 @@ class _Book:
     def __init__(self, target: io.BytesIO, report: Report) -> None:
         self.book = xlsxwriter.Workbook(target, {"in_memory": True})
         self.report = report
-        add = self.book.add_format
         base = {"font_size": 10, "valign": "vcenter", "border": 1}
-        self.fmt: dict[str, Any] = {
-            "title": add({"bold": True, "font_size": 14, "valign": "vcenter"}),
-            "subtitle": add({"font_size": 10, "font_color": "#555555"}),
-            "section": add({"bold": True, "font_size": 11}),
-            "header": add(
-                {
-                    **base,
-                    "bold": True,
-                    "bg_color": "#F2DCDB",
-                    "text_wrap": True,
-                    "align": "center",
-                }
-            ),
-            "text": add(base),
-            "text_quoted": add({**base, "quote_prefix": True}),
-            "wrap": add({**base, "text_wrap": True}),
-            "wrap_quoted": add({**base, "text_wrap": True, "quote_prefix": True}),
-            "int": add({**base, "num_format": "0", "align": "right"}),
-            "dec": add({**base, "num_format": "0.##", "align": "right"}),
-            "pct": add({**base, "num_format": "0.0%", "align": "right"}),
-            "pp": add({**base, "num_format": "+0.0;-0.0;0.0", "align": "right"}),
-            "delta": add({**base, "num_format": "+0;-0;0", "align": "right"}),
-            "dash": add({**base, "align": "right", "font_color": "#777777"}),
-            "datetime": add({**base, "num_format": "yyyy-mm-dd hh:mm", "align": "left"}),
-            "flag_text": add({**base, "bg_color": "#FDE2E1", "font_color": "#9C0006"}),
-            "flag_int": add({**base, "bg_color": "#FDE2E1", "num_format": "0"}),
-            "flag_pct": add({**base, "bg_color": "#FDE2E1", "num_format": "0.0%"}),
-            "flag_dash": add({**base, "bg_color": "#FDE2E1", "align": "right"}),
-            "note": add({"font_size": 10, "font_color": "#555555", "text_wrap": True}),
-            "plain": add({"font_size": 11, "text_wrap": True, "valign": "top"}),
+        self.styles: dict[str, dict[str, Any]] = {
+            "title": {"bold": True, "font_size": 14, "valign": "vcenter"},
+            "subtitle": {"font_size": 10, "font_color": "#555555"},
+            "section": {"bold": True, "font_size": 11},
+            "header": {
+                **base,
+                "bold": True,
+                "bg_color": "#F2DCDB",
+                "text_wrap": True,
+                "align": "center",
+            },
+            "text": base,
+            "wrap": {**base, "text_wrap": True},
+            "int": {**base, "num_format": "0", "align": "right"},
+            "dec": {**base, "num_format": "0.##", "align": "right"},
+            "pct": {**base, "num_format": "0.0%", "align": "right"},
+            "pp": {**base, "num_format": "+0.0;-0.0;0.0", "align": "right"},
+            "delta": {**base, "num_format": "+0;-0;0", "align": "right"},
+            "dash": {**base, "align": "right", "font_color": "#777777"},
+            "datetime": {**base, "num_format": "yyyy-mm-dd hh:mm", "align": "left"},
+            "flag_text": {**base, "bg_color": "#FDE2E1", "font_color": "#9C0006"},
+            "flag_int": {**base, "bg_color": "#FDE2E1", "num_format": "0"},
+            "flag_pct": {**base, "bg_color": "#FDE2E1", "num_format": "0.0%"},
+            "flag_dash": {**base, "bg_color": "#FDE2E1", "align": "right"},
+            "note": {"font_size": 10, "font_color": "#555555", "text_wrap": True},
+            "plain": {"font_size": 11, "text_wrap": True, "valign": "top"},
         }
+        self.fmt: dict[str, Any] = {
+            name: self.book.add_format(props) for name, props in self.styles.items()
+        }
+        self._quoted: dict[str, Any] = {}
 
     # ---- cells
 
+    def style(self, value: str, style: str) -> Any:
+        """The format for a text cell: with Excel's quote prefix when it starts like a formula."""
+        if not value.startswith(_FORMULA_STARTS):
+            return self.fmt[style]
+        if style not in self._quoted:
+            self._quoted[style] = self.book.add_format({**self.styles[style], "quote_prefix": True})
+        return self._quoted[style]
+
     def text(self, ws: Any, row: int, col: int, value: str, style: str = "text") -> None:
-        if value.startswith(_FORMULA_STARTS) and style in ("text", "wrap"):
-            style += "_quoted"
-        ws.write_string(row, col, value, self.fmt[style])
+        ws.write_string(row, col, value, self.style(value, style))
+
+    def merged(self, ws: Any, row: int, first: int, last: int, value: str, style: str) -> None:
+        """`value` across columns `first`…`last`: merge_range writes through write(), which
+        would turn "=…" into a formula, so the text goes in with write_string afterwards."""
+        fmt = self.style(value, style)
+        ws.merge_range(row, first, row, last, "", fmt)
+        ws.write_string(row, first, value, fmt)
 
     def rate(self, ws: Any, row: int, col: int, value: Decimal | None, flag: bool = False) -> None:
         if value is None:
@@ -79,8 +91,8 @@ class _Book:
 
     def head(self, ws: Any, columns: list[tuple[str, int]], *, row: int = TITLE_ROWS) -> None:
         last = len(columns) - 1
-        ws.merge_range(0, 0, 0, last, self.report.title, self.fmt["title"])
-        ws.merge_range(1, 0, 1, last, self.subtitle(), self.fmt["subtitle"])
+        self.merged(ws, 0, 0, last, self.report.title, "title")
+        self.merged(ws, 1, 0, last, self.subtitle(), "subtitle")
         ws.set_row(0, 26)
         self.columns(ws, columns, row)
         ws.freeze_panes(row + 1, 0)
@@ -177,7 +189,7 @@ class _Book:
             row += 1
         row += 1
         for note in [*r.notes, _("上月为 %(month)s。") % {"month": r.month.previous.label}]:
-            ws.merge_range(row, 0, row, 8, note, self.fmt["note"])
+            self.merged(ws, row, 0, 8, note, "note")
             row += 1
 
     def units(self) -> None:
@@ -214,17 +226,17 @@ class _Book:
             self.text(ws, row, 9, hint, "flag_text" if flag else "text")
             row += 1
         if not r.units:
-            ws.merge_range(row, 0, row, 9, _("本月没有达到排名条件的单位。"), self.fmt["note"])
+            self.merged(ws, row, 0, 9, _("本月没有达到排名条件的单位。"), "note")
             row += 1
         row += 1
-        ws.merge_range(
+        self.merged(
+            ws,
             row,
             0,
-            row,
             9,
             _("到期应办结不足 %(n)s 件的单位另列如下，暂不排名；按期办结率低于 %(t)s 的单位标红。")
             % {"n": r.min_due, "t": r.threshold_percent},
-            self.fmt["note"],
+            "note",
         )
         row += 1
         ws.write_string(row, 0, _("件数较少，暂不排名"), self.fmt["section"])
@@ -241,7 +253,7 @@ class _Book:
             ws.write_number(row, 8, u.overdue, self.fmt["int"])
             row += 1
         if not r.units_small:
-            ws.merge_range(row, 0, row, 8, _("（无）"), self.fmt["note"])
+            self.merged(ws, row, 0, 8, _("（无）"), "note")
 
     def overdue(self) -> None:
         r = self.report
@@ -282,7 +294,7 @@ class _Book:
             ws.write_number(row, 11, line.days, self.fmt["int"])
             row += 1
         row += 1
-        ws.merge_range(row, 0, row, 11, overdue_note(r), self.fmt["note"])
+        self.merged(ws, row, 0, 11, overdue_note(r), "note")
 
     def categories(self) -> None:
         r = self.report
@@ -322,15 +334,13 @@ class _Book:
             )
             row += 1
         row += 1
-        ws.merge_range(
-            row, 0, row, 3, _("马上就办占比 = 马上就办件数 ÷ 登记件数。"), self.fmt["note"]
-        )
+        self.merged(ws, row, 0, 3, _("马上就办占比 = 马上就办件数 ÷ 登记件数。"), "note")
 
     def topics(self) -> None:
         ws = self.book.add_worksheet(_("专题进展"))
         ws.set_column(0, 0, 80)
-        ws.write_string(0, 0, self.report.title, self.fmt["title"])
-        ws.write_string(1, 0, self.subtitle(), self.fmt["subtitle"])
+        self.text(ws, 0, 0, self.report.title, "title")
+        self.text(ws, 1, 0, self.subtitle(), "subtitle")
         ws.write_string(3, 0, topics_text(), self.fmt["plain"])
 
 
@@ -339,6 +349,8 @@ def overdue_note(report: Report) -> str:
         "超期清单：月末（%(end)s 24:00）已过办结时限仍未答复的诉求，以及本月内超过办结时限才答复的"
         "诉求，共 %(n)s 件；按现行办结时限（含已批准的延期）判断。诉求人姓名、电话已脱敏。"
     ) % {"end": report.month.last_day.isoformat(), "n": report.overdue_total}
+    if report.unit is not None:
+        text += _("只列该单位（含下级）牵头办理的诉求，与单位排名的口径一致。")
     if report.overdue_total > len(report.overdue):
         text += _("只列超期最久的 %(n)s 件，完整清单请在台账中筛选导出。") % {
             "n": len(report.overdue)

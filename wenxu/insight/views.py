@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
 from wenxu.insight import dashboards
+from wenxu.insight import report as rp
 from wenxu.insight.selectors import StatsFilters
 from wenxu.lib import clock
 from wenxu.needs import ledger_forms
@@ -145,12 +146,17 @@ def stats(request: HttpRequest) -> HttpResponse:
     choice, start, end, refused = form.window(clock.today())
     problems += refused
     cleaned = form.cleaned_data
+    # An area or unit outside the viewer's scope is treated as unknown: never named on the page.
     area: Area | None = _lookup(Area, cleaned.get("area"))
+    if area is not None and not rp.area_in_scope(user, area):
+        area = None
     unit: Unit | None = _lookup(Unit, cleaned.get("unit"))
+    if unit is not None and not rp.unit_in_scope(user, unit):
+        unit = None
     category: Category | None = _lookup(Category, cleaned.get("category"))
     for key, found, message in (
-        ("area", area, _("没有这个区域。")),
-        ("unit", unit, _("没有这个责任单位。")),
+        ("area", area, _("没有这个区域，或它不在你的权限范围内。")),
+        ("unit", unit, _("没有这个责任单位，或它不在你的权限范围内。")),
         ("category", category, _("没有这个分类。")),
     ):
         if cleaned.get(key) and found is None:
@@ -161,6 +167,7 @@ def stats(request: HttpRequest) -> HttpResponse:
         user=user,
         filters=StatsFilters(start=start, end=end, area=area, unit=unit, category=category),
         sort=sort,
+        period=choice,
         now=clock.now(),
     )
 

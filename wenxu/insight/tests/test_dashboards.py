@@ -9,6 +9,7 @@ import io
 import re
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from wenxu.insight import dashboards
 from wenxu.insight.models import DailyCount
+from wenxu.needs.services import need_assign
 from wenxu.needs.sweeps import sweep
 from wenxu.organisations.models import Area, Unit
 
@@ -316,22 +318,82 @@ def test_every_charts_csv_holds_exactly_its_table(client, world):
 
 
 @pytest.mark.parametrize(
-    ("period", "start", "end"),
+    ("period", "start", "end", "previous"),
     [
-        ("last_30_days", date(2026, 10, 20), date(2026, 11, 18)),
-        ("this_month", date(2026, 11, 1), date(2026, 11, 18)),
-        ("last_month", date(2026, 10, 1), date(2026, 10, 31)),
-        ("this_quarter", date(2026, 10, 1), date(2026, 11, 18)),
-        ("this_year", date(2026, 1, 1), date(2026, 11, 18)),
+        # the same number of days just before
+        (
+            "last_30_days",
+            date(2026, 10, 20),
+            date(2026, 11, 18),
+            (date(2026, 9, 20), date(2026, 10, 19)),
+        ),
+        # calendar periods: the calendar period before, cut to as many days
+        (
+            "this_month",
+            date(2026, 11, 1),
+            date(2026, 11, 18),
+            (date(2026, 10, 1), date(2026, 10, 18)),
+        ),
+        (
+            "last_month",
+            date(2026, 10, 1),
+            date(2026, 10, 31),
+            (date(2026, 9, 1), date(2026, 9, 30)),
+        ),
+        (
+            "this_quarter",
+            date(2026, 10, 1),
+            date(2026, 11, 18),
+            (date(2026, 7, 1), date(2026, 8, 18)),
+        ),
+        (
+            "this_year",
+            date(2026, 1, 1),
+            date(2026, 11, 18),
+            (date(2025, 1, 1), date(2025, 11, 18)),
+        ),
     ],
 )
-def test_period_presets_name_their_days(client, world, period, start, end):
+def test_period_presets_name_their_days_and_the_period_they_compare_with(
+    client, world, period, start, end, previous
+):
     html = stats(client, world.leader, period=period).content.decode()
     assert f'data-start="{start:%Y-%m-%d}"' in html
     assert f'data-end="{end:%Y-%m-%d}"' in html
-    days = (end - start).days + 1
-    previous = dashboards.previous_period(start, end)
-    assert previous == (start - timedelta(days=days), start - timedelta(days=1))
+    assert f"{previous[0]:%Y-%m-%d} 至 {previous[1]:%Y-%m-%d}" in html
+    assert dashboards.previous_period(start, end, period) == previous
+
+
+def test_a_calendar_period_is_compared_with_the_one_before_cut_to_fit():
+    # 本月 on 31 March: all of February (it has no 29th–31st)
+    assert dashboards.previous_period(date(2026, 3, 1), date(2026, 3, 31), "this_month") == (
+        date(2026, 2, 1),
+        date(2026, 2, 28),
+    )
+    # a custom period keeps "the same length just before"
+    assert dashboards.previous_period(date(2026, 10, 1), date(2026, 10, 31), "custom") == (
+        date(2026, 8, 31),
+        date(2026, 9, 30),
+    )
+
+
+def test_last_month_on_stats_shows_the_same_changes_as_that_months_report(client, world):
+    # given October, September, and 31 August (in "the 31 days before" but not in September)
+    count(date(2026, 10, 5), world.grid_a, world.housing, replied_on_time=9, overdue=1,
+          accepted_on_time=6, response_overdue=4, callbacks=4, satisfied=3,
+          dissatisfied=1)  # fmt: skip
+    count(date(2026, 9, 5), world.grid_a, world.housing, replied_on_time=6, overdue=4,
+          accepted_on_time=8, response_overdue=2, callbacks=2, satisfied=2)  # fmt: skip
+    count(date(2026, 8, 31), world.grid_a, world.housing, overdue=40, callbacks=10, dissatisfied=10)
+    # when the leader opens /stats/ for last month and the report of October
+    shown = tables(stats(client, world.leader, period="last_month"))["rates"][1:]
+    report = tables(client.get("/stats/report/", {"month": "2026-10"}))["rates"][1:]
+    # then both compare with September: the same previous rates and changes, rate by rate
+    same = {"持平": "+0.0"}  # the report words no change
+    assert [(row[0], row[1], row[4], row[5]) for row in shown] == [
+        (row[0], row[1], row[3], same.get(row[4], row[4])) for row in report
+    ]
+    assert shown[1][4:6] == ["60.0%", "+30.0"]  # 按期办结率 90 % against September's 60 %
 
 
 def test_presets_follow_the_clock_over_a_year_end():
@@ -341,6 +403,10 @@ def test_presets_follow_the_clock_over_a_year_end():
         date(2026, 12, 31),
     )
     assert dashboards.period_dates("this_quarter", today=today) == (date(2027, 1, 1), today)
+    assert dashboards.previous_period(date(2027, 1, 1), date(2027, 1, 5), "this_month") == (
+        date(2026, 12, 1),
+        date(2026, 12, 5),
+    )
     assert dashboards.previous_period(date(2027, 1, 1), date(2027, 1, 5)) == (
         date(2026, 12, 27),
         date(2026, 12, 31),
@@ -362,6 +428,30 @@ def test_bad_period_and_unknown_filters_are_explained_and_the_page_still_shows(c
     html = stats(client, world.leader, area=999999, unit="x").content.decode()
     assert "没有这个区域" in html
     assert "责任单位参数无效" in html
+
+
+def test_an_area_or_unit_outside_the_viewers_scope_is_dropped_and_never_named(client, world):
+    # given an area of 西岭乡 (outside the 东河镇 officer's areas) and a unit no handler of
+    secret = Area.objects.create(name="保密片区", level="village", parent=world.town_b)
+    far = Unit.objects.create(name="外县机关", short_name="外县机关", kind="department")
+    count(TODAY, secret, world.housing, registered=4)
+    # when the 东河镇 officer asks for that area, and the housing handler for another unit
+    html = stats(client, world.officer, area=secret.pk).content.decode()
+    # then the area is dropped with a reason, and its name appears nowhere on the page
+    assert "没有这个区域，或它不在你的权限范围内" in html
+    assert "保密片区" not in html
+    assert f'value="{secret.pk}" selected' not in html
+    html = stats(client, world.handler, unit=far.pk).content.decode()
+    assert "没有这个责任单位，或它不在你的权限范围内" in html
+    title = found_h1(html)
+    assert "外县机关" not in title  # (the unit picker lists every unit, as the ledger's does)
+    assert "县住建局" not in title
+
+
+def found_h1(html):
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", html, flags=re.S)
+    assert match is not None
+    return match[1]
 
 
 def test_long_periods_trend_per_week(client, world):
@@ -542,3 +632,71 @@ def test_the_page_costs_the_same_queries_however_many_days_areas_and_units(
         client.get("/stats/", {"period": "this_year"})
     with django_assert_max_num_queries(24):
         client.get("/stats/", {"period": "this_year", "format": "csv", "chart": "units"})
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_a_unit_is_ranked_by_a_rate_only_with_enough_cases_behind_that_rate(client, world):
+    # given 水利局 with 6 deadlines but a single (satisfied) callback, and 住建局 with 5 callbacks
+    water = Unit.objects.create(name="县水利局", short_name="县水利局", kind="department")
+    day = TODAY - timedelta(days=5)
+    count(day, world.grid_a, water, assigned=6, replied_on_time=6, callbacks=1, satisfied=1)
+    count(day, world.grid_a, world.housing, assigned=6, replied_on_time=5, overdue=1,
+          callbacks=5, satisfied=4, dissatisfied=1)  # fmt: skip
+    # when the ranking is sorted by 满意率
+    response = stats(client, world.leader, sort="satisfaction_rate", **custom(day, day))
+    found = tables(response)
+    # then 水利局's 100 % on one callback is not ranked: it is listed apart
+    assert [row[1] for row in found["units"][1:]] == ["县住建局"]
+    assert [row[0] for row in found["units_small"][1:]] == ["县水利局"]
+    assert "满意率的分母不足 5 件的单位另列" in response.content.decode()
+    # and by 按期办结率 both have 6 deadlines: both ranked, 水利局 first
+    found = tables(stats(client, world.leader, **custom(day, day)))
+    assert [row[1] for row in found["units"][1:]] == ["县水利局", "县住建局"]
+
+
+def test_the_overdue_board_filtered_by_unit_lists_only_what_the_unit_led(client, world):
+    # given an overdue need led by 交通局 with 住建局 as co unit, and one 住建局 led
+    with time_machine.travel(NOON - timedelta(days=30), tick=False):
+        led = world.assigned(title="住建局牵头")
+        need = world.register(title="交通局牵头")
+        need = need_assign(actor=world.dispatcher, need=need, version=need.version,
+                           lead_unit=world.transport, co_units=[world.housing])  # fmt: skip
+    sweep()
+    # when the leader filters /stats/ by 住建局
+    html = stats(client, world.leader, unit=world.housing.pk).content.decode()
+    board = html[html.index('data-testid="overdue-board"') :]
+    # then the board holds what 住建局 led only, as the ranking counts, and says so
+    assert led.number in board
+    assert need.number not in board
+    assert 'data-testid="overdue-total">1<' in board
+    assert "牵头办理的诉求" in board
+
+
+def test_names_that_look_like_formulas_or_markup_stay_text(client, world):
+    # given a unit named like a formula and an area named like markup, both with numbers
+    unit = Unit.objects.create(name='=HYPERLINK("x")', short_name="", kind="department")
+    area = Area.objects.create(name="</style><script>x</script>", level="village",
+                               parent=world.town_a)  # fmt: skip
+    day = TODAY - timedelta(days=2)
+    count(day, area, unit, registered=3, assigned=3, replied_on_time=5, visits=1, mood_total=3)
+    filters = custom(day, day)
+    # then the page escapes the area's name, and the CSV cell cannot run as a formula
+    html = stats(client, world.leader, **filters).content.decode()
+    assert "<script>x" not in html
+    assert "&lt;script&gt;x" in html
+    html = stats(client, world.leader, area=area.pk, **filters).content.decode()
+    assert "<script>x" not in html
+    body = client.get("/stats/", {**filters, "format": "csv", "chart": "units"}).content
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8")[1:])))
+    assert rows[1][1] == '\'=HYPERLINK("x")'
+
+
+def test_the_charts_words_come_from_the_page_in_its_language(client, world):
+    html = stats(client, world.leader).content.decode()
+    assert re.search(r'data-wx-stats-text data-week="周" data-no-data="本期暂无数据"', html)
+    # and stats.js itself holds no Chinese outside its comments
+    script = (Path(dashboards.__file__).parent / "static/insight/stats.js").read_text()
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", script, flags=re.S)
+    assert not re.search(r"[\u4e00-\u9fff]", code)

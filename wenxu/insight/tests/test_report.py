@@ -19,6 +19,7 @@ from wenxu.insight.rollups import rollup_catch_up
 from wenxu.needs import services
 from wenxu.needs.models import Need
 from wenxu.needs.services.register import RequesterInput
+from wenxu.organisations.models import Area, Unit
 
 NOON = timezone.make_aware(datetime(2026, 11, 18, 12, 0))  # "today": the default month is 2026-10
 RATES = ("response_rate", "ontime_rate", "resolution_rate", "satisfaction_rate", "callback_rate")
@@ -431,3 +432,47 @@ def test_the_page_costs_the_same_queries_however_many_needs_are_overdue(client, 
     )
     assert queries() == few
     assert few[0] <= 25
+
+
+def test_the_overdue_list_filtered_by_unit_holds_what_the_unit_led(client, world):
+    # given, besides the September needs, one led by 交通局 with 住建局 as co unit
+    never, late, _other = _overdue_needs(world)
+    with time_machine.travel(at(2026, 9, 7, 9, 0), tick=False):
+        need = world.register(title="交通局牵头住建局协办")
+        co = services.need_assign(actor=world.dispatcher, need=need, version=need.version,
+                                  lead_unit=world.transport, co_units=[world.housing])  # fmt: skip
+    # when the leader narrows the report to 住建局
+    html = page(client, world.leader, month="2026-09", unit=world.housing.pk).content.decode()
+    # then the list holds the needs 住建局 led, as its ranking counts, and says so
+    assert sorted(re.findall(r'data-need="([^"]+)"', html)) == sorted([never.number, late.number])
+    assert co.number not in html
+    assert "牵头办理的诉求" in html
+
+
+def test_names_like_formulas_or_markup_stay_text_in_the_page_and_the_workbook(client, world):
+    # given a unit named like a formula (ranked and flagged) and an area named like markup
+    unit = Unit.objects.create(name='=HYPERLINK("x")', short_name="", kind="department")
+    small = Unit.objects.create(name="+SUM(1)", short_name="", kind="department")
+    area = Area.objects.create(name="</style><script>x</script>", level="village",
+                               parent=world.town_a)  # fmt: skip
+    count(date(2026, 10, 9), area, unit, registered=6, assigned=6, replied_on_time=3, overdue=3)
+    count(date(2026, 10, 9), area, small, registered=1, assigned=1, replied_on_time=1)
+    # then the page shows the area's name as text, in the heading and the printed page header
+    html = page(client, world.leader, month="2026-10", area=area.pk).content.decode()
+    assert "<script>x" not in html
+    assert "</style><script>" not in html
+    assert "&lt;script&gt;x" in html
+    # and the workbook holds the names as quoted strings, flagged row or not, never formulas
+    raw, book = workbook(client, world.leader, data_only=False, month="2026-10", area=area.pk)
+    ws = book["单位排名"]
+    cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    for name in ('=HYPERLINK("x")', "+SUM(1)"):
+        assert cells[name].data_type == "s", name
+        assert cells[name].quotePrefix, name
+    assert next(r for r in sheet_rows(ws) if r[1] == '=HYPERLINK("x")')[0] == 1
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        assert "HYPERLINK" not in archive.read("xl/worksheets/sheet2.xml").decode()
+    # a scope line written by merge_range is a string too
+    subtitle = book["概况"]["A2"]
+    assert subtitle.data_type == "s"
+    assert "</style><script>x</script>" in subtitle.value

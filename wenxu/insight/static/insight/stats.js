@@ -7,6 +7,8 @@
   var FONT = 'system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif';
   var PALETTE = ["#b3261e", "#1f6feb", "#2e7d32", "#ed6c02", "#6a1b9a", "#00838f", "#5d4037", "#c2185b", "#546e7a", "#827717"];
   var charts = [];
+  // The words the charts draw, in the page's language (the template's data-wx-stats-text).
+  var TEXT = { week: "", noData: "" };
 
   function isEmpty(spec) {
     return !spec.series.some(function (s) {
@@ -15,9 +17,9 @@
   }
 
   function shortDate(value, weekly) {
-    // "2026-11-03" → "11-03" (weekly: "11-03周")
+    // "2026-11-03" → "11-03" (weekly: "11-03" and the word for week)
     var text = String(value).slice(5);
-    return weekly ? text + "周" : text;
+    return weekly ? text + TEXT.week : text;
   }
 
   function percentFormatter(value) {
@@ -147,7 +149,7 @@
     if (isEmpty(spec)) {
       option.graphic = {
         type: "text", left: "center", top: "middle",
-        style: { text: "本期暂无数据", fill: "#6c757d", font: "14px " + FONT }
+        style: { text: TEXT.noData, fill: "#6c757d", font: "14px " + FONT }
       };
     }
     return option;
@@ -190,7 +192,15 @@
     sync();
   }
 
+  function readText() {
+    var el = document.querySelector("[data-wx-stats-text]");
+    if (!el) { return; }
+    TEXT.week = el.getAttribute("data-week") || "";
+    TEXT.noData = el.getAttribute("data-no-data") || "";
+  }
+
   function start() {
+    readText();
     customDates();
     if (!window.echarts) { return; }
     document.querySelectorAll("[data-wx-chart]").forEach(draw);
