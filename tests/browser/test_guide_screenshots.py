@@ -18,6 +18,7 @@ import re
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.db.models import Count, QuerySet
@@ -35,9 +36,14 @@ from playwright.sync_api import (
 
 from wenxu.accounts.models import User
 from wenxu.core import demo_data, guide
+from wenxu.insight.rollups import rollup_rebuild
 from wenxu.lib import clock
 from wenxu.needs import selectors
-from wenxu.needs.models import Need
+from wenxu.needs.models import Need, ReopenRequest
+from wenxu.needs.rating import rating_link_issue, rating_url
+from wenxu.needs.services import need_rate
+from wenxu.needs.states import CallbackResolved, Satisfaction
+from wenxu.needs.tests.ledger_import_helpers import ledger_row, xlsx_bytes
 from wenxu.visits.models import Place, PlaceKind, Visit
 
 pytestmark = [
@@ -207,6 +213,31 @@ def _xlsx(*rows: list[object]) -> bytes:
     out = BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _ledger_file() -> bytes:
+    """A township's own 台账 as kept in Excel before 问需: the third row has no content."""
+    rows = [
+        ledger_row(1, category="路灯照明", content="东街路灯不亮，晚上出行不便。"),
+        ledger_row(
+            2,
+            category="供水",
+            name="李秀英",
+            phone="13900001111",
+            address="东河村西街3号",
+            content="自来水水压低，二楼以上经常没水。",
+        ),
+        ledger_row(3, category="道路破损", name="王德福", address="东河村南桥", content=""),
+        ledger_row(
+            4,
+            category="垃圾清运",
+            name="赵春梅",
+            phone="13700002222",
+            address="",
+            content="村口垃圾桶满了没人清运。",
+        ),
+    ]
+    return xlsx_bytes(rows)
 
 
 @pytest.fixture
@@ -386,6 +417,48 @@ def test_guide_screenshots(session, shots):
     shots.save(page, "place-import-preview-desktop")
     desktop.close()
 
+    # ----------------------------------------------------------------- 群众: the rating link
+    # two replied needs of residents who left a phone number: one rated in the browser, one
+    # through the service, both 不满意, so that the dispatchers have requests to decide
+    rated = list(
+        selectors.need_queryset_for_user(user=dispatcher)
+        .filter(
+            status="replied", requester__phone__gt="", outcome="resolved", lead_unit__isnull=False
+        )
+        .exclude(reply_text="")
+        .order_by("-replied_at")[:3]
+    )
+    assert len(rated) == 3, "the demo county has too few replied needs with a phone number"
+    link = rating_link_issue(rated[1])
+    need_rate(
+        link=rating_link_issue(rated[2]),
+        resolved=CallbackResolved.PARTLY,
+        satisfaction=Satisfaction.VERY_DISSATISFIED,
+        comment="只解决了一半，还有问题没人管。",
+    )
+    need_rate(
+        link=link,
+        resolved=CallbackResolved.NO,
+        satisfaction=Satisfaction.DISSATISFIED,
+        comment="答复说已经处理了，可是问题还在，希望再派人来看看。",
+    )
+    phone = _context(browser, PHONE)
+    page = phone.new_page()
+    page.goto(base + urlsplit(rating_url(rating_link_issue(rated[0]))).path)
+    expect(page.get_by_test_id("rate-form")).to_be_visible()
+    shots.save(page, "rate-phone")
+    form = page.get_by_test_id("rate-form")
+    form.get_by_text("部分解决", exact=True).click()
+    form.get_by_text("不满意", exact=True).click()
+    form.locator("textarea[name=comment]").fill("说是处理好了，可只办了一部分，希望再来看看。")
+    _scroll_to(page, "[data-testid=rate-resolved]")
+    page.evaluate("window.scrollBy({top: -40, behavior: 'instant'})")
+    shots.save(page, "rate-choose-phone")
+    form.get_by_role("button", name="提交评价").click()
+    expect(page.get_by_test_id("rate-done")).to_be_visible()
+    assert ReopenRequest.objects.filter(need=rated[0], state="pending").exists()
+    phone.close()
+
     # ----------------------------------------------------------------- 调度员
     desktop = _context(browser, DESKTOP)
     page = _login(desktop, base, "dispatcher")
@@ -405,6 +478,34 @@ def test_guide_screenshots(session, shots):
     boxes.nth(1).check()
     expect(page.locator("[data-selected-count]")).to_have_text("2")
     shots.save(page, "bulk-assign-desktop")
+    page.goto(f"{base}/ledger/?status=replied")
+    expect(page.get_by_test_id("count")).to_be_visible()
+    page.get_by_test_id("export-menu").click()
+    expect(page.locator("#ledger-export")).to_be_visible()
+    shots.save(page, "ledger-export-desktop")
+
+    # 导入台账: the columns recognised, then the check finds the row without content
+    page.goto(f"{base}/ledger/import/")
+    page.set_input_files(
+        "#id_file",
+        files=[FilePayload(name="东河镇诉求台账.xlsx", mimeType=XLSX, buffer=_ledger_file())],
+    )
+    page.get_by_test_id("upload").click()
+    expect(page.get_by_test_id("mapping")).to_be_visible()
+    shots.save(page, "ledger-import-mapping-desktop")
+    page.get_by_test_id("check").click()
+    expect(page.get_by_test_id("bad-rows")).to_have_text("1")
+    _scroll_to(page, "[data-testid=import-rejected]")
+    shots.save(page, "ledger-import-check-desktop")
+
+    # 重办申请: the residents' unsatisfied ratings, the first one opened to accept
+    page.goto(f"{base}/reopen-requests/")
+    expect(page.get_by_test_id("reopen-request")).to_have_count(3)
+    first = page.get_by_test_id("reopen-request").first
+    first.locator("details[data-decision=accept] summary").click()
+    expect(first.get_by_test_id("reopen-new-due")).to_be_visible()
+    page.evaluate('window.scrollTo({top: 0, behavior: "instant"})')
+    shots.save(page, "reopen-requests-desktop")
 
     need = _first(selectors.need_queryset_for_user(user=dispatcher).filter(status="registered"))
     page.goto(f"{base}/needs/{need.number}/")
@@ -514,6 +615,17 @@ def test_guide_screenshots(session, shots):
     page.goto(f"{base}/coverage/")
     _scroll_to(page, "[data-testid=sentiment]")
     shots.save(page, "coverage-sentiment-desktop")
+
+    # 统计 and 月报, from the daily rollups (the worker keeps them a few minutes behind)
+    rollup_rebuild(lag=timedelta(0))
+    page.goto(f"{base}/stats/")
+    expect(page.get_by_test_id("rates")).to_be_visible()
+    shots.save(page, "stats-desktop")
+    _scroll_to(page, "[data-testid=panel-units]")
+    shots.save(page, "stats-units-desktop")
+    page.get_by_test_id("report-link").click()
+    expect(page.get_by_test_id("report-title")).to_be_visible()
+    shots.save(page, "report-desktop")
     desktop.close()
 
     # ----------------------------------------------------------------- 管理员
