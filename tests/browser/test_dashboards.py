@@ -8,6 +8,9 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
+from tests.browser.helpers import DESKTOP, PHONE
+from tests.browser.helpers import login as _login
+from tests.browser.helpers import no_horizontal_scroll as _no_horizontal_scroll
 from wenxu.insight.rollups import rollup_catch_up
 from wenxu.lib import clock
 from wenxu.needs import services
@@ -18,27 +21,12 @@ from wenxu.visits.services import VisitDraft
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 800}
 RATES = ("response_rate", "ontime_rate", "resolution_rate", "satisfaction_rate", "callback_rate")
 
 
 @pytest.fixture(autouse=True)
 def _no_sending(monkeypatch):
     monkeypatch.setattr("wenxu.notify.sending.send_due", lambda **kwargs: 0)
-
-
-def _login(page, base_url, username, password):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-
-
-def _no_horizontal_scroll(page, viewport):
-    width = page.evaluate("document.scrollingElement.scrollWidth")
-    assert width <= viewport["width"], f"the page scrolls sideways: {width} px"
 
 
 def _handled(world, *, handler, lead, resolved, satisfaction, title, area=None):

@@ -7,21 +7,12 @@ import openpyxl  # type: ignore[import-untyped]
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.helpers import DESKTOP, PHONE
+from tests.browser.helpers import login as _login
 from wenxu.exchange import services
 from wenxu.needs import services as need_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 800}
-
-
-def _login(page, base_url, username, password):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])

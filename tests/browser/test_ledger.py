@@ -5,32 +5,19 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.helpers import DESKTOP, PHONE
+from tests.browser.helpers import login as _login
+from tests.browser.helpers import no_horizontal_scroll as _no_horizontal_scroll
 from wenxu.needs import services
 from wenxu.needs.models import Need
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 800}
-
-
-def _login(page, base_url, username, password):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def _shoot(page, path):
     # From the top: a full-page shot taken while scrolled shows the sticky navigation mid-page.
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=True)
-
-
-def _no_horizontal_scroll(page, viewport):
-    width = page.evaluate("document.scrollingElement.scrollWidth")
-    assert width <= viewport["width"], f"the page scrolls sideways: {width} px"
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])

@@ -9,14 +9,13 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.helpers import DESKTOP, PHONE
+from tests.browser.helpers import no_horizontal_scroll as _no_horizontal_scroll
 from wenxu.lib import clock
 from wenxu.needs import services
 from wenxu.needs.models import Need
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture
@@ -26,11 +25,6 @@ def public_on(settings, tmp_path):
     settings.WENXU_PUBLIC_WALL = True
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings
-
-
-def _no_horizontal_scroll(page, viewport):
-    width = page.evaluate("document.scrollingElement.scrollWidth")
-    assert width <= viewport["width"], f"the page scrolls sideways: {width} px"
 
 
 def test_a_resident_submits_a_need_on_a_phone_and_gets_the_tracking_code(

@@ -9,27 +9,20 @@ import time_machine
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from tests.browser.helpers import PHONE
+from tests.browser.helpers import login as _login
 from wenxu.insight.models import DailyCount
 from wenxu.needs.services.register import RequesterInput
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
 A4_CONTENT_PX = round((210 - 2 * 14) / 25.4 * 96)  # 688 px: what an A4 page prints across
 
 
 @pytest.fixture(autouse=True)
 def _no_sending(monkeypatch):
     monkeypatch.setattr("wenxu.notify.sending.send_due", lambda **kwargs: 0)
-
-
-def _login(page, base_url, username, password):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
 
 
 def _count(day, area, unit, category, **counters):
