@@ -40,7 +40,9 @@ def rating_link_issue(need: Need) -> RatingLink:
 
 
 def rating_token(link: RatingLink) -> str:
-    return signing.dumps(link.pk, salt=_SALT, compress=False)
+    # A plain Signer, not signing.dumps: that one stamps the time, so the token would change
+    # from one second to the next and a retried message would carry a different link.
+    return signing.Signer(salt=_SALT).sign_object(link.pk)
 
 
 def rating_url(link: RatingLink) -> str:
@@ -50,8 +52,8 @@ def rating_url(link: RatingLink) -> str:
 def rating_link_from_token(token: str) -> RatingLink | None:
     """The link a token names, or None for a forged, altered or unknown token."""
     try:
-        pk = signing.loads(token, salt=_SALT)
-    except signing.BadSignature:
+        pk = signing.Signer(salt=_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError):
         return None
     if not isinstance(pk, int):
         return None

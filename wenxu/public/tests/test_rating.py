@@ -277,3 +277,16 @@ def test_track_shows_the_reopened_need_with_its_new_deadline(world: World, clien
     assert f"{timezone.localtime(need.resolve_due):%Y-%m-%d %H:%M}" in html
     assert "您已申请重办" not in html
     assert _private(html, world) == []
+
+
+def test_a_links_token_is_the_same_whenever_it_is_written(world: World) -> None:
+    # A retried text message must carry the same link as the first try (and a forged one none).
+    need = world.replied()
+    link = rating_link_issue(need)
+    first = rating_token(link)
+    with time_machine.travel(timezone.now() + timedelta(hours=5)):
+        assert rating_token(link) == first
+    from wenxu.needs.rating import rating_link_from_token
+
+    assert rating_link_from_token(first) == link
+    assert rating_link_from_token(first[:-1] + ("A" if first[-1] != "A" else "B")) is None
