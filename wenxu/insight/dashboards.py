@@ -16,113 +16,37 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import models
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Substr
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.insight import measures
 from wenxu.insight.models import COUNTERS, DailyCount
+from wenxu.insight.periods import (
+    WEEKLY_AFTER_DAYS,
+    previous_period,
+)
+from wenxu.insight.ranking import (
+    MIN_DUE,
+    RATE_NAMES,
+    SEGMENT,
+    THRESHOLD,
+    below_threshold,
+    counter_label,
+    rankable,
+    rate_labels,
+)
 from wenxu.insight.selectors import StatsFilters, daily_counts_for_user, scope_q
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Area, path_roots
-from wenxu.visits.periods import month_window, quarter_window
 
-# --------------------------------------------------------------------------- periods
-
-PERIOD_CHOICES: tuple[tuple[str, Any], ...] = (
-    ("last_30_days", gettext_lazy("最近 30 天")),
-    ("this_month", gettext_lazy("本月")),
-    ("last_month", gettext_lazy("上月")),
-    ("this_quarter", gettext_lazy("本季度")),
-    ("this_year", gettext_lazy("今年")),
-    ("custom", gettext_lazy("自定义")),
-)
-DEFAULT_PERIOD = "last_30_days"  # the API's default window too
-MAX_DAYS = 366 * 3  # as the API
-WEEKLY_AFTER_DAYS = 60  # longer periods trend per week
-
-# The unit ranking: a unit whose sorted measure rests on fewer than MIN_DUE cases (its
-# denominator; deadlines due when sorting by volume) is listed apart, and a unit whose on-time
-# rate (over at least MIN_DUE deadlines) is below THRESHOLD is flagged.
-MIN_DUE = 5
-THRESHOLD = Decimal("0.80")
-RATE_NAMES = (
-    "response_rate",
-    "ontime_rate",
-    "resolution_rate",
-    "satisfaction_rate",
-    "callback_rate",
-)
 SORTS = (*RATE_NAMES, "volume")
 DEFAULT_SORT = "ontime_rate"
 AREA_LIMIT = 50  # areas in each ranked list
 BOARD_LIMIT = 50  # needs on the overdue board
-
-SEGMENT = 11  # one "<10 digits>/" step of a materialised path
-
-
-def ranking_base(rates: dict[str, measures.Rate], sort: str) -> int:
-    """The number of cases a unit's place in a ranking by `sort` rests on: the sorted rate's
-    denominator (deadlines due, 按期办结率's denominator, when ranking by volume)."""
-    return rates["ontime_rate" if sort == "volume" else sort].denominator
-
-
-def rankable(rates: dict[str, measures.Rate], sort: str) -> bool:
-    """Whether a unit has enough cases to be ranked by `sort` (the rule of /stats/ and 月报)."""
-    return ranking_base(rates, sort) >= MIN_DUE
-
-
-def below_threshold(rates: dict[str, measures.Rate]) -> bool:
-    """A unit to flag: on time below THRESHOLD over at least MIN_DUE deadlines."""
-    value = rates["ontime_rate"].value
-    return rankable(rates, "ontime_rate") and value is not None and value < THRESHOLD
-
-
-def period_dates(
-    choice: str, *, today: date, start: date | None = None, end: date | None = None
-) -> tuple[date, date]:
-    """The first and last day (both included) a period choice names. Periods that run on
-    past today (this month, quarter, year) stop at today: the days to come have no numbers."""
-    if choice == "last_30_days":
-        return today - timedelta(days=29), today
-    if choice == "this_month":
-        return today.replace(day=1), today
-    if choice == "last_month":
-        window = month_window(today.replace(day=1) - timedelta(days=1))
-        return window.first_day, window.last_day
-    if choice == "this_quarter":
-        return quarter_window(today).first_day, today
-    if choice == "this_year":
-        return date(today.year, 1, 1), today
-    if choice == "custom" and start is not None and end is not None:
-        return start, end
-    raise ValueError(choice)
-
-
-CALENDAR_MONTHS = {"this_month": 1, "last_month": 1, "this_quarter": 3, "this_year": 12}
-
-
-def _months_back(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 - months
-    return day.replace(year=index // 12, month=index % 12 + 1)
-
-
-def previous_period(start: date, end: date, choice: str = "custom") -> tuple[date, date]:
-    """The period a period is compared with. For a calendar period (this or last month, this
-    quarter, this year) the calendar period before it, cut to as many days when the current one
-    is not over yet (本月 1–29 November → 1–29 October; 上月 October → all of September, as the
-    月报 compares); otherwise the same number of days just before `start`."""
-    months = CALENDAR_MONTHS.get(choice)
-    if months is None:
-        days = (end - start).days + 1
-        return start - timedelta(days=days), start - timedelta(days=1)
-    first = _months_back(start, months)
-    return first, min(first + (end - start), start - timedelta(days=1))
 
 
 # --------------------------------------------------------------------------- tables
@@ -206,21 +130,7 @@ def _change(current: Decimal | None, previous: Decimal | None) -> Decimal | None
 
 def counts_text(rate: measures.Rate) -> str:
     """The counts behind a rate, in words: "按时签收 12 · 超时未签收 3"."""
-    return " · ".join(f"{_label(name)} {value}" for name, value in rate.counts.items())
-
-
-def rate_labels() -> dict[str, str]:
-    """The rates' names in the current language ("响应率" …)."""
-    return {
-        name: str(rate.label) for name, rate in measures.rates(dict.fromkeys(COUNTERS, 0)).items()
-    }
-
-
-def _label(counter: str) -> str:
-    """A counter's name in the current language ("按时签收")."""
-    found = DailyCount._meta.get_field(counter)
-    assert isinstance(found, models.Field)
-    return str(found.verbose_name)
+    return " · ".join(f"{counter_label(name)} {value}" for name, value in rate.counts.items())
 
 
 # --------------------------------------------------------------------------- the whole page
@@ -397,7 +307,7 @@ def _trend_panels(
     volume = Table(
         "trend_volume",
         _("登记、答复与超期走势"),
-        [period, *(_label(name) for name in volume_names)],
+        [period, *(counter_label(name) for name in volume_names)],
         [
             Row([label, *(str(sums[b][n]) for n in volume_names)])
             for b, label in zip(buckets, labels, strict=True)
@@ -408,7 +318,7 @@ def _trend_panels(
         "x": x,
         "weekly": weekly,
         "series": [
-            {"name": _label(n), "data": [sums[b][n] for b in buckets]} for n in volume_names
+            {"name": counter_label(n), "data": [sums[b][n] for b in buckets]} for n in volume_names
         ],
     }
 
@@ -621,7 +531,7 @@ def _satisfaction_panel(totals: dict[str, int]) -> Panel:
         [
             Row(
                 [
-                    _label(n),
+                    counter_label(n),
                     str(totals[n]),
                     f"{Decimal(totals[n] * 100) / answered:.1f}%" if answered else "—",
                 ]
@@ -633,7 +543,7 @@ def _satisfaction_panel(totals: dict[str, int]) -> Panel:
         "kind": "pie",
         "donut": True,
         "colors": ["#2e7d32", "#66bb6a", "#c0ca33", "#fb8c00", "#c62828"],
-        "x": [_label(n) for n in names],
+        "x": [counter_label(n) for n in names],
         "series": [{"name": _("回访"), "data": [totals[n] for n in names]}],
     }
     return Panel(table, chart)

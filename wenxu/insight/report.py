@@ -6,7 +6,7 @@ equal `GET /api/v1/stats/rates` for the month's first and last day), the overdue
 needs through the needs' own scoped selector, personal data always masked (a report is handed
 on; nobody reveals in it).
 
-The unit ranking uses the rule of /stats/ (`dashboards.MIN_DUE`, `dashboards.THRESHOLD`): units
+The unit ranking uses the rule of /stats/ (`ranking.MIN_DUE`, `ranking.THRESHOLD`): units
 with fewer deadlines due than the minimum are listed apart, ranked units below the on-time
 threshold are flagged.
 """
@@ -28,21 +28,22 @@ from django.utils.translation import gettext as _
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user, user_roles
 from wenxu.insight import measures
-from wenxu.insight.dashboards import MIN_DUE, THRESHOLD, below_threshold, rankable
 from wenxu.insight.models import COUNTERS, DailyCount
+from wenxu.insight.ranking import (
+    MIN_DUE,
+    RATE_NAMES,
+    SEGMENT,
+    THRESHOLD,
+    below_threshold,
+    counter_label,
+    rankable,
+)
 from wenxu.insight.selectors import StatsFilters, daily_counts_for_user
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs import states
 from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Area, Unit, path_roots
 
-RATE_NAMES = (
-    "response_rate",
-    "ontime_rate",
-    "resolution_rate",
-    "satisfaction_rate",
-    "callback_rate",
-)
 RANK_BY = "ontime_rate"  # the report ranks units by 按期办结率
 UNIT_RATES = ("response_rate", "ontime_rate", "resolution_rate", "satisfaction_rate")
 # The counts the overview lists under the rates, in this order.
@@ -63,7 +64,6 @@ VOLUME_COUNTERS = (
 )
 OVERDUE_LIMIT = 500  # rows of the overdue list (the longest overdue first); the total is exact
 CATEGORY_LIMIT = 10  # categories listed; the rest are summed as 其他
-SEGMENT = 11  # one "<10 digits>/" step of a materialised path
 ROLES = frozenset({states.LEADER, states.DISPATCHER, states.HANDLER, "admin"})
 EARLIEST_YEAR = 2000
 
@@ -331,12 +331,6 @@ def _share(count: int, total: int) -> Decimal | None:
     return (Decimal(count) / Decimal(total)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
-def _label(counter: str) -> str:
-    found = DailyCount._meta.get_field(counter)
-    assert isinstance(found, models.Field)
-    return str(found.verbose_name)
-
-
 def _ints(row: dict[str, Any]) -> dict[str, int]:
     return {name: int(row.get(name) or 0) for name in COUNTERS}
 
@@ -378,7 +372,7 @@ def report_for_user(
         previous_totals=previous_totals,
         rates=[RateLine(current[name], past[name]) for name in RATE_NAMES],
         counts=[
-            CountLine(name, _label(name), totals[name], previous_totals[name])
+            CountLine(name, counter_label(name), totals[name], previous_totals[name])
             for name in VOLUME_COUNTERS
         ],
         units=units,

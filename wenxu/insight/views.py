@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
-from wenxu.insight import dashboards
+from wenxu.insight import dashboards, periods
 from wenxu.insight import report as rp
 from wenxu.insight.selectors import StatsFilters
 from wenxu.lib import clock
@@ -55,7 +55,7 @@ class StatsFilterForm(forms.Form):
     period = forms.ChoiceField(
         label=gettext_lazy("统计周期"),
         required=False,
-        choices=dashboards.PERIOD_CHOICES,
+        choices=periods.PERIOD_CHOICES,
         error_messages={"invalid_choice": gettext_lazy("未知的统计周期：%(value)s")},
     )
     start = forms.DateField(
@@ -97,20 +97,20 @@ class StatsFilterForm(forms.Form):
     def window(self, today: date) -> tuple[str, date, date, list[str]]:
         """The chosen period's choice and days, or the default with a message why."""
         data = self.cleaned_data
-        choice = data.get("period") or dashboards.DEFAULT_PERIOD
+        choice = data.get("period") or periods.DEFAULT_PERIOD
         start, end = data.get("start"), data.get("end")
         if choice != "custom":
-            return (choice, *dashboards.period_dates(choice, today=today), [])
+            return (choice, *periods.period_dates(choice, today=today), [])
         problem = ""
         if start is None or end is None:
             problem = _("自定义周期请填写开始日期和结束日期。")
         elif start > end:
             problem = _("开始日期不能晚于结束日期。")
-        elif (end - start).days >= dashboards.MAX_DAYS:
+        elif (end - start).days >= periods.MAX_DAYS:
             problem = _("一次最多统计 3 年，请缩短日期范围。")
         if problem or start is None or end is None:
-            choice = dashboards.DEFAULT_PERIOD
-            return (choice, *dashboards.period_dates(choice, today=today), [problem])
+            choice = periods.DEFAULT_PERIOD
+            return (choice, *periods.period_dates(choice, today=today), [problem])
         return choice, start, end, []
 
 
@@ -194,8 +194,8 @@ def stats(request: HttpRequest) -> HttpResponse:
     context = {
         "dash": dash,
         "choice": choice,
-        "choice_label": dict(dashboards.PERIOD_CHOICES)[choice],
-        "periods": dashboards.PERIOD_CHOICES,
+        "choice_label": dict(periods.PERIOD_CHOICES)[choice],
+        "periods": periods.PERIOD_CHOICES,
         "days": (end - start).days + 1,
         "area": area,
         "unit": unit,

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from wenxu.insight import dashboards
+from wenxu.insight import dashboards, periods, ranking
 from wenxu.insight.models import DailyCount
 from wenxu.needs.services import need_assign
 from wenxu.needs.sweeps import sweep
@@ -188,7 +188,7 @@ def test_the_page_shows_the_numbers_the_api_gives_for_the_same_filters(client, w
         page = rate_values(stats(client, user, **filters))
         api_params = {k: v for k, v in filters.items() if k != "period"}
         api = client.get("/api/v1/stats/rates", api_params).json()
-        assert page == {name: api[name]["percent"] for name in dashboards.RATE_NAMES}, params
+        assert page == {name: api[name]["percent"] for name in ranking.RATE_NAMES}, params
 
 
 # --------------------------------------------------------------------------- change
@@ -361,17 +361,17 @@ def test_period_presets_name_their_days_and_the_period_they_compare_with(
     assert f'data-start="{start:%Y-%m-%d}"' in html
     assert f'data-end="{end:%Y-%m-%d}"' in html
     assert f"{previous[0]:%Y-%m-%d} 至 {previous[1]:%Y-%m-%d}" in html
-    assert dashboards.previous_period(start, end, period) == previous
+    assert periods.previous_period(start, end, period) == previous
 
 
 def test_a_calendar_period_is_compared_with_the_one_before_cut_to_fit():
     # 本月 on 31 March: all of February (it has no 29th–31st)
-    assert dashboards.previous_period(date(2026, 3, 1), date(2026, 3, 31), "this_month") == (
+    assert periods.previous_period(date(2026, 3, 1), date(2026, 3, 31), "this_month") == (
         date(2026, 2, 1),
         date(2026, 2, 28),
     )
     # a custom period keeps "the same length just before"
-    assert dashboards.previous_period(date(2026, 10, 1), date(2026, 10, 31), "custom") == (
+    assert periods.previous_period(date(2026, 10, 1), date(2026, 10, 31), "custom") == (
         date(2026, 8, 31),
         date(2026, 9, 30),
     )
@@ -398,16 +398,16 @@ def test_last_month_on_stats_shows_the_same_changes_as_that_months_report(client
 
 def test_presets_follow_the_clock_over_a_year_end():
     today = date(2027, 1, 5)
-    assert dashboards.period_dates("last_month", today=today) == (
+    assert periods.period_dates("last_month", today=today) == (
         date(2026, 12, 1),
         date(2026, 12, 31),
     )
-    assert dashboards.period_dates("this_quarter", today=today) == (date(2027, 1, 1), today)
-    assert dashboards.previous_period(date(2027, 1, 1), date(2027, 1, 5), "this_month") == (
+    assert periods.period_dates("this_quarter", today=today) == (date(2027, 1, 1), today)
+    assert periods.previous_period(date(2027, 1, 1), date(2027, 1, 5), "this_month") == (
         date(2026, 12, 1),
         date(2026, 12, 5),
     )
-    assert dashboards.previous_period(date(2027, 1, 1), date(2027, 1, 5)) == (
+    assert periods.previous_period(date(2027, 1, 1), date(2027, 1, 5)) == (
         date(2026, 12, 27),
         date(2026, 12, 31),
     )
