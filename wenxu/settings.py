@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "wenxu.notify",
     "wenxu.exchange",
     "wenxu.insight",
+    "wenxu.topics",
     "wenxu.api",
 ]
 
@@ -294,6 +295,30 @@ if not WENXU_RATES_SATISFIED_LEVELS or set(WENXU_RATES_SATISFIED_LEVELS) - _LEVE
     raise ImproperlyConfigured(
         "WENXU_RATES_SATISFIED_LEVELS: a comma-separated subset of " + ", ".join(sorted(_LEVELS))
     )
+# 举一反三 (issue #7, docs/insight.md). Similar needs: closed needs stay candidates this long.
+WENXU_SIMILAR_RECENT_DAYS = env.int("WENXU_SIMILAR_RECENT_DAYS", default=180)
+# Hot topics: the default window, and how often the worker recomputes them.
+WENXU_HOT_TOPICS_DAYS = env.int("WENXU_HOT_TOPICS_DAYS", default=30)
+WENXU_HOT_TOPICS_EVERY_HOURS = env.int("WENXU_HOT_TOPICS_EVERY_HOURS", default=6)
+# Routing suggestions below this confidence are shown as uncertain.
+WENXU_ROUTER_MIN_CONFIDENCE = env.float("WENXU_ROUTER_MIN_CONFIDENCE", default=0.5)
+# Early signals (未诉先办): the period compared, the weeks of baseline before it, and the fewest
+# needs in the period that can make a signal.
+WENXU_SIGNALS_DAYS = env.int("WENXU_SIGNALS_DAYS", default=7)
+WENXU_SIGNALS_BASELINE_WEEKS = env.int("WENXU_SIGNALS_BASELINE_WEEKS", default=8)
+WENXU_SIGNALS_MIN_COUNT = env.int("WENXU_SIGNALS_MIN_COUNT", default=3)
+for _name in (
+    "WENXU_SIMILAR_RECENT_DAYS",
+    "WENXU_HOT_TOPICS_DAYS",
+    "WENXU_HOT_TOPICS_EVERY_HOURS",
+    "WENXU_SIGNALS_DAYS",
+    "WENXU_SIGNALS_BASELINE_WEEKS",
+    "WENXU_SIGNALS_MIN_COUNT",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+if not 0 <= WENXU_ROUTER_MIN_CONFIDENCE <= 1:
+    raise ImproperlyConfigured("WENXU_ROUTER_MIN_CONFIDENCE must be between 0 and 1.")
 # Resident pages that a deployment turns on: online submission and the public 回音墙.
 WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
 WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)

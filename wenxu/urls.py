@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("wenxu.public.urls")),
     path("", include("wenxu.exchange.urls")),
     path("", include("wenxu.insight.urls")),
+    path("topics/", include("wenxu.topics.urls")),
     path("", include("wenxu.insight.report_urls")),
     path("", include("wenxu.core.urls")),
 ]
