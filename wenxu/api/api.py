@@ -8,7 +8,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
-from wenxu.api import exports, needs, reference, stats, tokens, visits
+from wenxu.api import exports, needs, reference, similar, stats, tokens, visits
 from wenxu.api.auth import api_auth
 from wenxu.api.errors import JsonParser, install_exception_handlers
 
@@ -49,6 +49,8 @@ api = NinjaAPI(
 install_exception_handlers(api)
 
 api.add_router("/auth", tokens.router)
+# Before the needs router: its POST /needs/{number}/{action} would otherwise take the path.
+api.add_router("/", similar.router)
 api.add_router("/", needs.router)
 api.add_router("/", reference.router)
 api.add_router("/", visits.router)
