@@ -197,6 +197,20 @@ def _rollups() -> int:
     return rollup_catch_up()
 
 
+def _hot_topics() -> int:
+    """Recompute the hot topics when the last scheduled run is WENXU_HOT_TOPICS_EVERY_HOURS old."""
+    from wenxu.insight.hot_runs import hot_topics_scheduled
+
+    return hot_topics_scheduled()
+
+
+def _signals() -> int:
+    """未诉先办: rises of an area × category against its baseline, once per period."""
+    from wenxu.insight.signals import signals_detect
+
+    return signals_detect()
+
+
 def _stage(result: SweepResult, name: str, fn: Callable[[], int]) -> int:
     """One stage of the sweep; a failing stage is logged and the others still run."""
     try:
@@ -207,7 +221,9 @@ def _stage(result: SweepResult, name: str, fn: Callable[[], int]) -> int:
         return 0
 
 
-def sweep() -> SweepResult:
+def sweep(*, insight: bool = True) -> SweepResult:
+    """Every stage once. `insight=False` leaves out the hot topics and early signals, which look
+    at the present (the demo's replay of past days runs them once at the end instead)."""
     at = clock.now()
     result = SweepResult()
     running = Q(
@@ -337,4 +353,8 @@ def sweep() -> SweepResult:
     result.rolled_up = _stage(result, "rollups", _rollups)
     _stage(result, "export_cleanup", _export_cleanup)
     _stage(result, "import_purge", _import_purge)
+    # 举一反三: hot topics on their schedule, then early signals from the fresh rollups.
+    if insight:
+        _stage(result, "hot_topics", _hot_topics)
+        _stage(result, "signals", _signals)
     return result
