@@ -278,6 +278,21 @@ class ShareLine:
         return _percent(self.share)
 
 
+@dataclass(frozen=True)
+class TopicLine:
+    """One 专题 in the month: where it stands and what it reached this month."""
+
+    pk: int
+    title: str
+    status: str
+    owner: str
+    needs: int
+    measures_done: int
+    measures_total: int
+    progress: int
+    milestones: list[str]  # completed within the month
+
+
 @dataclass
 class Report:
     month: Month
@@ -300,7 +315,7 @@ class Report:
     min_due: int = MIN_DUE
     threshold: Decimal = THRESHOLD
     overdue_limit: int = OVERDUE_LIMIT
-    topics_enabled: bool = False  # 专题 arrive with issue #7
+    topics: list[TopicLine] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -359,6 +374,7 @@ def report_for_user(
     categories, registered = _categories(rows)
     spot, spot_total = _spot(user, rows, area)
     overdue, overdue_total = _overdue(user, month, area, unit)
+    topics = _topics(user, month, area, unit)
     notes: list[str] = []
     if month.end > now:
         notes.append(_("本月尚未结束，数字截至生成时间。"))
@@ -379,6 +395,7 @@ def report_for_user(
         units_small=units_small,
         overdue=overdue,
         overdue_total=overdue_total,
+        topics=topics,
         categories=categories,
         registered=registered,
         spot=spot,
@@ -560,3 +577,62 @@ def _overdue_line(need: Need, month: Month) -> OverdueLine:
         replied_at=timezone.localtime(replied) if replied is not None else None,
         days=days,
     )
+
+
+TOPIC_LIMIT = 50  # topics listed in a report
+
+
+def _topics(user: User, month: Month, area: Area | None, unit: Unit | None) -> list[TopicLine]:
+    """The 专题 the user sees that were open at some time in the month (created before its end,
+    not closed before its start), narrowed to `area` (topics in or above it) and `unit` (topics
+    it leads or holds a measure of). Three or four queries: the topics with their counts, the
+    completed milestones (twice: progress and this month's), and the measures for a unit."""
+    from wenxu.topics import selectors as topic_selectors
+    from wenxu.topics.models import Measure, Milestone
+
+    topics = [
+        t
+        for t in topic_selectors.topic_list_for_user(
+            user=user, filters=topic_selectors.TopicFilters(area=area)
+        )
+        if t.created_at < month.end and (t.closed_at is None or t.closed_at >= month.start)
+    ]
+    if unit is not None:
+        ids = [t.pk for t in topics]
+        mine = {
+            t.pk
+            for t in topics
+            if t.owner_unit is not None and t.owner_unit.path.startswith(unit.path)
+        }
+        mine.update(
+            Measure.objects.filter(
+                topic_id__in=ids, owner_unit__path__startswith=unit.path
+            ).values_list("topic_id", flat=True)
+        )
+        topics = [t for t in topics if t.pk in mine]
+    topics = topics[:TOPIC_LIMIT]
+    reached: dict[int, list[str]] = {}
+    for topic_id, title, progress in (
+        Milestone.objects.filter(
+            topic_id__in=[t.pk for t in topics],
+            completed_at__gte=month.start,
+            completed_at__lt=month.end,
+        )
+        .order_by("topic_id", "progress", "id")
+        .values_list("topic_id", "title", "progress")
+    ):
+        reached.setdefault(topic_id, []).append(f"{title}（{progress}%）")
+    return [
+        TopicLine(
+            pk=t.pk,
+            title=t.title,
+            status=t.get_status_display(),
+            owner=str(t.owner_unit) if t.owner_unit else "—",
+            needs=getattr(t, "need_count", 0),
+            measures_done=getattr(t, "measures_done", 0),
+            measures_total=getattr(t, "measures_total", 0),
+            progress=getattr(t, "progress", 0),
+            milestones=reached.get(t.pk, []),
+        )
+        for t in topics
+    ]

@@ -117,7 +117,7 @@ def _context(request: HttpRequest, form: ReportForm, report: rp.Report | None) -
         "unit_options": ledger_forms.unit_options(),
         "query": _query(report) if report is not None else "",
         "overdue_note": overdue_note(report) if report is not None else "",
-        "topics_text": topics_text(),
+        "topics_text": topics_text(report) if report is not None else "",
         "page_header_css": _css_string(f"{report.scope} · {report.title}") if report else "",
     }
 

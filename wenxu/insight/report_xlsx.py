@@ -337,11 +337,34 @@ class _Book:
         self.merged(ws, row, 0, 3, _("马上就办占比 = 马上就办件数 ÷ 登记件数。"), "note")
 
     def topics(self) -> None:
+        r = self.report
         ws = self.book.add_worksheet(_("专题进展"))
-        ws.set_column(0, 0, 80)
-        self.text(ws, 0, 0, self.report.title, "title")
-        self.text(ws, 1, 0, self.subtitle(), "subtitle")
-        ws.write_string(3, 0, topics_text(), self.fmt["plain"])
+        self.head(
+            ws,
+            [
+                (_("专题"), 40),
+                (_("状态"), 10),
+                (_("牵头单位"), 16),
+                (_("关联诉求"), 10),
+                (_("措施完成"), 10),
+                (_("措施总数"), 10),
+                (_("进度（%）"), 10),
+                (_("本月完成的节点"), 40),
+            ],
+        )
+        row = TITLE_ROWS + 1
+        for line in r.topics:
+            self.text(ws, row, 0, line.title)
+            self.text(ws, row, 1, line.status)
+            self.text(ws, row, 2, line.owner)
+            ws.write_number(row, 3, line.needs, self.fmt["int"])
+            ws.write_number(row, 4, line.measures_done, self.fmt["int"])
+            ws.write_number(row, 5, line.measures_total, self.fmt["int"])
+            ws.write_number(row, 6, line.progress, self.fmt["int"])
+            self.text(ws, row, 7, "；".join(line.milestones))
+            row += 1
+        row += 1
+        self.merged(ws, row, 0, 7, topics_text(r), "note")
 
 
 def overdue_note(report: Report) -> str:
@@ -358,8 +381,13 @@ def overdue_note(report: Report) -> str:
     return text
 
 
-def topics_text() -> str:
-    return _("专题功能尚未启用，本月报暂无专题（举一反三）进展。启用后将在此列出各专题的进展。")
+def topics_text(report: Report) -> str:
+    if not report.topics:
+        return _("本月范围内没有进行中的专题（举一反三）。")
+    return _(
+        "本月进行过的专题（举一反三）：月内在办或月内办结的专题，按范围和责任单位（牵头或承担措施）"
+        "筛选；进度为已完成节点的最高百分比。"
+    )
 
 
 def _naive(moment: datetime) -> datetime:

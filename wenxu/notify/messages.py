@@ -11,6 +11,7 @@ from the draft's `RatingLink` when sending.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -154,16 +155,31 @@ def sms_reopen_declined(need: Need, reason: str) -> str:
     }
 
 
-def sms_topic_progress(*, topic_title: str, progress: str, link: str) -> str:
+def sms_topic_progress(
+    *, topic_title: str, progress: str, link: str, names: Iterable[str] = ()
+) -> str:
     """专题进展: residents whose needs a topic (专题) groups hear of its measures' progress.
 
-    Topics arrive in a later issue; the text is ready, nothing sends it yet.
+    Sent by `wenxu.topics.services` when a milestone completes (template `topic_milestone`) and
+    when the topic closes (`topic_closed`), once per requester. The topic's title and progress
+    are typed by staff and go to many residents: phone-like runs and every name in `names`
+    (the requesters of all the topic's needs) are masked in them, so that one resident's name
+    typed into a title never reaches another.
     """
     return _("您关心的“%(topic)s”有新进展：%(progress)s。详情：%(link)s") % {
-        "topic": clip(scrub(topic_title), SMS_TITLE_CHARS),
-        "progress": clip(scrub(progress), 40),
+        "topic": clip(_mask_names(scrub(topic_title), names), SMS_TITLE_CHARS),
+        "progress": clip(_mask_names(scrub(progress), names), 40),
         "link": link,
     }
+
+
+def _mask_names(text: str, names: Iterable[str]) -> str:
+    """Each name of two characters or more masked (张三丰 → 张**), longest first so that a name
+    containing another is masked whole."""
+    for name in sorted({n.strip() for n in names}, key=len, reverse=True):
+        if len(name) >= 2:
+            text = text.replace(name, masking.mask_name(name))
+    return text
 
 
 # --------------------------------------------------------------------------- staff texts

@@ -33,6 +33,9 @@ class Draft:
     rating_link: RatingLink | None = None
 
 
+_CHUNK = 500  # drafts per query in enqueue_many
+
+
 def enqueue(drafts: Iterable[Draft], *, at: datetime | None = None) -> list[Message]:
     """Write the drafts whose keys are new; returns the rows written now.
 
@@ -68,6 +71,55 @@ def enqueue(drafts: Iterable[Draft], *, at: datetime | None = None) -> list[Mess
     if written:
         ids = [m.pk for m in written]
         transaction.on_commit(lambda: _queue_sending(ids))
+    return written
+
+
+def enqueue_many(drafts: list[Draft]) -> list[int]:
+    """`enqueue` for many drafts at once (a topic's residents): the rows whose keys are new, in
+    a few queries however many (no query and savepoint per draft).
+    A key already written (now or by a concurrent transaction: the unique key) is skipped, so
+    each draft is sent at most once. Returns the ids of the rows written now."""
+    if not drafts:
+        return []
+    now = clock.now()
+    written: list[int] = []
+    for start in range(0, len(drafts), _CHUNK):
+        chunk = drafts[start : start + _CHUNK]
+        keys = [d.key for d in chunk]
+        have = set(Message.objects.filter(key__in=keys).values_list("key", flat=True))
+        new = [d for d in chunk if d.key not in have]
+        if not new:
+            continue
+        Message.objects.bulk_create(
+            [
+                Message(
+                    key=d.key,
+                    channel=d.channel,
+                    template=d.template,
+                    to_masked=d.to_masked,
+                    body=d.body,
+                    subject=d.subject,
+                    need=d.need,
+                    requester=d.requester,
+                    user=d.user,
+                    robot=d.robot,
+                    rating_link=d.rating_link,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+                for d in new
+            ],
+            ignore_conflicts=True,
+        )
+        # Rows a concurrent transaction wrote first have another creation time (or are not
+        # visible yet): only ours are queued here; theirs are queued by them.
+        written += list(
+            Message.objects.filter(key__in=[d.key for d in new], created_at=now).values_list(
+                "pk", flat=True
+            )
+        )
+    if written:
+        transaction.on_commit(lambda: _queue_sending(written))
     return written
 
 

@@ -20,6 +20,7 @@ from wenxu.needs import services
 from wenxu.needs.models import Need
 from wenxu.needs.services.register import RequesterInput
 from wenxu.organisations.models import Area, Unit
+from wenxu.topics.models import Measure, Milestone, Topic
 
 NOON = timezone.make_aware(datetime(2026, 11, 18, 12, 0))  # "today": the default month is 2026-10
 RATES = ("response_rate", "ontime_rate", "resolution_rate", "satisfaction_rate", "callback_rate")
@@ -329,14 +330,70 @@ def test_categories_and_the_on_the_spot_share(client, october):
     assert category_rows == [(1, "城乡建设 · 道路与照明", 6, 0.6), (2, "城乡建设 · 供水", 4, 0.4)]
 
 
-def test_the_workbook_has_the_sheets_and_topics_say_they_are_not_enabled(client, october):
+def test_the_workbook_has_the_sheets_with_title_and_scope(client, october):
     _raw, book = workbook(client, october.leader, month="2026-10")
     assert book.sheetnames == SHEETS
-    assert "专题功能尚未启用" in book["专题进展"]["A4"].value
-    assert "专题功能尚未启用" in page(client, october.leader, month="2026-10").content.decode()
     for ws in book:
         assert ws["A1"].value == "2026年10月问需工作月报"
         assert "青山县" in ws["A2"].value
+
+
+def test_topics_open_in_the_month_are_listed_with_their_progress(client, october, world):
+    # given a topic in 东河镇 with a measure done and a milestone reached in October,
+    with time_machine.travel(timezone.make_aware(datetime(2026, 10, 3, 9)), tick=False):
+        mine = Topic.objects.create(
+            title="东河镇路灯失修专题", area=world.town_a, owner_unit=world.housing, status="acting"
+        )
+        Measure.objects.create(
+            topic=mine,
+            title="明确维护单位",
+            owner_unit=world.housing,
+            due_date=date(2026, 10, 30),
+            status="done",
+        )
+        Measure.objects.create(
+            topic=mine, title="更换灯具", owner_unit=world.transport, due_date=date(2026, 12, 30)
+        )
+        mine.links.create(need=world.register())
+        Milestone.objects.create(
+            topic=mine, title="=排查完毕", progress=40, completed_at=timezone.now()
+        )
+        elsewhere = Topic.objects.create(title="西岭乡专题", area=world.town_b)
+        closed_before = Topic.objects.create(
+            title="九月已办结的专题",
+            area=world.town_a,
+            status="closed",
+            closed_at=timezone.make_aware(datetime(2026, 9, 20)),
+        )
+    with time_machine.travel(timezone.make_aware(datetime(2026, 11, 3, 9)), tick=False):
+        later = Topic.objects.create(title="十一月才建的专题", area=world.town_a)
+
+    # when the leader reports October for 东河镇,
+    html = page(client, october.leader, month="2026-10", area=world.town_a.pk).content.decode()
+    _raw, book = workbook(client, october.leader, month="2026-10", area=world.town_a.pk)
+
+    # then only the topic open in October within 东河镇 is listed, with its numbers
+    section = found(r'data-table="topics">(.*?)</table>', html)
+    assert mine.title in section
+    for other in (elsewhere, closed_before, later):
+        assert other.title not in html
+    for shown in ("1/2", "40%", "=排查完毕（40%）"):
+        assert shown in section
+    rows = [r for r in sheet_rows(book["专题进展"]) if r[0] == mine.title]
+    assert rows == [(mine.title, "整改中", "县住建局", 1, 1, 2, 40, "=排查完毕（40%）")]
+    # (the milestone's "=…" arrives as text: written as a formula, it would read back as 0)
+
+    # and narrowed to a unit: the one holding a measure still sees it, another does not
+    by_unit = page(client, october.leader, month="2026-10", unit=world.transport.pk)
+    assert mine.title in by_unit.content.decode()
+    by_other = page(client, october.leader, month="2026-10", unit=world.transport_roads.pk)
+    assert mine.title not in by_other.content.decode()
+
+
+def test_no_topics_says_so(client, october):
+    _raw, book = workbook(client, october.leader, month="2026-10")
+    assert "没有进行中的专题" in sheet_rows(book["专题进展"])[-1][0]
+    assert "没有进行中的专题" in page(client, october.leader, month="2026-10").content.decode()
 
 
 # --------------------------------------------------------------------------- the overdue list
