@@ -264,9 +264,15 @@ def need_assign(request: HttpRequest, number: str, payload: s.AssignIn) -> dict[
         refs = RefResolver()
         lead = refs.unit(payload.lead_unit, "lead_unit")
         co = refs.units(payload.co_units, "co_units")
+        category = refs.category(payload.category)
         refs.raise_if_any()
         return services.need_assign(
-            actor=user, need=need, version=payload.version, lead_unit=lead, co_units=co
+            actor=user,
+            need=need,
+            version=payload.version,
+            lead_unit=lead,
+            co_units=co,
+            category=category,
         )
 
     return _act(request, number, run)

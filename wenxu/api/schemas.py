@@ -230,6 +230,11 @@ class AcceptIn(ActionIn):
 class AssignIn(ActionIn):
     lead_unit: int = Field(description="主办单位 id，见 GET /units")
     co_units: list[int] = Field(default_factory=list, max_length=20)
+    category: int | None = Field(
+        None,
+        description="改正诉求分类（分类 id，见 GET /categories）；不填则不变。"
+        "办理时限按改正后的分类计算",
+    )
 
 
 class ReasonIn(ActionIn):

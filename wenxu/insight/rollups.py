@@ -7,8 +7,10 @@ however many workers sweep. Rows committed out of id order are the hazard of any
 event is read only once it is `LAG` old, and a transaction that stays open longer than that
 could be skipped; `wenxu rollup_rebuild` recomputes everything from the log.
 
-What each event adds (the need's current area and category; the lead unit the event concerned,
-which every event records):
+What each event adds (the need's current area; the category the need had when the event
+happened — a 交办 that corrects the category records the old one as `category_from`, so earlier
+events stay where the incremental catch-up filed them and a rebuild files them the same way;
+the lead unit the event concerned, which every event records):
 
 - register → registered; register_on_the_spot → registered, on_the_spot, and when the resident
   confirmed on the spot a callback (resolved, their satisfaction);
@@ -27,7 +29,7 @@ which every event records):
 
 import time as timer
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -202,6 +204,32 @@ def _event_unit(event: NeedEvent) -> int | None:
     return int(raw) if raw is not None else None
 
 
+def _categories_at(events: list[NeedEvent]) -> Callable[[NeedEvent], int | None]:
+    """The category each event's need had when the event happened: the `category_from` of the
+    first later 交办 that changed it, else the need's category now. Read after the events (and
+    so after their needs' categories): a change committed in between is seen here and gives the
+    same answer as the category read before it."""
+    changes: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+    for need_id, pk, data in (
+        NeedEvent.objects.filter(
+            need_id__in={e.need_id for e in events},
+            action=Action.ASSIGN,
+            data__has_key="category_from",
+        )
+        .order_by("pk")
+        .values_list("need_id", "pk", "data")
+    ):
+        changes[need_id].append((pk, data.get("category_from")))
+
+    def category(event: NeedEvent) -> int | None:
+        for pk, before in changes.get(event.need_id, ()):
+            if pk > event.pk:
+                return before
+        return event.need.category_id
+
+    return category
+
+
 def _read_events(
     batch: _Batch, after: int, *, until: datetime | None, limit: int, upto: int | None = None
 ) -> int:
@@ -225,6 +253,7 @@ def _read_events(
     )
     last = after
     batch.preload_units(u for e in events if (u := _event_unit(e)) is not None)
+    category_at = _categories_at(events)
     for event in events:
         if until is not None and event.created_at >= until:
             break  # not yet settled: read on a later run (see LAG)
@@ -236,7 +265,7 @@ def _read_events(
             area_path=need.area.path,
             unit_id=unit_id,
             unit_path=batch.unit_path(unit_id),
-            category_id=need.category_id,
+            category_id=category_at(event),
         )
         batch.add(dims, event_counts(event, need))
         last = event.pk

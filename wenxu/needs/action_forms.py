@@ -9,10 +9,11 @@ as the page showed it, so a stale form is refused by the service, never silently
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from wenxu.needs import deadlines, states
-from wenxu.needs.models import Need
+from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Unit
 
 TEXTAREA = {"rows": 3, "class": "form-control"}
@@ -58,7 +59,20 @@ def _text(label: Any, **attrs: Any) -> forms.CharField:
     )
 
 
+class CategoryChoiceField(forms.ModelChoiceField[Category]):
+    def label_from_instance(self, obj: Category) -> str:
+        return "\u3000" * obj.depth + obj.name
+
+
 class AssignForm(ActionForm):
+    category = CategoryChoiceField(
+        queryset=Category.objects.none(),
+        label=_("诉求分类"),
+        required=False,
+        empty_label=_("（不变）"),
+        widget=forms.Select(attrs={"class": "form-select"}),
+        help_text=_("分类不对时在此改正；办理时限按改正后的分类计算。"),
+    )
     lead_unit = UnitChoiceField(
         queryset=Unit.objects.none(),
         label=_("主办单位"),
@@ -80,6 +94,11 @@ class AssignForm(ActionForm):
         co: Any = self.fields["co_units"]
         lead.queryset = units
         co.queryset = units
+        category: Any = self.fields["category"]
+        current = Q(pk=need.category_id) if need.category_id else Q(pk__in=[])
+        category.queryset = Category.objects.filter(Q(active=True) | current).order_by("path")
+        if not self.is_bound:
+            self.initial.setdefault("category", need.category_id)
         if not self.is_bound and need.category is not None and need.category.default_unit_id:
             self.initial.setdefault("lead_unit", need.category.default_unit_id)
 
@@ -87,6 +106,7 @@ class AssignForm(ActionForm):
         return {
             "lead_unit": self.cleaned_data.get("lead_unit"),
             "co_units": list(self.cleaned_data.get("co_units") or []),
+            "category": self.cleaned_data.get("category"),
         }
 
 

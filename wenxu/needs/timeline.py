@@ -145,7 +145,8 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         co = [_unit(units, pk) for pk in data.get("co_units") or []]
         if co:
             text += _("（协办：%(units)s）") % {"units": join_list(co)}
-        return text + _("，办结时限 %(due)s") % {"due": _due(data.get("resolve_due"), ref=ref)}
+        text += _("，办结时限 %(due)s") % {"due": _due(data.get("resolve_due"), ref=ref)}
+        return _with_note(text, note)
     if action == Action.ACCEPT:
         return _("签收，开始办理")
     if action == Action.RETURN:

@@ -242,3 +242,48 @@ def test_recent_events_wait_for_the_lag_and_are_counted_once(world):
         assert (assigned.registered, assigned.assigned) == (0, 1)
         assert assigned.area_path == need.area.path
         assert assigned.unit_path == world.housing.path
+
+
+def _by_category() -> set[tuple[Any, int, int]]:
+    return {
+        (row.category_id, row.registered, row.assigned)
+        for row in DailyCount.objects.filter(registered__gt=0)
+        | DailyCount.objects.filter(assigned__gt=0)
+    }
+
+
+@pytest.mark.parametrize("caught_up_before_the_change", [True, False])
+def test_a_category_corrected_at_assignment_keeps_earlier_events_where_they_were_filed(
+    world, caught_up_before_the_change
+):
+    # given a need registered as 道路与照明, rolled up before or only after the dispatcher
+    with time_machine.travel(START, tick=False) as traveller:
+        need = world.register(category=world.cat_roads)
+        traveller.shift(timedelta(minutes=3))
+        if caught_up_before_the_change:
+            rollup_catch_up()
+        # when the dispatcher corrects it to 供水 while assigning
+        need.refresh_from_db()
+        services.need_assign(
+            actor=world.dispatcher,
+            need=need,
+            version=need.version,
+            lead_unit=world.housing,
+            category=world.cat_water,
+        )
+        traveller.shift(timedelta(minutes=3))
+        rollup_catch_up()
+        caught_up = _by_category()
+        rollup_rebuild()
+        rebuilt = _by_category()
+
+    # then the registration stays under 道路与照明 and the assignment counts under 供水,
+    # whenever the catch-up ran, and a rebuild agrees
+    assert (
+        caught_up
+        == rebuilt
+        == {
+            (world.cat_roads.pk, 1, 0),
+            (world.cat_water.pk, 0, 1),
+        }
+    )

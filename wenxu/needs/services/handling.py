@@ -11,7 +11,7 @@ from wenxu.accounts.models import User
 from wenxu.lib import clock
 from wenxu.needs import deadlines
 from wenxu.needs.exceptions import IllegalTransition
-from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.models import Category, Need, NeedEvent
 from wenxu.needs.services._core import (
     _begin,
     _Change,
@@ -49,14 +49,26 @@ def need_assign(
     version: int | None,
     lead_unit: Unit | None,
     co_units: Iterable[Unit] = (),
+    category: Category | None = None,
 ) -> Need:
-    """交办: a dispatcher names the lead unit; deadlines come from the rules, stored now."""
+    """交办: a dispatcher names the lead unit; deadlines come from the rules, stored now.
+
+    With `category`, the dispatcher also corrects the need's category (分类) in the same step;
+    the deadline rule is then the new category's."""
     change = _begin(actor=actor, need=need, version=version, action=Action.ASSIGN)
     errors: dict[str, list[str]] = {}
     co = _check_units(errors, lead_unit, co_units)
+    n = change.need
+    recategorised = category is not None and category.pk != n.category_id
+    if recategorised and category is not None and not category.active:
+        errors["category"] = [_("该分类已停用，请另选。")]
     _raise(errors)
     assert lead_unit is not None
-    n = change.need
+    old_category_id = n.category_id
+    if recategorised:
+        old = n.category.name if n.category is not None else _("未分类")
+        change.note = _("分类由“%(old)s”改为“%(new)s”") % {"old": old, "new": category}
+        change.set(category=category)
     now = clock.now()
     rule = deadlines.rule_for(category=n.category, urgency=n.urgency)
     calendar = deadlines.current_calendar()
@@ -83,6 +95,10 @@ def need_assign(
         "provisional": p1 or p2,
         "calendar_version": calendar.version,
     }
+    if recategorised:
+        # The rollups file the need's earlier events under the category they had (category_from).
+        change.data["category"] = n.category_id
+        change.data["category_from"] = old_category_id
     _record(change, Status.ASSIGNED)
     return change.need
 

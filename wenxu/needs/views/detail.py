@@ -37,7 +37,7 @@ from wenxu.needs.exceptions import (
     NotPermitted,
     StaleVersion,
 )
-from wenxu.needs.models import Need
+from wenxu.needs.models import Category, Need
 from wenxu.needs.states import Action
 from wenxu.organisations.models import Area
 
@@ -119,6 +119,7 @@ def _render(
     open_action: str | None = None,
     form: ActionForm | None = None,
     alert: str = "",
+    initial: dict[str, str] | None = None,
 ) -> HttpResponse:
     user = _user(request)
     available = permissions.available_actions(user, need)
@@ -127,7 +128,10 @@ def _render(
         if action == open_action and form is not None:
             panels.append(Panel(action, form, open=True))
         else:
-            panels.append(Panel(action, _form(action, need), open=action == open_action))
+            fresh = _form(action, need)
+            if action == open_action and initial:
+                fresh.initial.update(initial)
+            panels.append(Panel(action, fresh, open=action == open_action))
     if open_action and form is not None and open_action not in available:
         panels.insert(0, Panel(open_action, form, open=True, disabled=True))
     if panels and not any(panel.open for panel in panels):
@@ -196,7 +200,11 @@ def _tag_label(tag: str) -> str:
 def detail(request: HttpRequest, number: str) -> HttpResponse:
     need = selectors.need_get_for_user(user=_user(request), number=number)
     open_action = ACTIONS.get(request.GET.get("open", ""))
-    return _render(request, need, open_action=open_action)
+    initial = None
+    into = request.GET.get("into", "").strip()[:100]
+    if open_action == Action.MERGE and into:
+        initial = {"into": into}  # 合并 from the similar needs' list: the target chosen there
+    return _render(request, need, open_action=open_action, initial=initial)
 
 
 @login_required
@@ -304,6 +312,10 @@ def _gone(request: HttpRequest, action: str) -> HttpResponse:
 
 def _act_get(request: HttpRequest, user: User, need: Need, action: str) -> HttpResponse:
     if request.htmx and action == Action.ASSIGN:  # type: ignore[attr-defined]
+        # The preview follows the category chosen in the form (a correction changes the rule).
+        category = _chosen_category(request.GET.get("category", ""))
+        if category is not None:
+            need.category = category
         preview = previews.deadline_preview(need)
         return render(request, "needs/detail/_assign_preview.html", {"preview": preview})
     if request.htmx and action == Action.MERGE:  # type: ignore[attr-defined]
@@ -316,6 +328,12 @@ def _act_get(request: HttpRequest, user: User, need: Need, action: str) -> HttpR
         return render(request, "needs/detail/_merge_suggestions.html", context)
     url = reverse("needs:detail", args=[need.number])
     return HttpResponseRedirect(f"{url}?open={SLUGS[action]}#act-{SLUGS[action]}")
+
+
+def _chosen_category(value: str) -> Category | None:
+    if not value.strip().isdigit():
+        return None
+    return Category.objects.filter(pk=int(value), active=True).first()
 
 
 def _success_message(action: str, need: Need) -> str:
