@@ -5,6 +5,22 @@ from django.http import HttpRequest
 from wenxu.accounts.models import AREA_ROLES, User
 from wenxu.accounts.selectors import user_roles
 
+# Pages of 举一反三 (issue #7): the nav item "举一反三" (or "专题") is lit on these.
+ANALYSIS_PAGES = frozenset({"hot", "hot_group", "hot_run_status", "signals", "signal"})
+
+
+def _section(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return ""
+    if match.namespace == "topics" or (
+        match.namespace == "insight" and match.url_name in ANALYSIS_PAGES
+    ):
+        return "analysis"
+    if match.namespace in {"insight", "report"}:
+        return "stats"
+    return ""
+
 
 def navigation(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
@@ -16,4 +32,5 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "nav_can_register": bool(roles & {"officer", "dispatcher"}),
         # Visits and coverage belong to areas: every area role reads them.
         "nav_sees_visits": bool(roles & AREA_ROLES),
+        "nav_section": _section(request),
     }
