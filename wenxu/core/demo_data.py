@@ -35,11 +35,13 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from threadpoolctl import threadpool_limits
 
 from wenxu.accounts.models import Membership, Role, User
 from wenxu.core.demo_texts import (
     APPROVE_NOTES,
     BASIC_COMMENTS,
+    BURSTS,
     CATEGORIES,
     CLOSINGS,
     COMPANIONS,
@@ -64,11 +66,16 @@ from wenxu.core.demo_texts import (
     REMIND_NOTES,
     REOPEN_REASONS,
     RETURN_REASON,
+    ROUTING_RULES,
     RURAL_DOOR,
     SATISFIED_COMMENTS,
     SUPERVISE_NOTES,
     SURNAMES,
     TEMPLATES,
+    TOPIC,
+    TOPIC_MEASURES,
+    TOPIC_MILESTONE_NOTE,
+    TOPIC_MILESTONES,
     TOWNSHIPS,
     UNHAPPY_COMMENTS,
     UNITS,
@@ -78,16 +85,24 @@ from wenxu.core.demo_texts import (
     VISIT_VILLAGES,
     VISIT_WITH_NEED,
     WITHDRAW_REASONS,
+    BurstSpec,
     LeafSpec,
     Template,
     TownshipSpec,
     VillageSpec,
 )
+from wenxu.insight.hot_runs import hot_topic_run_create, hot_topic_run_execute
+from wenxu.insight.models import HotTopicGroup, HotTopicRun, RouterModel, RoutingRule, Signal
+from wenxu.insight.rollups import rollup_catch_up
+from wenxu.insight.routing.training import NotEnoughData, router_train
+from wenxu.insight.signals import signals_detect
 from wenxu.lib import clock
 from wenxu.needs import services, sweeps
 from wenxu.needs.exceptions import IllegalTransition
 from wenxu.needs.models import Category, DeadlineRule, Need
 from wenxu.organisations.models import Area, Unit
+from wenxu.topics import services as topics
+from wenxu.topics.models import MeasureStatus, Topic, TopicStatus
 from wenxu.visits import plans as visit_plans
 from wenxu.visits.models import Place, PlaceKind, Visit, VisitKind
 from wenxu.visits.services import NeedDraft, VisitDraft, visit_record
@@ -97,6 +112,7 @@ VISIT_DAYS = 125  # visits reach back about four months
 PASSWORD_ENV = "WENXU_DEMO_PASSWORD"  # noqa: S105 - the variable's name, not a password
 PASSWORD_FILE = "demo_password"  # noqa: S105 - a file name
 HISTORY_DAYS = 182
+HOT_DAYS = 30  # the hot topics' window, as the scheduled run's default
 
 # --------------------------------------------------------------------------- password
 
@@ -1099,6 +1115,133 @@ class _Planner:
             made += 1
 
 
+# --------------------------------------------------------------------------- bursts (举一反三)
+
+
+class _BurstPlanner(_Planner):
+    """Residents who, in the last weeks, raise one problem at one place (`BURSTS`): the demo's
+    hot topic, early signal and topic (专题). Each need's story depends on its age, like the
+    others': the newest just registered, then assigned, accepted, one answered with an
+    explanation, the older ones waiting on an extension while the fix is prepared, and a couple
+    answered and closed a month or two before (the problem came back). Its own `Random`, so the
+    other stories stay what they were."""
+
+    def __init__(self, rng: Random, world: _World, now: datetime, stories: list[_Story]) -> None:
+        super().__init__(rng, world, now)
+        self.stories = stories  # appended to: the indices run on
+        self.phones: set[str] = set()
+
+    def plant(self) -> dict[str, list[_Story]]:
+        """Each burst's stories, by the burst's leaf category."""
+        return {spec.leaf: self._burst(spec) for spec in BURSTS}
+
+    def _days_back(self, spec: BurstSpec) -> list[int]:
+        """How many days before today each need came: one today (once the office has been open
+        an hour), `recent` in the last seven complete days, the rest before them."""
+        rng = self.rng
+        local = timezone.localtime(self.now)
+        today = 1 if local.hour * 60 + local.minute >= 9 * 60 + 30 else 0
+        older = len(spec.phrasings) - spec.earlier - spec.recent - today
+        backs = sorted(rng.sample(range(HOT_DAYS + 5, 2 * HOT_DAYS), spec.earlier), reverse=True)
+        backs += sorted(rng.sample(range(8, spec.days + 1), older), reverse=True)
+        backs += sorted(rng.sample(range(1, 8), spec.recent), reverse=True)
+        return backs + [0] * today
+
+    def _registered(self, back: int) -> datetime:
+        rng = self.rng
+        day = timezone.localdate(self.now) - timedelta(days=back)
+        at = timezone.make_aware(
+            datetime.combine(day, datetime.min.time())
+            + timedelta(minutes=rng.randint(8 * 60 + 20, 17 * 60 + 40), seconds=rng.uniform(0, 60))
+        )
+        return min(at, self.now - timedelta(minutes=rng.randint(40, 60)))
+
+    def _resident(self, address: str) -> services.RequesterInput:
+        phone = self._phone()
+        while phone in self.phones:
+            phone = self._phone()
+        self.phones.add(phone)
+        return services.RequesterInput(name=self._person(), phone=phone, address=address)
+
+    def _burst(self, spec: BurstSpec) -> list[_Story]:
+        village = next(v for v in self.world.villages if v.spec.name == spec.village)
+        made = []
+        answered = False
+        for phrasing, back in zip(spec.phrasings, self._days_back(spec), strict=True):
+            s = self._story(spec, village, phrasing)
+            start = self._registered(back)
+            age = self.now - start
+            if age > timedelta(days=HOT_DAYS):  # answered, the resident half content
+                self.until_replied(s, outcome="explained")
+                self.callback(s, verdict="partly")
+            elif age < timedelta(hours=settings.WENXU_TRIAGE_HOURS * 0.8):
+                self.register(s)
+            elif age < timedelta(days=3):
+                self.register(s)
+                self.assign(s, gap=_hours(self.rng, 0.5, 6))
+            elif age < timedelta(days=8) and not answered:
+                answered = True
+                self.until_accepted(s)
+                self.reply(s, outcome="explained", gap=_days(self.rng, 0.5, 1.5))
+            elif age < timedelta(days=8):
+                self.until_accepted(s)
+                self.progress(s, _hours(self.rng, 3, 30))
+            else:
+                self.until_accepted(s)
+                self.progress(s, _days(self.rng, 0.5, 2))
+                self.request_extension(s)
+                self.decide_extension(s, approve=True)
+            times = self._times(s, start)
+            while len(times) > 1 and times[-1] > self.limit:  # keep what has happened by now
+                times.pop()
+                s.ops.pop()
+            for op, at in zip(s.ops, times, strict=True):
+                op.at = at
+            made.append(s)
+        return made
+
+    def _story(self, spec: BurstSpec, village: _Village, phrasing: tuple[str, str]) -> _Story:
+        rng = self.rng
+        title, text = phrasing
+        ctx: dict[str, Any] = {
+            "t": village.township.name,
+            "v": village.spec.name,
+            "p": spec.place,
+            "r": spec.road,
+            "l": spec.landmark,
+            "b": rng.randint(1, 12),
+            "f": rng.randint(6, 11),
+        }
+        template = Template(
+            spec.leaf, title, text, spec.kinds, where="urban", tags=spec.tags,
+            fix=spec.fix, explain=spec.explain,
+        )  # fmt: skip
+        at_place = "{p}" in title + text
+        address = f"{ctx['t']}{ctx['v']}{spec.place if at_place else spec.road}"
+        source = rng.choices(["phone", "hotline", "online", "walk_in", "visit"], [3, 4, 2, 1, 1])[0]
+        lat = village.centre[0] + rng.uniform(-0.001, 0.001)
+        lon = village.centre[1] + rng.uniform(-0.001, 0.001)
+        story = _Story(
+            index=len(self.stories),
+            flow="burst",
+            template=template,
+            village=village,
+            grid=village.grids[0],
+            ctx=ctx,
+            kind=rng.choice(spec.kinds),
+            urgency="normal",
+            tags=list(spec.tags),
+            source=source,
+            by_officer=source in ("walk_in", "visit"),
+            requester=self._resident(f"{address}{ctx['b']}栋" if at_place else ""),
+            handling="routine",
+            address=address,
+            coords=(Decimal(f"{lat:.6f}"), Decimal(f"{lon:.6f}")),
+        )
+        self.stories.append(story)
+        return story
+
+
 # --------------------------------------------------------------------------- visits (走访)
 
 
@@ -1417,7 +1560,7 @@ class _Replay:
         for n, (at, kind, index, i) in enumerate(entries, start=1):
             with clock.travel(at):
                 if kind == 0:
-                    sweeps.sweep()
+                    sweeps.sweep(insight=False)  # hot topics and signals: once, at the end
                 elif kind == 1:
                     self._play(stories[index], stories[index].ops[i])
                 else:
@@ -1596,6 +1739,12 @@ class Summary:
     skipped: int
     places: int = 0
     visits: int = 0
+    hot_topics: int = 0  # groups of the latest scheduled hot-topic run
+    hottest: str = ""  # its hottest group's label
+    signals: int = 0
+    topics: int = 0
+    router_models: int = 0  # active routing models
+    routing_rules: int = 0
 
 
 def load(
@@ -1622,6 +1771,7 @@ def load(
         places = visits.build_places()
         raised = visits.attach(stories)
         standalone = visits.standalone()
+        planted = _BurstPlanner(Random(seed + 2), world, now, stories).plant()
         say(
             f"模拟近六个月的问需办理：{len(stories)} 条诉求，逐条走完登记、交办、签收、答复、回访；"
             f"{places} 个走访对象，{len(standalone) + raised} 次走访……"
@@ -1629,7 +1779,96 @@ def load(
         replay = _Replay(world)
         replay.run(stories, _sweep_times(now), say, standalone)
         _build_plans(world, now)
+        say("举一反三：训练分派模型、计算热点、发现预警、建立专题……")
+        notes = _insight(world, planted, now)
+    for note in notes:
+        say(note)
     return summary(time.monotonic() - started, skipped=replay.skipped)
+
+
+def _insight(world: _World, planted: dict[str, list[_Story]], now: datetime) -> list[str]:
+    """举一反三 at the end of the history, as the worker and the county dispatcher would have
+    done: routing models trained on the ledger's decisions and a few keyword rules, the hot
+    topics of the last 30 days, today's early signals, and a topic (专题) opened from the
+    hottest group. Returns notes for the progress output."""
+    notes: list[str] = []
+    try:
+        # One BLAS thread: on a few hundred samples more threads only wait for each other, and
+        # on a busy machine they make the training many times slower.
+        with threadpool_limits(limits=1):
+            router_train(actor=world.users["admin"])
+    except NotEnoughData as refused:  # pragma: no cover - the demo ledger is big enough
+        notes.append(f"未训练分派模型：{refused.message}")
+    for name, words, leaf, unit in ROUTING_RULES:
+        rule = RoutingRule(
+            name=name, keywords=words, category=world.leaves[leaf], unit=world.units[unit]
+        )
+        rule.full_clean()
+        rule.save()
+    run = hot_topic_run_create(actor=None, days=HOT_DAYS, now=now)
+    hot_topic_run_execute(run_id=run.pk)
+    rollup_catch_up()
+    if not signals_detect(at=now):
+        notes.append("今天没有发现新的预警（统计口径未满一天时，后台程序稍后会再发现）。")
+    water = {s.need_id for s in planted.get(BURSTS[0].leaf, [])}
+    group = next(
+        (g for g in run.groups.order_by("rank") if water & set(g.need_ids)),
+        None,
+    )
+    if group is None:  # pragma: no cover - the planted burst is the hottest topic
+        notes.append("热点中没有找到演示的集中诉求，未建立专题。")
+    else:
+        _open_topic(world, group, now)
+    return notes
+
+
+def _open_topic(world: _World, group: HotTopicGroup, now: datetime) -> Topic:
+    spec = BURSTS[0]
+    village = next(v for v in world.villages if v.spec.name == spec.village)
+    names = {"p": spec.place, "v": spec.village}
+    dispatcher = world.users["dispatcher"]
+    start = timezone.localdate(now) - timedelta(days=3)
+    topic = topics.topic_create(
+        actor=dispatcher,
+        title=TOPIC["title"].format(**names),
+        area=village.area,
+        summary=TOPIC["summary"].format(**names),
+        root_cause=TOPIC["root_cause"],
+        category=world.leaves[spec.leaf],
+        owner_unit=world.units[TOPIC["owner_unit"]],
+        measures_from=start,
+        source_group_id=group.pk,
+        needs=Need.objects.filter(pk__in=group.need_ids),
+    )
+    topic = topics.topic_set_status(
+        actor=dispatcher, topic=topic, version=topic.version, status=TopicStatus.ACTING
+    )
+    for title, description, unit, days, started in TOPIC_MEASURES:
+        measure = topics.measure_add(
+            actor=dispatcher,
+            topic=topic,
+            title=title.format(**names),
+            description=description,
+            owner_unit=world.units[unit],
+            due_date=start + timedelta(days=days),
+        )
+        if started:
+            topics.measure_update(
+                actor=dispatcher, measure=measure, status=MeasureStatus.IN_PROGRESS
+            )
+    for title, progress, days, done in TOPIC_MILESTONES:
+        milestone = topics.milestone_add(
+            actor=dispatcher,
+            topic=topic,
+            title=title,
+            progress=progress,
+            due_date=start + timedelta(days=days),
+        )
+        if done:  # each linked requester is told by text message (the outbox)
+            topics.milestone_complete(
+                actor=dispatcher, milestone=milestone, note=TOPIC_MILESTONE_NOTE
+            )
+    return topic
 
 
 @contextmanager
@@ -1650,6 +1889,12 @@ def summary(seconds: float = 0.0, *, skipped: int = 0) -> Summary:
     by_status = dict(
         needs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
     )
+    run = (
+        HotTopicRun.objects.filter(requested_by__isnull=True, state=HotTopicRun.State.DONE)
+        .order_by("-id")
+        .first()
+    )
+    groups = list(run.groups.order_by("rank").values_list("label", flat=True)) if run else []
     return Summary(
         seconds=seconds,
         areas=dict(
@@ -1664,4 +1909,10 @@ def summary(seconds: float = 0.0, *, skipped: int = 0) -> Summary:
         skipped=skipped,
         places=Place.objects.filter(area__path__startswith=county.path).count(),
         visits=Visit.objects.filter(area__path__startswith=county.path).count(),
+        hot_topics=len(groups),
+        hottest=groups[0] if groups else "",
+        signals=Signal.objects.filter(area__path__startswith=county.path).count(),
+        topics=Topic.objects.filter(area__path__startswith=county.path).count(),
+        router_models=RouterModel.objects.filter(active=True).count(),
+        routing_rules=RoutingRule.objects.filter(active=True).count(),
     )

@@ -840,3 +840,112 @@ PLANS: tuple[tuple[str, str, str, str, str, str, int | None, str], ...] = (
     ("西岭村住户季度全覆盖走访", "coverage", "quarter", "西岭村", "household", "", None,
      "officer_xiling"),
 )  # fmt: skip
+
+# --------------------------------------------------------------------------- bursts (举一反三)
+
+
+@dataclass(frozen=True)
+class BurstSpec:
+    """Residents who, in the last weeks, raise one problem at one place: the demo's hot topic
+    and early signal. Texts are `str.format` patterns over {v} (the community), {p} (the
+    compound), {r} (a road), {l} (a landmark), {b} (a building) and {f} (a floor)."""
+
+    leaf: str
+    village: str
+    place: str
+    road: str
+    landmark: str
+    days: int  # spread over the last `days` days
+    recent: int  # of them in the last seven complete days (the signal's period)
+    earlier: int  # answered and closed a month or two ago: the problem came back
+    phrasings: tuple[tuple[str, str], ...]  # (title, text); one need per phrasing, earlier first
+    kinds: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+    explain: str = ""  # the reply to the first who asked, while the fix is prepared
+    fix: str = ""
+
+
+BURSTS: tuple[BurstSpec, ...] = (
+    BurstSpec(
+        "供水", "城东社区", "锦绣花园", "东环路", "城东小学", 18, 7, 2,
+        (
+            ("{p}高层水压低",
+             "{p}{b}栋高楼层住户反映，每天早晚用水高峰水压很低，热水器打不着火，希望解决。"),
+            ("{p}楼上水压太低",
+             "{v}{p}{f}楼，用水高峰水压太低，水龙头出水很小，热水器经常打不着火。"),
+            ("{p}高层水压太低",
+             "我住{v}{p}{b}栋{f}楼，这半个月早晚用水高峰水龙头出水像细线一样，热水器经常打不着火，希望尽快解决水压问题。"),
+            ("{p}楼上水压不足",
+             "{p}{b}栋高楼层住户反映，最近每天晚上六点到九点水压明显不足，洗澡洗到一半就没水了。"),
+            ("{p}{f}楼做饭时间水上不来",
+             "家住{p}{b}栋{f}楼，最近一到做饭时间水压就低得上不来水，只能拿桶到楼下接水，老人提水上楼很吃力。"),
+            ("反映{p}供水压力不够",
+             "{p}五楼以上这段时间水压很低，洗衣机老是提示进水异常，是不是二次供水泵房出了问题？请相关部门来看看。"),
+            ("{p}高楼层早上基本停水",
+             "{p}{b}栋住户：每天早上七点左右高楼层水压低到基本没水，上班前洗漱都成问题，已经持续两个星期了。"),
+            ("{p}水压低热水器点不着",
+             "{v}{p}{f}楼，水压太小，燃气热水器打不着火，天冷了洗澡很麻烦，同一栋的邻居都有这个问题。"),
+            ("{p}顶楼用水困难",
+             "我家在{p}{b}栋顶楼，最近自来水水压越来越低，晚上要等到十点以后水才正常，希望查一查{p}的加压泵。"),
+            ("{p}二次供水加压不行",
+             "{p}的二次供水加压泵好像不行了，{f}楼以上水压普遍偏低，物业说设备不归他们管，请水务部门处理。"),
+            ("{p}用水高峰水压低",
+             "{p}{b}栋高楼层用水高峰期水压低，水龙头出水很小，马桶水箱半天灌不满，老人孩子用水很不方便。"),
+            ("{p}水压问题请尽快处理",
+             "{p}{b}栋{f}楼住户反映水压低，同一栋好几户都是这样，打了物业电话也没解决，希望给个解决时间。"),
+        ),
+        ("help", "complaint"),
+        ("worrying",),
+        explain="经现场查看，{p}二次供水泵房水泵老化、加压能力不足，高峰时段已安排人员值守泵房手动调压，"
+        "更换泵组的方案正在制定，完成后再告知群众。",
+        fix="已检修{p}二次供水泵房变频设备，更换老化水泵，高层水压恢复正常。",
+    ),
+    BurstSpec(
+        "路灯照明", "南门社区", "文昌花园", "文昌路", "文昌阁", 12, 4, 0,
+        (
+            ("{r}的路灯不亮",
+             "{v}{r}靠近{l}的路灯不亮已经一个多星期，晚上走路看不清，电动车差点撞到人。"),
+            ("{r}的路灯坏了",
+             "{r}{l}附近的路灯坏了七八盏，晚上黑乎乎的，孩子上晚自习回家家长很担心。"),
+            ("反映{r}路灯故障",
+             "{r}最近晚上的路灯全都不亮，老年人晚上散步不敢走，请尽快维修。"),
+            ("{r}路灯坏了好几天",
+             "{v}{r}的路灯连续好几天晚上不亮，可能是线路故障，希望派人检修。"),
+            ("{r}路灯坏了一片漆黑",
+             "{r}{l}附近的路灯坏了很多天，晚上一片漆黑，前两天还有人摔倒，请相关部门重视。"),
+        ),
+        ("help", "complaint"),
+        explain="经排查，{r}路灯线路老化短路，已安排更换电缆，施工期间先加装临时照明。",
+        fix="已更换{r}损坏的路灯电缆和灯具，路灯已恢复照明。",
+    ),
+)  # fmt: skip
+
+# Keyword rules an administrator might start with (分派规则): name, keywords, leaf, unit slug.
+ROUTING_RULES: tuple[tuple[str, str, str, str], ...] = (
+    ("供水问题交水务局", "水压、停水、自来水、二次供水、水管爆裂", "供水", "shuiwu"),
+    ("路灯问题交住建局", "路灯、灯不亮、照明", "路灯照明", "zhujian"),
+    ("欠薪问题交人社局", "拖欠工资、欠薪、讨薪、工钱", "拖欠工资", "renshe"),
+)
+
+# The topic (专题) a dispatcher opens from the hottest group.
+TOPIC = {
+    "title": "{p}高楼层水压不足专题整治",
+    "summary": "近三周{v}{p}多户高楼层住户反复反映用水高峰水压低、热水器打不着火，"
+    "涉及多栋楼，单件答复无法根本解决。",
+    "root_cause": "二次供水泵房设备老化、加压能力不足；"
+    "泵房产权和维护责任不清，物业与供水企业互相推诿。",
+    "owner_unit": "shuiwu",
+}
+TOPIC_MEASURES: tuple[tuple[str, str, str, int, bool], ...] = (
+    # title, description, owner unit slug, due in days, in progress
+    ("更换{p}二次供水泵组和变频控制柜", "由县水务局牵头，供水公司实施，改造期间不停水。",
+     "shuiwu", 30, True),
+    ("明确泵房移交和日常维护责任", "住建局会同社区、物业签订移交协议，纳入供水企业统一管理。",
+     "zhujian", 45, False),
+)  # fmt: skip
+TOPIC_MILESTONES: tuple[tuple[str, int, int, bool], ...] = (
+    # title, progress (%), due in days (from the start of the measures), completed
+    ("完成泵房排查", 30, 3, True),
+    ("新泵组投入使用", 100, 40, False),
+)
+TOPIC_MILESTONE_NOTE = "已完成泵房设备排查，确认水泵老化，新泵组已订货。"

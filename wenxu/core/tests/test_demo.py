@@ -21,12 +21,17 @@ from django.utils import timezone
 
 from wenxu.accounts.models import Membership, User
 from wenxu.core import demo_data
-from wenxu.core.demo_texts import COUNTY_CODE
+from wenxu.core.demo_texts import BURSTS, COUNTY_CODE, BurstSpec
 from wenxu.core.management.commands import demo as demo_command
-from wenxu.needs import services
+from wenxu.insight.models import HotTopicRun, RouterModel, RoutingRule, Signal
+from wenxu.insight.similar import similar_index_reset, similar_to_need
+from wenxu.needs import services, states
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.states import Status
+from wenxu.notify.models import Message
 from wenxu.organisations.models import Area, Unit
+from wenxu.topics.models import Topic
+from wenxu.topics.services import requesters_of
 
 PASSWORD = "qs-demo-pass-2026"
 MAIN_ACCOUNTS = ("admin", "dispatcher", "officer", "handler", "leader")
@@ -296,3 +301,112 @@ def test_demo_measures_match_a_direct_count_for_several_scopes_and_periods(demo)
     assert seen_reopen
     assert seen_partly
     assert seen_unreachable
+
+
+# --------------------------------------------------------------------------- 举一反三 (issue #7)
+
+
+def _planted(spec: BurstSpec, since: Any = None) -> set[int]:
+    """The needs of a planted burst, told by their own wording."""
+    values = {"v": spec.village, "p": spec.place, "r": spec.road, "l": spec.landmark}
+    patterns = [
+        re.compile(
+            "^" + re.escape(text.format(**values, b="\x00", f="\x00")).replace("\x00", r"\d+") + "$"
+        )
+        for _title, text in spec.phrasings
+    ]
+    needs = Need.objects.filter(category__name=spec.leaf, area__parent__name=spec.village)
+    if since is not None:
+        needs = needs.filter(registered_at__gte=since)
+    return {
+        pk
+        for pk, description in needs.values_list("pk", "description")
+        if any(p.match(description) for p in patterns)
+    }
+
+
+def test_demo_planted_burst_is_the_hottest_topic_of_the_last_30_days(demo):
+    water, lights = BURSTS
+    assert len(_planted(water)) == len(water.phrasings)
+    # one run: the replayed sweeps left no empty run behind
+    run = HotTopicRun.objects.get()
+    assert run.requested_by is None
+    assert run.state == HotTopicRun.State.DONE
+    assert run.window_end - run.window_start == timedelta(days=demo_data.HOT_DAYS)
+    top, *rest = run.groups.order_by("rank")
+    in_window = _planted(water, since=run.window_start)
+    assert len(in_window) == len(water.phrasings) - water.earlier >= 8
+    assert in_window <= set(top.need_ids)
+    assert water.place in top.label
+    assert "水压" in top.label
+    assert top.previous_size >= 1  # the residents who asked a month or two before
+    # the second, smaller cluster is a hot topic of its own
+    street = _planted(lights, since=run.window_start)
+    assert len(street) == len(lights.phrasings)
+    assert any(street <= set(g.need_ids) and lights.road in g.label for g in rest)
+
+
+def test_demo_planted_needs_find_each_other_as_similar_needs(demo):
+    # the same complaint in a dozen wordings: each active one finds others of the burst first
+    water = BURSTS[0]
+    planted = _planted(water)
+    dispatcher = User.objects.get(username="dispatcher")
+    similar_index_reset()
+    active = Need.objects.filter(pk__in=planted, status__in=states.ACTIVE)
+    assert active.count() >= 5
+    for need in active:
+        found = [s.id for s in similar_to_need(user=dispatcher, need=need, limit=3)]
+        # (the same problem in another estate may follow: it is similar too)
+        assert found, need.title
+        assert found[0] in planted, need.title
+        assert len(set(found) & planted) >= 2, need.title
+    similar_index_reset()
+
+
+def test_demo_planted_burst_is_an_early_signal_for_its_community(demo):
+    water = BURSTS[0]
+    signal = Signal.objects.get(area__name=water.village, category__name=water.leaf)
+    assert signal.state == Signal.State.NEW
+    assert signal.period_end == timezone.localdate() - timedelta(days=1)
+    assert signal.count >= water.recent
+    assert signal.count > signal.baseline * 3
+
+
+def test_demo_topic_follows_the_planted_burst_and_told_each_requester_once(demo):
+    water = BURSTS[0]
+    topic = Topic.objects.select_related("area", "owner_unit", "source_group").get()
+    assert water.place in topic.title
+    assert topic.area.name == water.village
+    assert topic.owner_unit is not None
+    assert topic.owner_unit.short_name == "县水务局"
+    assert topic.root_cause
+    assert topic.source_group is not None
+    assert topic.source_group.rank == 1
+    assert topic.measures_from is not None
+    assert topic.measures_from < timezone.localdate()
+    linked = set(topic.links.values_list("need_id", flat=True))
+    assert _planted(water, since=topic.source_group.run.window_start) <= linked
+    assert sorted(topic.measures.values_list("status", flat=True)) == ["in_progress", "planned"]
+    assert all(m.owner_unit_id and m.due_date for m in topic.measures.all())
+    done, pending = topic.milestones.order_by("progress")
+    assert (done.progress, pending.progress) == (30, 100)
+    assert done.completed_at is not None
+    assert pending.completed_at is None
+    # the completed milestone: one text message per distinct requester of the linked needs
+    requesters = {requester.pk for requester, _need in requesters_of(topic)}
+    assert len(requesters) >= 8
+    told = list(Message.objects.filter(template="topic_milestone").values_list("requester_id"))
+    assert sorted(r for (r,) in told) == sorted(requesters)
+
+
+def test_demo_routing_is_trained_and_has_example_rules(demo):
+    targets = sorted(RouterModel.objects.filter(active=True).values_list("target", flat=True))
+    assert targets == ["category", "unit"]
+    assert all(m.samples >= 100 for m in RouterModel.objects.filter(active=True))
+    rules = RoutingRule.objects.filter(active=True).select_related("category", "unit")
+    assert {(r.category.name, r.unit.short_name) for r in rules if r.category and r.unit} >= {
+        ("供水", "县水务局"),
+        ("路灯照明", "县住建局"),
+    }
+    assert "举一反三" in demo.first_output
+    assert BURSTS[0].place in demo.first_output

@@ -73,6 +73,12 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(f"按状态：{statuses}。")
+        hottest = f"（最热：{summary.hottest}）" if summary.hottest else ""
+        self.stdout.write(
+            f"举一反三：近 {demo_data.HOT_DAYS} 天热点 {summary.hot_topics} 个{hottest}，"
+            f"未诉先办预警 {summary.signals} 条，专题 {summary.topics} 个，"
+            f"分派模型 {summary.router_models} 个、分派规则 {summary.routing_rules} 条。"
+        )
 
     def _print_logins(self, password: str, origin: str) -> None:
         main = [a for a in demo_data.accounts() if a.main]
