@@ -37,13 +37,16 @@ from playwright.sync_api import (
 from wenxu.accounts.models import User
 from wenxu.core import demo_data, guide
 from wenxu.insight.rollups import rollup_rebuild
+from wenxu.insight.routing.suggest import routing_suggest
+from wenxu.insight.similar import similar_to_need
 from wenxu.lib import clock
-from wenxu.needs import selectors
+from wenxu.needs import selectors, states
 from wenxu.needs.models import Need, ReopenRequest
 from wenxu.needs.rating import rating_link_issue, rating_url
 from wenxu.needs.services import need_rate
 from wenxu.needs.states import CallbackResolved, Satisfaction
 from wenxu.needs.tests.ledger_import_helpers import ledger_row, xlsx_bytes
+from wenxu.topics.models import Topic
 from wenxu.visits.models import Place, PlaceKind, Visit
 
 pytestmark = [
@@ -240,6 +243,100 @@ def _ledger_file() -> bytes:
     return xlsx_bytes(rows)
 
 
+WATER = "锦绣花园"  # the demo's planted hot topic: high floors without water pressure
+
+
+def _insight_capture_shots(browser: Browser, base: str, shots: Shots) -> None:
+    """举一反三 for an officer: the capture form points at the needs like the one being typed
+    (the officer of 城关街道, where 锦绣花园's residents keep reporting the water pressure)."""
+    phone = _context(browser, PHONE)
+    page = _login(phone, base, "officer_chengguan")
+    page.goto(f"{base}/needs/new/")
+    page.fill("#id_title", f"{WATER}高层水压低")
+    page.fill(
+        "#id_description",
+        f"最近半个月，{WATER}3栋十几户高楼层住户每天早晚用水高峰水压低，热水器打不着火。",
+    )
+    page.locator("#id_description").blur()
+    expect(page.get_by_test_id("similar-list")).to_be_visible()
+    _scroll_to(page, "label[for=id_title]")
+    shots.save(page, "similar-capture-phone")
+    phone.close()
+
+
+def _insight_dispatcher_shots(page: Page, base: str, shots: Shots, dispatcher: User) -> None:
+    """举一反三 for the county dispatcher: the routing suggestion and the similar needs on a need
+    just registered about 锦绣花园's water pressure, the hot topics, the topic opened from them
+    and the early signals."""
+    # a need the routing model suggests for, one part of it surely and one only 仅供参考
+    registered = selectors.need_queryset_for_user(user=dispatcher).filter(status="registered")
+    suggested = [
+        (need, routing_suggest(need=need)) for need in registered.order_by("-registered_at")[:30]
+    ]
+    modelled = [(n, s) for n, s in suggested if s.category_percent is not None and s.unit]
+    assert modelled, "the demo county's routing model suggests nothing"
+    need = next(
+        (n for n, s in modelled if not s.category_low and s.unit_low),
+        next((n for n, s in modelled if s.category_low or s.unit_low), modelled[0][0]),
+    )
+    page.goto(f"{base}/needs/{need.number}/")
+    _open_action(page, "assign")
+    expect(page.get_by_test_id("routing-unit")).to_be_visible()
+    _scroll_to(page, "details[data-action=assign]")
+    shots.save(page, "assign-suggestion-desktop")
+
+    # a need still being handled like another one still being handled (合并 shows) and others
+    # (加入专题): about 锦绣花园's water pressure if one is
+    handled = selectors.need_queryset_for_user(user=dispatcher).filter(status__in=states.ACTIVE)
+    candidates = list(handled.filter(title__contains=WATER).order_by("-registered_at"))
+    candidates += list(handled.exclude(title__contains=WATER).order_by("-registered_at")[:60])
+    similar = {n: similar_to_need(user=dispatcher, need=n) for n in candidates}
+    mergeable = [n for n in candidates if any(s.status in states.ACTIVE for s in similar[n])]
+    assert mergeable, "the demo county has no needs like one another still being handled"
+    # the one whose own content reaches furthest down beside the card (a short card, a long
+    # history): the shot is not half empty
+    gaps: dict[Need, float] = {}
+    for need in mergeable[:10]:
+        page.goto(f"{base}/needs/{need.number}/")
+        expect(page.get_by_test_id("similar-need")).to_be_visible()
+        gaps[need] = page.evaluate(
+            """() => document.querySelector("[data-testid=similar-need]")
+                .getBoundingClientRect().bottom
+                - document.querySelector("main .row > .col-lg-8").getBoundingClientRect().bottom"""
+        )
+        if gaps[need] < 100:
+            break
+    need = min(gaps, key=lambda n: gaps[n])
+    page.goto(f"{base}/needs/{need.number}/")
+    expect(page.get_by_test_id("similar-need")).to_be_visible()
+    # the card's end at the screen's
+    page.evaluate(
+        """() => {
+            const bottom = document.querySelector("[data-testid=similar-need]")
+                .getBoundingClientRect().bottom;
+            window.scrollTo({
+                top: bottom + window.scrollY - window.innerHeight + 16, behavior: "instant"
+            });
+        }"""
+    )
+    shots.save(page, "similar-need-desktop")
+
+    page.goto(f"{base}/hot/")
+    expect(page.get_by_test_id("hot-group").first).to_be_visible()
+    shots.save(page, "hot-desktop")
+
+    topic = Topic.objects.filter(title__contains=WATER).order_by("-pk").first()
+    assert topic is not None, "the demo county has no topic"
+    page.goto(f"{base}/topics/{topic.pk}/")
+    expect(page.get_by_test_id("effect")).to_be_visible()
+    _scroll_to(page, "[data-testid=effect]")
+    shots.save(page, "topic-desktop")
+
+    page.goto(f"{base}/signals/")
+    expect(page.get_by_test_id("signal").first).to_be_visible()
+    shots.save(page, "signals-desktop")
+
+
 @pytest.fixture
 def session(browser: Browser, live_server, county) -> tuple[Browser, str]:
     return browser, live_server.url
@@ -289,6 +386,7 @@ def test_guide_screenshots(session, shots):
     expect(page.get_by_test_id("count")).to_be_visible()
     shots.save(page, "ledger-phone")
     phone.close()
+    _insight_capture_shots(browser, base, shots)
 
     # ----------------------------------------------------------------- 走访干部: a callback
     desktop = _context(browser, DESKTOP)
@@ -514,6 +612,9 @@ def test_guide_screenshots(session, shots):
         form.locator("select[name=lead_unit]").select_option(label="青山县住房和城乡建设局")
     expect(page.get_by_test_id("assign-preview")).to_contain_text("办结时限")
     shots.save(page, "assign-desktop")
+
+    # 举一反三: the routing suggestion, similar needs, hot topics, the topic, early signals
+    _insight_dispatcher_shots(page, base, shots, dispatcher)
 
     pending = selectors.need_queryset_for_user(user=dispatcher).filter(
         extension_pending_days__isnull=False, extension_pending_days__gt=0
