@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/b7_similar.py [--needs 200000] [--queries 300] [--seed 7]
 
-Builds the in-memory index (`wenxu.insight.similar.SimilarIndex`) over synthetic needs with
+Builds the in-memory index (`wenxu.insight.similar_index.SimilarIndex`) over synthetic needs with
 planted duplicate groups (wenxu/insight/tests/test_similar_synth.py), then for a sample of
 needs times
 - the lookup: query features, impact-pruned candidates, their exact cosine and the top 5 (the
@@ -38,7 +38,7 @@ def main() -> int:
     django.setup()
     import numpy as np
 
-    from wenxu.insight import similar
+    from wenxu.insight import similar, similar_index
     from wenxu.insight.tests.test_similar_synth import index_of, planted_needs, twins_of
 
     groups = args.needs // 10  # about a third of the needs are in planted groups
@@ -105,7 +105,7 @@ def main() -> int:
     print(
         f"lookup p50 {np.percentile(lookup_times, 50) * 1000:.1f} ms, "
         f"p95 {lookup_p95 * 1000:.1f} ms"
-        f" (query terms {similar.QUERY_TERMS}, candidates {similar.CANDIDATES}, "
+        f" (query terms {similar_index.QUERY_TERMS}, candidates {similar_index.CANDIDATES}, "
         f"postings read p50 {np.percentile(postings, 50):.0f})"
     )
     print(

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from conftest import World
 from wenxu.insight import similar
+from wenxu.insight import similar_index as index_module
 from wenxu.insight.similar import similar_index, similar_index_reset, similar_needs, similar_to_need
 from wenxu.insight.tests.test_similar_synth import planted_needs, twins_of
 from wenxu.insight.text import need_text
@@ -498,7 +499,7 @@ def test_nothing_eligible_gives_an_empty_answer_not_an_error(world: World) -> No
 # across title and description that this gives are found nowhere else, so they weigh a lot.
 WEAK = "幸福里小区3号楼路灯坏"
 WEAK_TEXT = LAMP_AGAIN
-STRONG_OUT_OF_SCOPE = similar.CANDIDATES + 5
+STRONG_OUT_OF_SCOPE = index_module.CANDIDATES + 5
 
 
 def _strong(world: World, **overrides: Any) -> Need:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wenxu.insight import similar
+from wenxu.insight import similar_index as similar
 from wenxu.insight.text import need_text
 
 
