@@ -109,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "wenxu.api.idempotency.IdempotencyMiddleware",
     "wenxu.core.middleware.DomainErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -319,6 +320,10 @@ for _name in (
         raise ImproperlyConfigured(f"{_name} must be at least 1.")
 if not 0 <= WENXU_ROUTER_MIN_CONFIDENCE <= 1:
     raise ImproperlyConfigured("WENXU_ROUTER_MIN_CONFIDENCE must be between 0 and 1.")
+# How long the API keeps the answers to requests sent with an Idempotency-Key.
+WENXU_IDEMPOTENCY_HOURS = env.int("WENXU_IDEMPOTENCY_HOURS", default=24)
+if WENXU_IDEMPOTENCY_HOURS < 1:
+    raise ImproperlyConfigured("WENXU_IDEMPOTENCY_HOURS must be at least 1.")
 # Resident pages that a deployment turns on: online submission and the public 回音墙.
 WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
 WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)

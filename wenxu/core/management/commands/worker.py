@@ -20,6 +20,7 @@ def sweep_loop(stop: threading.Event, every: float) -> None:
     The thread has its own database connection (Django's are per thread); it is checked
     between runs like a request's, so a long-running worker does not keep a dead one.
     """
+    from wenxu.api.idempotency import idempotency_purge
     from wenxu.needs.management.commands.sweep import summary
     from wenxu.needs.sweeps import sweep
 
@@ -32,6 +33,11 @@ def sweep_loop(stop: threading.Event, every: float) -> None:
                     logger.info(summary(result))
             except Exception:
                 logger.exception("sweep failed; trying again in %s seconds", every)
+            try:
+                # The API's stored Idempotency-Key answers (the domain's sweep knows no API).
+                idempotency_purge()
+            except Exception:
+                logger.exception("purging idempotency keys failed")
             finally:
                 close_old_connections()
             stop.wait(every)
