@@ -8,6 +8,7 @@ input, 409 for a stale version or a closed topic; a role that may not act gets 4
 
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,7 +27,7 @@ from wenxu.needs.exceptions import (
     StaleVersion,
 )
 from wenxu.needs.models import Need
-from wenxu.organisations.models import Area
+from wenxu.organisations.models import Area, Unit
 from wenxu.topics import effect, selectors, services, suggest
 from wenxu.topics.forms import (
     LinkForm,
@@ -58,6 +59,18 @@ def _first_error(exc: InvalidInput) -> str:
         if errors:
             return errors[0]
     return exc.message
+
+
+def _managed_topic(user: User, pk: int) -> Topic:
+    """The topic (404 out of scope) when `user` may manage it, else 403."""
+    topic = selectors.topic_get_for_user(user=user, pk=pk)
+    if not selectors.may_manage(user, topic):
+        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    return topic
+
+
+def _invalid(form: forms.Form) -> InvalidInput:
+    return InvalidInput({k: [str(e) for e in v] for k, v in form.errors.items()})
 
 
 def _to_topic(topic: Topic, anchor: str = "") -> HttpResponseRedirect:
@@ -165,9 +178,7 @@ def topic_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def topic_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
-    if not selectors.may_manage(user, topic):
-        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    topic = _managed_topic(user, pk)
     alert = ""
     status = 200
     if request.method == "POST":
@@ -274,9 +285,7 @@ def topic_suggestions(request: HttpRequest, pk: int) -> HttpResponse:
     """The "可能同类的诉求" list, loaded by the topic page after it is shown (htmx): ranking up
     to 5,000 candidates takes a moment, the page itself should not wait for it."""
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
-    if not selectors.may_manage(user, topic):
-        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    topic = _managed_topic(user, pk)
     closed = topic.status == TopicStatus.CLOSED
     context = {
         "topic": topic,
@@ -346,9 +355,7 @@ def topic_close(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def topic_link(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
-    if not selectors.may_manage(user, topic):
-        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    topic = _managed_topic(user, pk)
     form = LinkForm(request.POST)
     try:
         if not form.is_valid():
@@ -394,16 +401,12 @@ def topic_unlink(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def measure_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
-    if not selectors.may_manage(user, topic):
-        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    topic = _managed_topic(user, pk)
     form = MeasureForm(request.POST)
     try:
         if not form.is_valid():
-            raise InvalidInput({k: [str(e) for e in v] for k, v in form.errors.items()})
+            raise _invalid(form)
         data = form.cleaned_data
-        from wenxu.organisations.models import Unit
-
         services.measure_add(
             actor=user,
             topic=topic,
@@ -448,13 +451,11 @@ def measure_status(request: HttpRequest, pk: int, measure_id: int) -> HttpRespon
 @require_POST
 def milestone_add(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
-    if not selectors.may_manage(user, topic):
-        raise NotPermitted(_("只有负责该区域的调度人员可以管理专题。"))
+    topic = _managed_topic(user, pk)
     form = MilestoneForm(request.POST)
     try:
         if not form.is_valid():
-            raise InvalidInput({k: [str(e) for e in v] for k, v in form.errors.items()})
+            raise _invalid(form)
         data = form.cleaned_data
         services.milestone_add(
             actor=user,
@@ -482,7 +483,7 @@ def milestone_complete(request: HttpRequest, pk: int, milestone_id: int) -> Http
     form = MilestoneCompleteForm(request.POST)
     try:
         if not form.is_valid():
-            raise InvalidInput({k: [str(e) for e in v] for k, v in form.errors.items()})
+            raise _invalid(form)
         services.milestone_complete(
             actor=user, milestone=milestone, note=form.cleaned_data.get("note") or ""
         )
