@@ -117,7 +117,7 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
         active = list(queryset.filter(revoked_at__isnull=True))
         for token in active:
             api_token_revoke(token=token)
-            self.log_change(request, token, str(_("吊销令牌")))
+            self.log_change(request, token, str(_("已吊销令牌")))
         self.message_user(
             request,
             ngettext("已吊销 %(count)d 个令牌。", "已吊销 %(count)d 个令牌。", len(active))

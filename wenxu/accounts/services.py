@@ -5,14 +5,16 @@ keeps the user's session auth hash from its issue, so a password change ends it 
 the user's sessions); tokens issued before that hash was kept have none and must be renewed.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import ApiToken, User
 
@@ -29,8 +31,11 @@ class TokenRefusal(StrEnum):
 
 
 @transaction.atomic
-def api_token_issue(*, user: User, name: str = "") -> tuple[str, ApiToken]:
-    """A new bearer token for `user`, valid for `WENXU_API_TOKEN_DAYS` days."""
+def api_token_issue(*, user: User, name: str = "", days: int | None = None) -> tuple[str, ApiToken]:
+    """A new bearer token for `user`, valid for `days` days, at most (and by default)
+    `WENXU_API_TOKEN_DAYS`."""
+    limit = settings.WENXU_API_TOKEN_DAYS
+    days = limit if days is None else max(1, min(days, limit))
     raw, prefix, key_hash = ApiToken.generate()
     token = ApiToken.objects.create(
         user=user,
@@ -38,7 +43,7 @@ def api_token_issue(*, user: User, name: str = "") -> tuple[str, ApiToken]:
         prefix=prefix,
         key_hash=key_hash,
         session_hash=user.get_session_auth_hash(),
-        expires_at=timezone.now() + timedelta(days=settings.WENXU_API_TOKEN_DAYS),
+        expires_at=timezone.now() + timedelta(days=days),
     )
     return raw, token
 
@@ -73,3 +78,52 @@ def api_token_revoke(*, token: ApiToken) -> None:
     now = timezone.now()
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     token.revoked_at = token.revoked_at or now
+
+
+# The validity periods offered on 我的令牌, before the cap of `WENXU_API_TOKEN_DAYS`.
+TOKEN_DAY_CHOICES = (7, 30, 90)
+
+
+def api_token_day_choices() -> list[int]:
+    """The validity periods a user may pick: the standard ones within the cap, or the cap."""
+    limit = settings.WENXU_API_TOKEN_DAYS
+    return [d for d in TOKEN_DAY_CHOICES if d <= limit] or [limit]
+
+
+def api_token_active_q(*, at: datetime) -> Q:
+    """Tokens that are neither revoked nor expired at `at`."""
+    return Q(revoked_at__isnull=True, expires_at__gt=at)
+
+
+@transaction.atomic
+def api_token_issue_named(*, user: User, name: str, days: int) -> tuple[str, ApiToken]:
+    """A token issued from 我的令牌: a name is required and unique among the user's active
+    tokens (not counting those a password change ended), and `days` must be one of
+    `api_token_day_choices()`.
+
+    Raises `ValidationError` (per field, in the user's language); nothing is stored then.
+    """
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("请填写令牌名称，例如用途或所在系统。")})
+    if len(name) > 100:
+        raise ValidationError({"name": _("令牌名称不能超过 100 个字。")})
+    if days not in api_token_day_choices():
+        raise ValidationError({"days": _("请选择有效期。")})
+    # Uniqueness among *active* tokens depends on the clock, so no constraint can hold it: the
+    # user's row is locked instead, which serialises concurrent issues for the same user.
+    # A token made stale by a password change (or issued before the hash was kept) can never
+    # be used again and shows as such on the page: it does not hold its name.
+    locked = User.objects.select_for_update().filter(pk=user.pk).first() or user
+    current = locked.get_session_auth_hash()
+    same_name = ApiToken.objects.filter(user=user, name=name).filter(
+        api_token_active_q(at=timezone.now())
+    )
+    if any(
+        token.session_hash and constant_time_compare(token.session_hash, current)
+        for token in same_name.only("pk", "session_hash")
+    ):
+        raise ValidationError(
+            {"name": _("您已有一个同名的有效令牌，请换一个名称，或先吊销原令牌。")}
+        )
+    return api_token_issue(user=user, name=name, days=days)

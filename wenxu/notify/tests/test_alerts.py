@@ -327,6 +327,10 @@ def test_worker_sweep_loop_keeps_going_after_a_failure_and_stops_when_told(monke
         return SweepResult()
 
     monkeypatch.setattr("wenxu.needs.sweeps.sweep", flaky_sweep)
+    # The loop's other steps need the database, which this test does not have.
+    monkeypatch.setattr("wenxu.api.idempotency.idempotency_purge", lambda: 0)
+    monkeypatch.setattr("wenxu.integrations.webhooks.services.webhook_sweep", lambda: None)
+    monkeypatch.setattr("wenxu.lib.ratelimit.sweep", lambda: 0)
     # in its own thread, as the worker runs it (with its own database connection)
     thread = threading.Thread(target=sweep_loop, args=(stop, 0.01), daemon=True)
     thread.start()

@@ -21,6 +21,8 @@ def sweep_loop(stop: threading.Event, every: float) -> None:
     between runs like a request's, so a long-running worker does not keep a dead one.
     """
     from wenxu.api.idempotency import idempotency_purge
+    from wenxu.integrations.webhooks.services import webhook_sweep
+    from wenxu.lib import ratelimit
     from wenxu.needs.management.commands.sweep import summary
     from wenxu.needs.sweeps import sweep
 
@@ -38,6 +40,16 @@ def sweep_loop(stop: threading.Event, every: float) -> None:
                 idempotency_purge()
             except Exception:
                 logger.exception("purging idempotency keys failed")
+            try:
+                # Webhooks: fan the event log out to deliveries, send what is due, purge.
+                webhook_sweep()
+            except Exception:
+                logger.exception("webhook sweep failed")
+            try:
+                # Ended rate-limit windows (requests delete some too; this covers quiet hours).
+                ratelimit.sweep()
+            except Exception:
+                logger.exception("deleting ended rate-limit windows failed")
             finally:
                 close_old_connections()
             stop.wait(every)
