@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "wenxu.exchange",
     "wenxu.insight",
     "wenxu.topics",
+    "wenxu.integrations",
     "wenxu.api",
 ]
 
@@ -178,12 +179,14 @@ def _databases() -> dict[str, Any]:
 
 DATABASES = _databases()
 
-# Shared by every web process (rate limits of the public pages): a table in the database, made
-# by the `public` app's migration. A city-scale deployment may point this at Redis instead.
+# Shared by every web process (the online form's area index): a table in the database, made by
+# the `public` app's migration. Rate limits do not use it (wenxu.lib.ratelimit counts in
+# core_ratecounter). Past MAX_ENTRIES the database cache deletes a third of its rows at once.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "wenxu_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -324,6 +327,27 @@ if not 0 <= WENXU_ROUTER_MIN_CONFIDENCE <= 1:
 WENXU_IDEMPOTENCY_HOURS = env.int("WENXU_IDEMPOTENCY_HOURS", default=24)
 if WENXU_IDEMPOTENCY_HOURS < 1:
     raise ImproperlyConfigured("WENXU_IDEMPOTENCY_HOURS must be at least 1.")
+# Open311 GeoReport v2 (docs/api/open311.md): the jurisdiction_id this server answers to (empty:
+# any), and the default window and the most requests one GET /requests returns.
+WENXU_OPEN311_JURISDICTION = env.str("WENXU_OPEN311_JURISDICTION", default="")
+WENXU_OPEN311_DEFAULT_DAYS = env.int("WENXU_OPEN311_DEFAULT_DAYS", default=90)
+WENXU_OPEN311_MAX_REQUESTS = env.int("WENXU_OPEN311_MAX_REQUESTS", default=1000)
+# Webhooks (docs/api/webhooks.md): the timeout of one delivery, the attempts before a delivery
+# fails, the consecutive failed deliveries before a subscription is switched off, and whether
+# targets on private or loopback addresses are allowed (off unless set; tests turn it on).
+WENXU_WEBHOOK_TIMEOUT = env.int("WENXU_WEBHOOK_TIMEOUT", default=10)
+WENXU_WEBHOOK_MAX_ATTEMPTS = env.int("WENXU_WEBHOOK_MAX_ATTEMPTS", default=8)
+WENXU_WEBHOOK_DISABLE_AFTER = env.int("WENXU_WEBHOOK_DISABLE_AFTER", default=5)
+WENXU_WEBHOOK_ALLOW_PRIVATE = env.bool("WENXU_WEBHOOK_ALLOW_PRIVATE", default=False)
+for _name in (
+    "WENXU_OPEN311_DEFAULT_DAYS",
+    "WENXU_OPEN311_MAX_REQUESTS",
+    "WENXU_WEBHOOK_TIMEOUT",
+    "WENXU_WEBHOOK_MAX_ATTEMPTS",
+    "WENXU_WEBHOOK_DISABLE_AFTER",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
 # Resident pages that a deployment turns on: online submission and the public 回音墙.
 WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
 WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)

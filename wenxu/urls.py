@@ -11,6 +11,7 @@ admin.site.index_title = pgettext_lazy("admin site", "系统管理")
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("open311/v2/", include("wenxu.api.open311.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("wenxu.accounts.urls")),
@@ -20,6 +21,8 @@ urlpatterns = [
     path("", include("wenxu.exchange.urls")),
     path("", include("wenxu.insight.urls")),
     path("topics/", include("wenxu.topics.urls")),
+    path("integrations/", include("wenxu.integrations.urls")),
+    path("integrations/webhooks/", include("wenxu.integrations.webhook_urls")),
     path("", include("wenxu.insight.report_urls")),
     path("", include("wenxu.core.urls")),
 ]

@@ -1,7 +1,8 @@
 """Chinese first: pages are in Chinese unless the user chose English (language cookie).
 
 Browsers in government offices often send `Accept-Language: en-US` whatever their users read,
-so pages ignore that header. The API honours it, because API clients set it on purpose.
+so pages ignore that header. The APIs (v1 and Open311) honour it, because API clients set it
+on purpose.
 """
 
 from collections.abc import Callable
@@ -19,7 +20,7 @@ _SUPPORTED = {code for code, _name in settings.LANGUAGES}
 
 class ChineseFirstLocaleMiddleware(LocaleMiddleware):
     def process_request(self, request: HttpRequest) -> None:
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", "/open311/")):
             super().process_request(request)
             return
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")

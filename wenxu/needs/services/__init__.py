@@ -19,6 +19,7 @@ from wenxu.needs.services.closing import (
     need_reopen,
     need_reply,
 )
+from wenxu.needs.services.external import ExternalClient, need_register_external
 from wenxu.needs.services.handling import (
     need_accept,
     need_approve_extension,
@@ -56,6 +57,7 @@ from wenxu.needs.services.reopen import (
 
 __all__ = [
     "MAX_ATTACHMENTS",
+    "ExternalClient",
     "Origin",
     "PreparedUpload",
     "RatingLinkExpired",
@@ -77,6 +79,7 @@ __all__ = [
     "need_progress",
     "need_rate",
     "need_register",
+    "need_register_external",
     "need_register_on_the_spot",
     "need_remind",
     "need_reopen",
