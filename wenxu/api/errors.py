@@ -11,17 +11,19 @@ the request's language (zh-hans by default, English with `Accept-Language: en`).
 | NotFound (need out of scope or unknown)     | 404    | not_found             |
 | InvalidInput, Django ValidationError        | 422    | invalid               |
 | ninja ValidationError, unreadable JSON body | 422    | invalid               |
+| text with a NUL character (body, query)     | 422    | invalid               |
 | no or bad credentials                       | 401    | unauthenticated       |
 | session without CSRF token                  | 403    | csrf_failed           |
 """
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -48,15 +50,52 @@ class MalformedBody(ValueError):
     """The request body is not JSON."""
 
 
+NUL = "\x00"
+
+
+def _nul_fields(value: Any, path: tuple[str, ...] = ()) -> Iterator[str]:
+    """The dotted names of the strings in `value` that hold a NUL character (`needs.0.title`)."""
+    if isinstance(value, str):
+        if NUL in value:
+            yield ".".join(path) or "body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            # A key with a NUL is no field name the API knows: the body's fault as a whole.
+            yield from _nul_fields(item, (*path, str(key)) if NUL not in str(key) else ())
+    elif isinstance(value, list):
+        # Objects in a list are named by their place (`needs.1.title`), plain values by the
+        # list (`status`), as `readable_errors` names them.
+        for index, item in enumerate(value):
+            yield from _nul_fields(item, (*path, str(index)) if isinstance(item, dict) else path)
+
+
+def refuse_nul(data: Any) -> None:
+    """No text the API stores or searches may hold a NUL character: PostgreSQL cannot keep
+    one (it answered 500), and no person types one. 422 on each field that has one."""
+    fields = list(dict.fromkeys(_nul_fields(data)))
+    if fields:
+        message = _("不能包含空字符（U+0000），请删除后重试。")
+        raise InvalidInput({field: [message] for field in fields})
+
+
 class JsonParser(Parser):
-    """Ninja's parser, but a body that is not JSON raises `MalformedBody` (mapped to 422)."""
+    """Ninja's parser, but a body that is not JSON raises `MalformedBody` (mapped to 422), and
+    text with a NUL character, in the body, the query or a form, `InvalidInput` (422).
+    (Django already drops unprintable characters from the names of uploaded files.)"""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         try:
             data: dict[str, Any] = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedBody(str(exc)) from exc
+        refuse_nul(data)
         return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        refuse_nul({key: data.getlist(key) for key in data})
+        return super().parse_querydict(data, list_fields, request)
 
 
 def _error(
@@ -200,6 +239,8 @@ def install_exception_handlers(api: "NinjaAPI") -> None:
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         if isinstance(exc.__cause__, MalformedBody):
             return _invalid(api, request, {"body": [_("请求内容不是有效的 JSON。")]})
+        if isinstance(exc.__cause__, InvalidInput):  # raised while the body was parsed
+            return _invalid(api, request, exc.__cause__.errors, exc.__cause__.message)
         if isinstance(exc, CsrfFailed):
             message = _("CSRF 校验失败：请刷新页面后重试，或改用访问令牌。")
             return _error(api, request, 403, "csrf_failed", message)

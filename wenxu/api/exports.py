@@ -6,11 +6,14 @@ the answer is 202 with a job to poll at `GET /exports/jobs/{id}` until it has a 
 A job is its creator's: anyone else gets 404.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, QueryDict
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
@@ -19,11 +22,13 @@ from wenxu.api.auth import current_user
 from wenxu.exchange import columns as cols
 from wenxu.exchange import responses, selectors, services
 from wenxu.exchange.models import ExportJob
+from wenxu.needs.exceptions import InvalidInput
 
 router = Router(tags=["exports"])
 
 ERRORS: dict[int, Any] = {401: s.ErrorOut, 422: s.InvalidOut}
-JOB_ERRORS: dict[int, Any] = {401: s.ErrorOut, 404: s.ErrorOut}
+# 422: a job id that is not a number.
+JOB_ERRORS: dict[int, Any] = {401: s.ErrorOut, 404: s.ErrorOut, 422: s.InvalidOut}
 
 
 class LedgerExportQuery(Schema):
@@ -83,7 +88,27 @@ def _filters(request: HttpRequest) -> QueryDict:
     return data
 
 
+# The ledger's date filters overflow at the ends of the calendar (a 500 for `date_to` 9999-12-31
+# or `date_from` 0001-01-01); no need was registered outside this range anyway.
+DATE_RANGE = (date(2000, 1, 1), date(2099, 12, 31))
+
+
+def _check_dates(params: LedgerExportQuery) -> None:
+    errors: dict[str, list[str]] = {}
+    for name in ("date_from", "date_to"):
+        try:
+            # Read as the ledger form reads it; what it cannot read, it reports itself.
+            day = forms.DateField(required=False).clean(getattr(params, name))
+        except ValidationError:
+            continue
+        if day is not None and not DATE_RANGE[0] <= day <= DATE_RANGE[1]:
+            errors[name] = [_("日期须在 2000-01-01 至 2099-12-31 之间。")]
+    if errors:
+        raise InvalidInput(errors)
+
+
 def _export(request: HttpRequest, params: LedgerExportQuery, format: str) -> Any:
+    _check_dates(params)
     prepared = services.export_prepare(
         user=current_user(request),
         data=_filters(request),
@@ -96,15 +121,19 @@ def _export(request: HttpRequest, params: LedgerExportQuery, format: str) -> Any
     return responses.file_response(prepared)
 
 
-def _file_doc(content_type: str) -> dict[str, Any]:
+def _file_doc(*content_types: str, description: str) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
     return {
         "responses": {
             200: {
-                "description": "文件（不超过同步导出上限时直接返回）",
-                "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
+                "description": description,
+                "content": dict.fromkeys(content_types, binary),
             }
         }
     }
+
+
+SYNC_FILE = "文件（不超过同步导出上限时直接返回）"
 
 
 @router.get(
@@ -112,7 +141,7 @@ def _file_doc(content_type: str) -> dict[str, Any]:
     response={202: ExportJobOut, **ERRORS},
     operation_id="export_ledger_xlsx",
     summary="导出台账（Excel）",
-    openapi_extra=_file_doc(services.CONTENT_TYPES[ExportJob.Format.XLSX]),
+    openapi_extra=_file_doc(services.CONTENT_TYPES[ExportJob.Format.XLSX], description=SYNC_FILE),
 )
 def export_ledger_xlsx(request: HttpRequest, params: Query[LedgerExportQuery]) -> Any:
     """The caller's ledger with the ledger page's filters as an .xlsx file: a title row with the
@@ -128,7 +157,7 @@ def export_ledger_xlsx(request: HttpRequest, params: Query[LedgerExportQuery]) -
     response={202: ExportJobOut, **ERRORS},
     operation_id="export_ledger_csv",
     summary="导出台账（CSV）",
-    openapi_extra=_file_doc(services.CONTENT_TYPES[ExportJob.Format.CSV]),
+    openapi_extra=_file_doc(services.CONTENT_TYPES[ExportJob.Format.CSV], description=SYNC_FILE),
 )
 def export_ledger_csv(request: HttpRequest, params: Query[LedgerExportQuery]) -> Any:
     """The same as `ledger.xlsx` as CSV (UTF-8 with BOM, header row first, no title rows)."""
@@ -152,7 +181,8 @@ def export_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
     operation_id="export_job_file",
     url_name="export_job_file",
     summary="下载导出文件",
-    openapi_extra=_file_doc("application/octet-stream"),
+    # The file in the job's format (the type of `ledger.xlsx` or of `ledger.csv`).
+    openapi_extra=_file_doc(*services.CONTENT_TYPES.values(), description="导出文件"),
 )
 def export_job_file(request: HttpRequest, job_id: int) -> Any:
     job = selectors.export_job_get_for_user(user=current_user(request), pk=job_id)

@@ -21,6 +21,7 @@ from wenxu.accounts.models import User
 from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
 from wenxu.api.drafts import check_draft_user
+from wenxu.api.errors import NUL
 from wenxu.api.present import need_detail_json, need_json
 from wenxu.api.refs import RefResolver
 from wenxu.lib import clock, ids
@@ -38,6 +39,14 @@ COORD = Decimal("0.000001")
 
 
 # --------------------------------------------------------------------------- reads
+
+
+def need_for(user: User, number: str, *, with_events: bool = True) -> Need:
+    """The need numbered `number` in the caller's scope; 404 otherwise. A path may carry what a
+    body may not, a NUL character, which PostgreSQL refuses even to compare: no such need."""
+    if NUL in number:
+        raise NotFound()
+    return selectors.need_get_for_user(user=user, number=number, with_events=with_events)
 
 
 @router.get(
@@ -78,7 +87,7 @@ def need_list(request: HttpRequest, filters: Query[s.NeedListQuery]) -> dict[str
 )
 def need_detail(request: HttpRequest, number: str) -> dict[str, Any]:
     user = current_user(request)
-    need = selectors.need_get_for_user(user=user, number=number)
+    need = need_for(user, number)
     return need_detail_json(need, now=clock.now(), events=need.events.all())
 
 
@@ -214,7 +223,7 @@ def need_attachment_add(
     """
     user = current_user(request)
     check_draft_user(request, user)
-    need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    need = need_for(user, number, with_events=False)
     kind = "photo" if (file.content_type or "").startswith("image/") else "document"
     before = need.attachments.filter(client_uuid=client_uuid).exists() if client_uuid else False
     try:
@@ -244,7 +253,7 @@ def attachment_json(attachment: Attachment) -> dict[str, Any]:
 
 def _act(request: HttpRequest, number: str, run: Callable[[User, Need], Need]) -> dict[str, Any]:
     user = current_user(request)
-    need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    need = need_for(user, number, with_events=False)
     return _detail_after(user, run(user, need))
 
 

@@ -27,7 +27,7 @@ def area_list(request: HttpRequest, filters: Query[s.AreaListQuery]) -> list[dic
 
 @router.get(
     "/units",
-    response={200: list[s.UnitOut], 401: s.ErrorOut},
+    response={200: list[s.UnitOut], 401: s.ErrorOut, 422: s.InvalidOut},
     operation_id="unit_list",
     summary="责任单位（树，按路径排序）",
 )
@@ -37,7 +37,7 @@ def unit_list(request: HttpRequest, filters: Query[s.ActiveQuery]) -> list[dict[
 
 @router.get(
     "/categories",
-    response={200: list[s.CategoryOut], 401: s.ErrorOut},
+    response={200: list[s.CategoryOut], 401: s.ErrorOut, 422: s.InvalidOut},
     operation_id="category_list",
     summary="诉求分类（树，按路径排序）",
 )

@@ -13,8 +13,8 @@ from ninja import Field, Query, Router, Schema
 
 from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
+from wenxu.api.needs import need_for
 from wenxu.insight.similar import SimilarNeed, similar_to_need
-from wenxu.needs import selectors
 
 router = Router(tags=["similar"])
 
@@ -69,5 +69,5 @@ def need_similar(
     first; needs in the same area or of the same category rank a little higher. Withdrawn and
     merged needs are never returned."""
     user = current_user(request)
-    need = selectors.need_get_for_user(user=user, number=number, with_events=False)
+    need = need_for(user, number, with_events=False)
     return [similar_json(item) for item in similar_to_need(user=user, need=need, limit=query.limit)]

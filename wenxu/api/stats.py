@@ -18,6 +18,8 @@ from wenxu.needs.exceptions import InvalidInput
 router = Router(tags=["stats"])
 
 MAX_DAYS = 366 * 3
+# No counts before this; an `end` in year 1 would also overflow the default start (a 500).
+EARLIEST = date(2000, 1, 1)
 
 
 class RatesQuery(Schema):
@@ -75,9 +77,15 @@ def stats_rates(request: HttpRequest, query: Query[RatesQuery]) -> dict[str, Any
     area = refs.area(query.area)
     unit = refs.unit(query.unit, "unit")
     category = refs.category(query.category)
+    errors = dict(refs.errors)
+    for name in ("start", "end"):
+        day = getattr(query, name)
+        if day is not None and day < EARLIEST:
+            errors[name] = [_("日期不能早于 2000-01-01。")]
+    if errors:
+        raise InvalidInput(errors)
     end = query.end or clock.today()
     start = query.start or end - timedelta(days=29)
-    errors = dict(refs.errors)
     if start > end:
         errors["start"] = [_("起始日期不能晚于结束日期。")]
     elif (end - start).days >= MAX_DAYS:

@@ -5,9 +5,12 @@ Idempotent by `client_uuid`: the same body again answers 200 with what the first
 created; the same `client_uuid` with another body answers 409 and changes nothing.
 """
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,6 +31,12 @@ from wenxu.visits import selectors, services
 from wenxu.visits.models import Visit, VisitPhoto
 
 router = Router(tags=["visits"])
+
+# A visit's times lie in a plausible range. Before 1901 the local time has an offset in seconds
+# (LMT +08:05:43), which is not an RFC 3339 date-time; at year 9999 the local time overflows
+# (a 500). Whether a start lies in the future is the service's rule (with its own message).
+EARLIEST = datetime(2000, 1, 1, tzinfo=ZoneInfo(settings.TIME_ZONE))
+LATEST = datetime(2100, 1, 1, tzinfo=ZoneInfo(settings.TIME_ZONE))
 
 READ_ERRORS: dict[int, Any] = {401: s.ErrorOut, 404: s.ErrorOut, 422: s.InvalidOut}
 WRITE_ERRORS: dict[int, Any] = {**READ_ERRORS, 403: s.ErrorOut, 409: s.ErrorOut}
@@ -90,8 +99,14 @@ def _draft(user: User, payload: s.VisitIn, digest: str) -> services.VisitDraft:
     area = refs.area(payload.area)
     for name in ("started_at", "ended_at"):
         moment = getattr(payload, name)
-        if moment is not None and timezone.is_naive(moment):
+        if moment is None:
+            continue
+        if timezone.is_naive(moment):
             refs.errors[name] = [_("时间必须带时区，例如 2026-11-29T09:30:00+08:00。")]
+        elif moment < EARLIEST:
+            refs.errors[name] = [_("时间不能早于 2000-01-01。")]
+        elif moment >= LATEST:  # (a start in the future: the service says so, by the field)
+            refs.errors[name] = [_("时间不能晚于 2099-12-31。")]
     place = None
     if payload.place is not None:
         place = selectors.place_queryset_for_user(user=user).filter(pk=payload.place).first()

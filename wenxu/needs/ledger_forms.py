@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -53,9 +54,22 @@ def _id_field(label: Any, message: Any) -> forms.IntegerField:
     )
 
 
+# Dates outside these overflow in the filters (the day after 9999-12-31) and mean nothing.
+DATE_MIN = date(2000, 1, 1)
+DATE_MAX = date(2099, 12, 31)
+
+
 def _date_field(label: Any, message: Any) -> forms.DateField:
+    bounds = _("日期须在 2000-01-01 至 2099-12-31 之间。")
     return forms.DateField(
-        label=label, required=False, input_formats=["%Y-%m-%d"], error_messages={"invalid": message}
+        label=label,
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": message},
+        validators=[
+            MinValueValidator(DATE_MIN, message=bounds),
+            MaxValueValidator(DATE_MAX, message=bounds),
+        ],
     )
 
 

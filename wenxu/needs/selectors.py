@@ -56,6 +56,8 @@ def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
 
 
 def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
+    if "\x00" in number:  # no such need; PostgreSQL would refuse the query (a 500)
+        raise NotFound()
     qs = _with_related(need_queryset_for_user(user=user).filter(number=number))
     qs = qs.select_related("visit")  # the need page says which visit raised it
     if with_events:

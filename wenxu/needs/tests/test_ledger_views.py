@@ -657,3 +657,16 @@ def test_deadline_status_helper_matches_the_badge(world, client):
         need, now=clock.now(), calendar=deadlines.cached_calendar()
     ).label
     assert label in _get(client, world.dispatcher).content.decode()
+
+
+@pytest.mark.parametrize("params", [{"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}])
+def test_ledger_refuses_dates_outside_the_calendar_it_can_filter(world, county, client, params):
+    # Found by fuzzing the API: the day after 9999-12-31 overflowed into a server error.
+    response = _get(client, world.dispatcher, **params)
+    assert "日期须在 2000-01-01 至 2099-12-31 之间。" in response.content.decode()
+
+
+def test_need_page_with_a_nul_in_its_number_is_not_found(world, client):
+    client.force_login(world.dispatcher)
+    response = client.get("/needs/WX-2026-000001%00/")
+    assert response.status_code == 404
