@@ -77,32 +77,62 @@ _LEDGER = re.compile(r"WX-\d{4}-\d{6}", re.IGNORECASE)
 def scrub(text: str, *, names: Iterable[str] = (), secrets: Iterable[str] = ()) -> str:
     """`text` with personal data masked: the given names, e-mail addresses, ID numbers,
     mobile and landline numbers, ledger numbers, and any other given strings (tracking codes,
-    addresses) replaced by stars. Over-masking a long number is preferred to leaking one."""
+    addresses) replaced by stars. Over-masking a long number is preferred to leaking one.
+
+    Given strings go before the number rules (an address's long house number would otherwise
+    be starred first and the address no longer found), and match however they are spaced."""
     out = text or ""
     out = _EMAIL.sub(EMAIL_MASK, out)
     out = _ID.sub(ID_MASK, out)
+    for secret in sorted({"".join(s.split()) for s in secrets if s}, key=len)[::-1]:
+        if len(secret) >= 4:
+            out = _spaced(secret).sub("****", out)
+    for pattern in _name_patterns(names):
+        out = pattern.sub(NAME_MASK, out)
     out = _MOBILE.sub(PHONE_MASK, out)
     out = _LANDLINE.sub(PHONE_MASK, out)
     out = _DIGIT_RUN.sub(PHONE_MASK, out)
     out = _LEDGER.sub(NUMBER_MASK, out)
-    for secret in sorted({s.strip() for s in secrets if s and len(s.strip()) >= 4}, key=len)[::-1]:
-        out = re.sub(re.escape(secret), "****", out, flags=re.IGNORECASE)
-    for name in _name_variants(names):
-        out = out.replace(name, NAME_MASK)
     return out
 
 
-def _name_variants(names: Iterable[str]) -> list[str]:
-    """The names and, for names of three or more characters, the given name alone (张三丰 →
-    三丰), longest first so that the full name is masked before its parts."""
-    variants: set[str] = set()
+def _spaced(text: str) -> re.Pattern[str]:
+    """`text` (without spaces) matched with any spacing between its characters, any case."""
+    return re.compile(r"\s*".join(re.escape(char) for char in text), re.IGNORECASE)
+
+
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def _name_patterns(names: Iterable[str]) -> list[re.Pattern[str]]:
+    """Patterns for the names, longest first so that a full name goes before its parts.
+
+    Chinese names: the name and, from three characters, the given name alone (张三丰 → 三丰),
+    however spaced. Latin names ("John Smith"): the whole name with any spacing and each part
+    of two letters or more as a word, in any case."""
+    variants: dict[str, re.Pattern[str]] = {}
     for raw in names:
-        name = "".join((raw or "").split())
+        parts = (raw or "").split()
+        if not parts:
+            continue
+        if _LATIN.search(raw):
+            whole = r"\s*".join(re.escape(part) for part in parts)
+            variants[" ".join(parts)] = re.compile(
+                rf"(?<![A-Za-z]){whole}(?![A-Za-z])", re.IGNORECASE
+            )
+            for part in parts:
+                if len(part) >= 2:
+                    variants.setdefault(
+                        part,
+                        re.compile(rf"(?<![A-Za-z]){re.escape(part)}(?![A-Za-z])", re.IGNORECASE),
+                    )
+            continue
+        name = "".join(parts)
         if len(name) >= 2:
-            variants.add(name)
+            variants[name] = _spaced(name)
         if len(name) >= 3:
-            variants.add(name[1:])
-    return sorted(variants, key=len, reverse=True)
+            variants.setdefault(name[1:], _spaced(name[1:]))
+    return [variants[key] for key in sorted(variants, key=len, reverse=True)]
 
 
 # --------------------------------------------------------------------------- the wall

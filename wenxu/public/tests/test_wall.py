@@ -399,3 +399,16 @@ def test_a_unit_with_only_overdue_needs_is_listed(world: World) -> None:
 
     assert (measure.cases, measure.replies, measure.on_time) == (6, 0, 0)
     assert measure.median is None
+
+
+def test_scrub_masks_latin_names_and_spaced_or_long_numbered_addresses() -> None:
+    from wenxu.public.responsiveness import scrub
+
+    text = "john  SMITH 说 Smith 家在 东河村 幸福路 1234567 号，Smithson 不是他。"
+    out = scrub(text, names=["John Smith"], secrets=["东河村幸福路1234567号"])
+
+    assert "smith" not in out.lower().replace("smithson", "")
+    assert "john" not in out.lower()
+    assert "Smithson" in out  # another word that merely starts with the name stays
+    assert "幸福路" not in out
+    assert "1234567" not in out
