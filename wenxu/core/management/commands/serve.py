@@ -12,6 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gunicorn.app.base import BaseApplication
 
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
@@ -74,6 +76,9 @@ class Command(BaseCommand):
                     "timeout": 60,
                     "graceful_timeout": 20,
                     "accesslog": "-",
+                    # The path without its query string: query strings carry search words
+                    # (often names) and Open311 api_key values, which must not reach logs.
+                    "access_log_format": ACCESS_LOG_FORMAT,
                     "errorlog": "-",
                     "loglevel": "info",
                     "proc_name": "wenxu",
