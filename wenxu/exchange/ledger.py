@@ -20,6 +20,7 @@ from django.db.models import F, Prefetch, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from wenxu.accounts.models import Membership, User
 from wenxu.exchange.columns import Column
@@ -295,10 +296,10 @@ def _time_limit(need: Need, ctx: RowContext) -> str:
             timezone.localdate(start, timezone.get_default_timezone()),
             timezone.localdate(due, timezone.get_default_timezone()),
         )
-        text = _("%(n)d 个工作日") % {"n": days}
+        text = ngettext("%(n)d 个工作日", "%(n)d 个工作日", days) % {"n": days}
     else:
         hours = round((due - start).total_seconds() / 3600)
-        text = _("%(n)d 小时") % {"n": hours}
+        text = ngettext("%(n)d 小时", "%(n)d 小时", hours) % {"n": hours}
     if need.resolve_due and need.original_resolve_due and need.resolve_due > due:
         extra = ctx.calendar.workdays_between(
             timezone.localdate(due, timezone.get_default_timezone()),
