@@ -82,7 +82,7 @@ def file_sha256(upload: UploadedFile) -> str:
 
 
 def _is_entity_attack(error: BaseException | None) -> bool:
-    from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
+    from defusedxml import DefusedXmlException
 
     while error is not None:
         if isinstance(error, DefusedXmlException):
