@@ -56,7 +56,7 @@ def test_secret_key_file_is_private_from_the_moment_it_exists(tmp_path, monkeypa
     monkeypatch.setattr(Path, "chmod", spying_chmod)
     old_umask = os.umask(0)  # the most permissive umask an operator could have
     try:
-        key = wenxu_settings._secret_key()
+        key = wenxu_settings._data_key("secret_key", "WENXU_SECRET_KEY")
     finally:
         os.umask(old_umask)
 
@@ -70,7 +70,9 @@ def test_two_processes_starting_at_once_end_up_with_one_key(tmp_path, monkeypatc
     monkeypatch.delenv("WENXU_SECRET_KEY", raising=False)
     monkeypatch.setattr(wenxu_settings, "DATA_DIR", tmp_path)
     other: dict[str, str] = {}
-    other_start = threading.Thread(target=lambda: other.update(key=wenxu_settings._secret_key()))
+    other_start = threading.Thread(
+        target=lambda: other.update(key=wenxu_settings._data_key("secret_key", "WENXU_SECRET_KEY"))
+    )
     real_token = secrets.token_urlsafe
 
     def token_while_another_process_starts(nbytes):
@@ -82,7 +84,7 @@ def test_two_processes_starting_at_once_end_up_with_one_key(tmp_path, monkeypatc
     monkeypatch.setattr(secrets, "token_urlsafe", token_while_another_process_starts)
 
     # When
-    key = wenxu_settings._secret_key()
+    key = wenxu_settings._data_key("secret_key", "WENXU_SECRET_KEY")
     other_start.join(timeout=10)
 
     # Then: both use the key that is in the file
@@ -94,7 +96,7 @@ def test_empty_key_file_is_refused_with_what_to_do(tmp_path):
     key_file.touch(mode=0o600)
 
     with pytest.raises(ImproperlyConfigured, match="is empty: delete it"):
-        wenxu_settings._read_secret_key(key_file, wait=0.1)
+        wenxu_settings._read_key_file(key_file, "WENXU_SECRET_KEY", wait=0.1)
 
 
 def test_postgres_url_selects_postgresql(tmp_path):

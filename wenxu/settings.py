@@ -30,19 +30,24 @@ DEBUG = env.bool("WENXU_DEBUG", default=False)
 TESTING = env.bool("WENXU_TESTING", default=False)
 
 
-def _secret_key() -> str:
-    configured: str = env.str("WENXU_SECRET_KEY", default="")
+def _data_key(name: str, env_var: str, *, minimum: int = 32) -> str:
+    """A secret from `env_var`, else from the file `name` in the data folder (made once).
+
+    Used for the secret key, the audit log's chain key and the personal-data key: the embedded
+    default needs nothing configured, and a deployment may give each from its secret store.
+    """
+    configured: str = env.str(env_var, default="")
     if configured:
-        if len(configured) < 32:
-            raise ImproperlyConfigured("WENXU_SECRET_KEY must be at least 32 characters long.")
+        if len(configured) < minimum:
+            raise ImproperlyConfigured(f"{env_var} must be at least {minimum} characters long.")
         return configured
-    key_file = DATA_DIR / "secret_key"
+    key_file = DATA_DIR / name
     try:
         # Created private (never readable by others, not even for a moment) and only if absent:
         # of two processes starting at once, one writes the key and the other reads it.
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return _read_secret_key(key_file)
+        return _read_key_file(key_file, env_var)
     key = secrets.token_urlsafe(50)
     try:
         with os.fdopen(fd, "w") as fp:
@@ -55,20 +60,23 @@ def _secret_key() -> str:
     return key
 
 
-def _read_secret_key(key_file: Path, wait: float = 5.0) -> str:
+def _read_key_file(key_file: Path, env_var: str, wait: float = 5.0) -> str:
     """The key in `key_file`, waiting a little for a process that has just created it."""
     deadline = time.monotonic() + wait
     while not (key := key_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     if not key:
         raise ImproperlyConfigured(
-            f"The secret key file {key_file} is empty: delete it to have a new key generated, "
-            "or set WENXU_SECRET_KEY."
+            f"The key file {key_file} is empty: delete it to have a new key generated "
+            f"(only when nothing was protected with it yet), or set {env_var}."
         )
     return key
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _data_key("secret_key", "WENXU_SECRET_KEY")
+# Keys the security log's hash chain (issue #9, docs/security.md): kept out of the database, so
+# whoever can write to the database cannot rewrite the chain to hide an edit.
+WENXU_AUDIT_KEY = _data_key("audit_key", "WENXU_AUDIT_KEY")
 
 ALLOWED_HOSTS: list[str] = env.list("WENXU_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("WENXU_CSRF_TRUSTED_ORIGINS", default=[])
@@ -97,6 +105,7 @@ INSTALLED_APPS = [
     "wenxu.insight",
     "wenxu.topics",
     "wenxu.integrations",
+    "wenxu.audit",
     "wenxu.api",
 ]
 

@@ -28,6 +28,8 @@ class Requester(models.Model):
     class Meta:
         verbose_name = _("诉求人")
         verbose_name_plural = _("诉求人")
+        # Granted to users or groups in the admin; never widens what a user may see (issue #9).
+        permissions: ClassVar = [("reveal_personal_data", _("可查看诉求人完整个人信息"))]
         constraints: ClassVar = [
             models.CheckConstraint(
                 condition=models.Q(kind__in=["person", "household", "enterprise", "group"]),
