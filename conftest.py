@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from wenxu.accounts.models import Membership, User
 from wenxu.needs import services
@@ -137,3 +138,37 @@ def world(db: None) -> World:
         leader=_user("leader", "县领导", ("leader", county)),
         outsider=_user("outsider", "无权限用户"),
     )
+
+
+# Fixtures through which a test reaches the database (directly or through `world`). Not
+# django_db_blocker: pytest-django's autouse fixtures request it for every test; a fixture that
+# unblocks the database for a module also requests django_db_setup.
+_DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_setup",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "live_server",
+    }
+)
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(names & _DATABASE_FIXTURES) or item.get_closest_marker("django_db") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the tests that never touch a database.
+
+    pytest-django refuses database access to a test without a database fixture, so such a test
+    does exactly the same on both databases; CI runs the suite on SQLite first, with them.
+    """
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return
+    kept = [item for item in items if _uses_database(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not _uses_database(item)])
+        items[:] = kept

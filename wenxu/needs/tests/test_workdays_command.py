@@ -6,10 +6,12 @@ import sys
 from datetime import date
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from wenxu.lib.workdays import package_has_notice
 from wenxu.needs.models import HolidayOverride
@@ -99,21 +101,24 @@ def test_count_past_the_end_of_the_calendar_is_refused():
         run("9999-12-28", "5")
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture
+def test_database_url(django_db_setup: None, django_db_blocker: Any) -> str:
+    """The suite's own test database, already migrated: the subprocess needs no `migrate`."""
+    with django_db_blocker.unblock():
+        config = connection.settings_dict
+        if connection.vendor == "sqlite":
+            return f"sqlite:///{config['NAME']}"
+        user, host, port = config["USER"], config["HOST"] or "127.0.0.1", config["PORT"] or 5432
+        return f"postgres://{user}@{host}:{port}/{config['NAME']}"
+
+
+def _wenxu(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WENXU_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(
-        WENXU_TESTING="1",
-        WENXU_DATA_DIR=str(tmp_path),
-        WENXU_DATABASE_URL=f"sqlite:///{tmp_path / 'wenxu.sqlite3'}",
-    )
-    return env
-
-
-def _wenxu(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env.update(WENXU_TESTING="1", WENXU_DATA_DIR=str(tmp_path), WENXU_DATABASE_URL=database_url)
     return subprocess.run(  # noqa: S603 - our own console script, fixed arguments
         [str(WENXU), *args],
-        env=_env(tmp_path),
+        env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -122,11 +127,9 @@ def _wenxu(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_console_command_prints_only_the_date_and_fails_on_bad_input(tmp_path):
-    assert _wenxu(tmp_path, "migrate", "-v", "0").returncode == 0
-
-    ok = _wenxu(tmp_path, "workdays", "2026-09-28", "5")
-    bad = _wenxu(tmp_path, "workdays", "2026-9-28", "5")
+def test_console_command_prints_only_the_date_and_fails_on_bad_input(tmp_path, test_database_url):
+    ok = _wenxu(tmp_path, test_database_url, "workdays", "2026-09-28", "5")
+    bad = _wenxu(tmp_path, test_database_url, "workdays", "2026-9-28", "5")
 
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "2026-10-10\n", "")
     assert bad.returncode != 0
@@ -134,8 +137,8 @@ def test_console_command_prints_only_the_date_and_fails_on_bad_input(tmp_path):
     assert "日期格式应为 YYYY-MM-DD" in bad.stderr
 
 
-def test_console_command_help_explains_the_arguments(tmp_path):
-    result = _wenxu(tmp_path, "workdays", "--help")
+def test_console_command_help_explains_the_arguments(tmp_path, test_database_url):
+    result = _wenxu(tmp_path, test_database_url, "workdays", "--help")
 
     assert result.returncode == 0
     assert "DATE" in result.stdout
