@@ -33,7 +33,10 @@ class TokenRefusal(StrEnum):
 @transaction.atomic
 def api_token_issue(*, user: User, name: str = "", days: int | None = None) -> tuple[str, ApiToken]:
     """A new bearer token for `user`, valid for `days` days, at most (and by default)
-    `WENXU_API_TOKEN_DAYS`."""
+    `WENXU_API_TOKEN_DAYS`. Recorded in the security log (the user issues their own token)."""
+    from wenxu.audit import actions
+    from wenxu.audit.services import audit_record
+
     limit = settings.WENXU_API_TOKEN_DAYS
     days = limit if days is None else max(1, min(days, limit))
     raw, prefix, key_hash = ApiToken.generate()
@@ -44,6 +47,12 @@ def api_token_issue(*, user: User, name: str = "", days: int | None = None) -> t
         key_hash=key_hash,
         session_hash=user.get_session_auth_hash(),
         expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit_record(
+        action=actions.TOKEN_ISSUE,
+        actor=user,
+        target=f"apitoken:{token.pk}",
+        detail={"prefix": prefix, "name": token.name, "user": user.get_username(), "days": days},
     )
     return raw, token
 
@@ -73,11 +82,23 @@ def api_token_authenticate(*, raw: str) -> ApiToken | TokenRefusal:
     return token
 
 
-def api_token_revoke(*, token: ApiToken) -> None:
-    """Revoke `token` now; revoking twice keeps the first time."""
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: User | None = None) -> None:
+    """Revoke `token` now; revoking twice keeps the first time. The security log names `actor`
+    (default: the token's owner, revoking their own token) on the first revocation only."""
+    from wenxu.audit import actions
+    from wenxu.audit.services import audit_record
+
     now = timezone.now()
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
     token.revoked_at = token.revoked_at or now
+    if revoked:
+        audit_record(
+            action=actions.TOKEN_REVOKE,
+            actor=actor or token.user,
+            target=f"apitoken:{token.pk}",
+            detail={"prefix": token.prefix, "name": token.name, "user": token.user.get_username()},
+        )
 
 
 # The validity periods offered on 我的令牌, before the cap of `WENXU_API_TOKEN_DAYS`.

@@ -27,6 +27,7 @@ IMPORT = "import"
 ERASURE = "erasure"
 RETENTION = "retention"
 AUDIT_PRUNE = "audit_prune"
+AUDIT_HEAD_REBUILT = "audit_head_rebuilt"
 BACKUP = "backup"
 RESTORE = "restore"
 
@@ -52,6 +53,7 @@ LABELS: dict[str, Promise] = {
     ERASURE: _("删除个人信息"),
     RETENTION: _("到期匿名化"),
     AUDIT_PRUNE: _("清理审计日志"),
+    AUDIT_HEAD_REBUILT: _("审计链头重建"),
     BACKUP: _("备份"),
     RESTORE: _("恢复"),
 }

@@ -1,4 +1,4 @@
-"""The hash-chained security log (issue #9, docs/security.md).
+"""The hash-chained security log (issue #9, docs/security-log.md).
 
 Each entry carries the HMAC of its content and of the previous entry's HMAC, keyed with the audit
 key (WENXU_AUDIT_KEY or the data folder's `audit_key`, never in the database): an edit, deletion or

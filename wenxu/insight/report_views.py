@@ -22,6 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from wenxu.accounts.models import User
+from wenxu.audit import actions
+from wenxu.audit.services import audit_record
 from wenxu.insight import report as rp
 from wenxu.insight.report_xlsx import overdue_note, report_workbook, topics_text
 from wenxu.lib import clock
@@ -149,4 +151,17 @@ def report_xlsx(request: HttpRequest) -> HttpResponse:
     )
     name = f"wenxu-monthly-report-{report.month.value}.xlsx"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    audit_record(
+        action=actions.EXPORT,
+        actor=_user(request),
+        target=f"report:{report.month.value}",
+        detail={
+            "kind": "monthly_report",
+            "month": report.month.value,
+            "area": report.area.pk if report.area is not None else None,
+            "unit": report.unit.pk if report.unit is not None else None,
+            "revealed": False,
+        },
+        request=request,
+    )
     return response

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from wenxu.accounts.models import User
 from wenxu.integrations import webhook_admin  # noqa: F401 - registers the webhook models
 from wenxu.integrations.models import ApiClient, ClientAction
 from wenxu.integrations.services import api_client_revoke, api_client_update
@@ -128,8 +129,9 @@ class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
     @admin.action(description=_("吊销所选接口密钥"), permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
         active = list(queryset.filter(revoked_at__isnull=True))
+        actor = request.user if isinstance(request.user, User) else None
         for client in active:
-            api_client_revoke(client=client)
+            api_client_revoke(client=client, actor=actor)
             self.log_change(request, client, str(_("已吊销接口密钥")))
         self.message_user(
             request,

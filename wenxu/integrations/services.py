@@ -36,8 +36,12 @@ def api_client_issue(
     """A new client key; the raw key is returned here and never again.
 
     Raises `django.core.exceptions.ValidationError` (per field, in the user's language) on a
-    duplicate name, an unknown action or a bad rate limit; nothing is stored then.
+    duplicate name, an unknown action or a bad rate limit; nothing is stored then. Recorded in
+    the security log with `created_by` (None from the command line).
     """
+    from wenxu.audit import actions as audit_actions
+    from wenxu.audit.services import audit_record
+
     raw, prefix, key_hash = ApiClient.generate()
     client = ApiClient(
         name=name.strip(),
@@ -54,7 +58,20 @@ def api_client_issue(
         client.rate_limit = rate_limit
     client.full_clean()
     client.save()
-    client.areas.set(list(areas))
+    areas = list(areas)
+    client.areas.set(areas)
+    audit_record(
+        action=audit_actions.APIKEY_ISSUE,
+        actor=created_by,
+        target=f"apiclient:{client.pk}",
+        detail={
+            "name": client.name,
+            "prefix": prefix,
+            "actions": client.actions,
+            "areas": [area.code or area.name for area in areas],
+            "expires_at": client.expires_at.isoformat() if client.expires_at else None,
+        },
+    )
     return raw, client
 
 
@@ -77,10 +94,22 @@ def api_client_throttle(*, client: ApiClient) -> bool:
     return ratelimit.hit("apiclient", str(client.pk), limit=client.rate_limit, window=60)
 
 
-def api_client_revoke(*, client: ApiClient) -> None:
-    ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
+@transaction.atomic
+def api_client_revoke(*, client: ApiClient, actor: User | None = None) -> None:
+    """Revoke the key now (a second revocation changes nothing and is not logged again)."""
+    from wenxu.audit import actions as audit_actions
+    from wenxu.audit.services import audit_record
+
+    revoked = ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if revoked:
+        audit_record(
+            action=audit_actions.APIKEY_REVOKE,
+            actor=actor,
+            target=f"apiclient:{client.pk}",
+            detail={"name": client.name, "prefix": client.prefix},
+        )
 
 
 def api_client_area_q(*, client: ApiClient, field: str = "area") -> Q:
@@ -107,11 +136,14 @@ def api_client_update(
     actions: Iterable[str],
     rate_limit: int,
     note: str | None = None,
+    actor: User | None = None,
 ) -> ApiClient:
     """Change what a key may do (areas, actions, rate limit, note); the key itself stays.
 
     Raises `ValidationError` like `api_client_issue`, and on `areas` when a webhook
-    subscription's area would fall outside the new areas; nothing is changed then.
+    subscription's area would fall outside the new areas; nothing is changed then. With an
+    `actor` (the 接口密钥 page) the change goes to the security log; the Django admin's own
+    change log is mirrored there already.
     """
     areas = list(areas)
     paths = [area.path for area in areas]
@@ -140,4 +172,19 @@ def api_client_update(
     client.full_clean()
     client.save(update_fields=fields)
     client.areas.set(areas)
+    if actor is not None:
+        from wenxu.audit import actions as audit_actions
+        from wenxu.audit.services import audit_record
+
+        audit_record(
+            action=audit_actions.SETTING_CHANGE,
+            actor=actor,
+            target=f"apiclient:{client.pk}",
+            detail={
+                "name": client.name,
+                "areas": sorted(area.pk for area in areas),
+                "actions": client.actions,
+                "rate_limit": client.rate_limit,
+            },
+        )
     return client

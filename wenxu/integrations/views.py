@@ -155,6 +155,7 @@ def key_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 actions=data["actions"],
                 rate_limit=data["rate_limit"],
                 note=data["note"],
+                actor=user,
             )
         except ValidationError as exc:
             _add_errors(form, exc)
@@ -173,7 +174,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     client = _client(user, pk)
     if request.method == "GET":
         return render(request, "integrations/keys_revoke.html", {"client": client})
-    services.api_client_revoke(client=client)
+    services.api_client_revoke(client=client, actor=user)
     client.refresh_from_db(fields=["revoked_at"])
     if getattr(request, "htmx", False):
         return render(

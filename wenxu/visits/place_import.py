@@ -30,6 +30,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
+from wenxu.audit import actions
+from wenxu.audit.services import audit_record
 from wenxu.lib import clock, masking
 from wenxu.lib.phones import normalise_phone
 from wenxu.lib.text import join_list
@@ -430,6 +432,18 @@ def place_import_apply(
             raise file_problem(
                 _("导入时有人同时录入了同名的走访对象，本次未导入任何数据：请重新上传同一文件。")
             ) from error
+        audit_record(
+            action=actions.IMPORT,
+            actor=actor,
+            target="places",
+            detail={
+                "kind": "places",
+                "rows": len(rows),
+                "created": len(plan.create),
+                "updated": len(plan.update),
+                "unchanged": plan.unchanged,
+            },
+        )
     return ImportResult(
         created=len(plan.create), updated=len(plan.update), unchanged=plan.unchanged
     )

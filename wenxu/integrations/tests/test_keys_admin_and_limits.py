@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from wenxu.accounts.models import User
+from wenxu.audit.models import AuditEntry
 from wenxu.integrations.models import ApiClient
 from wenxu.integrations.services import api_client_issue, api_client_throttle
 from wenxu.lib import clock
@@ -94,3 +95,8 @@ def test_admin_revoke_action(world: Any, superuser: Client) -> None:
     )
     assert "已吊销 2 个接口密钥" in response.content.decode()
     assert ApiClient.objects.filter(revoked_at__isnull=False).count() == 2
+    revocations = AuditEntry.objects.filter(action="apikey_revoke")
+    assert sorted(revocations.values_list("target", flat=True)) == sorted(
+        [f"apiclient:{first.pk}", f"apiclient:{second.pk}"]
+    )
+    assert {entry.actor_username for entry in revocations} == {"root"}

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from wenxu.accounts.models import Membership, User
+from wenxu.audit.models import AuditEntry
 from wenxu.integrations.models import ApiClient
 from wenxu.integrations.services import api_client_authenticate, api_client_issue
 from wenxu.lib import clock
@@ -190,6 +191,8 @@ def test_edit_changes_the_scope_but_not_the_key(world: Any) -> None:
     assert key.rate_limit == 10
     assert key.note == "改"
     assert api_client_authenticate(raw=raw) == key
+    entry = AuditEntry.objects.get(action="setting_change", target=f"apiclient:{key.pk}")
+    assert (entry.actor_id, entry.detail["areas"]) == (world.admin.pk, [world.town_b.pk])
 
 
 def test_bad_edit_changes_nothing(world: Any) -> None:
@@ -220,6 +223,8 @@ def test_revoke_asks_first_then_the_key_stops_working(world: Any) -> None:
     assert "已吊销" in response.content.decode()
     assert api_client_authenticate(raw=raw) is None
     assert "已吊销" in client.get(LIST).content.decode()
+    revoked = AuditEntry.objects.get(action="apikey_revoke", target=f"apiclient:{key.pk}")
+    assert revoked.actor_id == world.admin.pk
 
 
 def test_revoke_without_htmx_redirects_with_a_message(world: Any) -> None:

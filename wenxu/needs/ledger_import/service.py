@@ -27,6 +27,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
+from wenxu.audit import actions
+from wenxu.audit.services import audit_record, scrub_text
 from wenxu.insight.models import RollupCursor
 from wenxu.lib import clock
 from wenxu.needs import services, states
@@ -315,6 +317,19 @@ def ledger_import_commit(*, actor: User, batch_id: str) -> CommitResult:
             batch.data = {}  # the rows (names, phones) now live in the needs, scoped and masked
             batch.report = {**batch.report, "registered": len(result.rows), "assigned": assigned}
             batch.save(update_fields=["state", "committed_at", "data", "report"])
+            # Last in the transaction: the security log's lock is held only until the commit.
+            audit_record(
+                action=actions.IMPORT,
+                actor=actor,
+                target=f"ledger_import:{batch.pk}",
+                detail={
+                    "kind": "ledger",
+                    "file_name": scrub_text(batch.file_name),
+                    "sha256": batch.sha256,
+                    "rows": len(result.rows),
+                    "assigned": assigned,
+                },
+            )
     except IntegrityError as error:
         raise _file_problem(
             _(
