@@ -100,7 +100,10 @@ def test_a_dispatchers_menu_still_fits_with_my_tokens(
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     page = context.new_page()
     login(page, live_server.url, "dispatcher", "pw-dispatcher")
+    # The account menu (修改密码, 两步验证, 我的令牌) opens under the user's name.
+    page.get_by_test_id("nav-account").click()
     expect(page.locator("[data-testid=nav-tokens]")).to_be_visible()
+    expect(page.locator("[data-testid=nav-password]")).to_be_visible()
     expect(page.locator("[data-testid=nav-keys]")).to_have_count(0)  # not an admin
     # One row of menu: the bar is no taller than a single line of items.
     assert page.locator("nav.wx-navbar").bounding_box()["height"] < 70

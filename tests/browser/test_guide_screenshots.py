@@ -18,6 +18,7 @@ import re
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -103,7 +104,8 @@ def shots() -> Shots:
 
 
 @pytest.fixture
-def county(db: None) -> None:
+def county(db: None, settings: Any) -> None:
+    settings.WENXU_DEMO = True  # as under `wenxu demo`: the demo accounts keep their password
     demo_data.load(password=PASSWORD)
 
 

@@ -2,6 +2,9 @@
 
 Tokens are listed, never created or edited here (the raw value is shown once, at issue, by the
 API); the admin can only revoke them.
+
+Login security (issue #9, ADR 0017): a user the admin creates, or whose password the admin
+sets, must choose a new password at the next login; the "解除登录锁定" action lifts a lockout.
 """
 
 from typing import Any
@@ -9,10 +12,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from wenxu.accounts import lockout, security
 from wenxu.accounts.models import ApiToken, Membership, User
 from wenxu.accounts.services import api_token_revoke
 from wenxu.lib import clock
@@ -38,6 +42,7 @@ class UserAdmin(DjangoUserAdmin[User]):
             _("权限"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
+        (_("登录安全"), {"fields": ("must_change_password",)}),
         (_("重要日期"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
@@ -55,10 +60,52 @@ class UserAdmin(DjangoUserAdmin[User]):
     search_fields = ("username", "display_name", "email", "phone")
     ordering = ("username",)
     inlines = (MembershipInline,)
+    actions = ("unlock_login",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return (
             super().get_queryset(request).prefetch_related("memberships__area", "memberships__unit")
+        )
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        if not change and obj.has_usable_password():
+            # The administrator chose this password: the user must replace it (ADR 0017).
+            obj.must_change_password = True
+        super().save_model(request, obj, form, change)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        saved = (
+            request.method == "POST"
+            and response.status_code == 302
+            and response["Location"] != request.get_full_path()
+        )
+        if saved:
+            user = User.objects.filter(pk=id).first()
+            if user is not None and user.has_usable_password():
+                assert isinstance(request.user, User)
+                security.password_set_by_admin(request=request, user=user, actor=request.user)
+        return response
+
+    @admin.action(description=_("解除登录锁定"), permissions=["change"])
+    def unlock_login(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """Lift the lockout of the selected users (from every address) before it ends."""
+        unlocked = 0
+        for user in queryset:
+            if lockout.unlock(username=user.get_username()):
+                unlocked += 1
+                self.log_change(request, user, str(_("解除登录锁定")))
+        self.message_user(
+            request,
+            ngettext(
+                "已解除 %(count)d 个账号的登录锁定。",
+                "已解除 %(count)d 个账号的登录锁定。",
+                unlocked,
+            )
+            % {"count": unlocked},
+            messages.SUCCESS,
         )
 
     @admin.display(description=_("角色授权"))

@@ -30,6 +30,13 @@ UNIT_ROLES = frozenset({Role.HANDLER, Role.LEADER})
 class User(AbstractUser):
     display_name = models.CharField(_("姓名"), max_length=50, blank=True)
     phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    # Someone else chose the password (an administrator, or the demo): the user must choose
+    # their own before anything else (ADR 0017; enforced by wenxu.accounts.middleware).
+    must_change_password = models.BooleanField(
+        _("下次登录须修改密码"),
+        default=False,
+        help_text=_("管理员创建账号或替他人设置密码后自动勾选；用户修改密码后自动取消。"),
+    )
 
     class Meta:
         verbose_name = _("用户")
@@ -139,3 +146,24 @@ class ApiToken(models.Model):
 
     def is_usable(self, at: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > at
+
+
+class PasswordHistory(models.Model):
+    """A password a user has had, as its hash only: new passwords may not repeat the last
+    `WENXU_PASSWORD_HISTORY` (wenxu.accounts.passwords.PasswordHistoryValidator)."""
+
+    user = models.ForeignKey(
+        User, verbose_name=_("用户"), on_delete=models.CASCADE, related_name="password_history"
+    )
+    password = models.CharField(_("密码摘要"), max_length=128)
+    created_at = models.DateTimeField(_("设置时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("历史密码")
+        verbose_name_plural = _("历史密码")
+        indexes: ClassVar = [
+            models.Index(fields=["user", "-created_at"], name="passwordhistory_user_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.created_at:%Y-%m-%d %H:%M}"

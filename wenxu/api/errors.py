@@ -3,17 +3,22 @@
 Shape: `{"code": …, "message": …}`; 422 adds `"errors": {field: [messages]}`. Messages follow
 the request's language (zh-hans by default, English with `Accept-Language: en`).
 
-| exception                                   | status | code                  |
-|---------------------------------------------|--------|-----------------------|
-| IllegalTransition                           | 409    | illegal_transition    |
-| StaleVersion                                | 409    | stale_version         |
-| NotPermitted                                | 403    | not_permitted         |
-| NotFound (need out of scope or unknown)     | 404    | not_found             |
-| InvalidInput, Django ValidationError        | 422    | invalid               |
-| ninja ValidationError, unreadable JSON body | 422    | invalid               |
-| text with a NUL character (body, query)     | 422    | invalid               |
-| no or bad credentials                       | 401    | unauthenticated       |
-| session without CSRF token                  | 403    | csrf_failed           |
+| exception                                   | status | code                       |
+|---------------------------------------------|--------|----------------------------|
+| IllegalTransition                           | 409    | illegal_transition         |
+| StaleVersion                                | 409    | stale_version              |
+| NotPermitted                                | 403    | not_permitted              |
+| NotFound (need out of scope or unknown)     | 404    | not_found                  |
+| InvalidInput, Django ValidationError        | 422    | invalid                    |
+| ninja ValidationError, unreadable JSON body | 422    | invalid                    |
+| text with a NUL character (body, query)     | 422    | invalid                    |
+| no or bad credentials                       | 401    | unauthenticated            |
+| wrong username or password (`/auth/token`)  | 401    | invalid_credentials        |
+| two-factor code missing / wrong             | 401    | otp_required / otp_invalid |
+| two-factor code needed but not enrolled     | 403    | otp_enrolment_required     |
+| password set by an admin not changed yet    | 403    | password_change_required   |
+| too many failed logins (with Retry-After)   | 429    | locked_out                 |
+| session without CSRF token                  | 403    | csrf_failed                |
 """
 
 import json
@@ -29,6 +34,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
+from wenxu.accounts.security import password_change_message
 from wenxu.accounts.services import TokenRefusal
 from wenxu.lib.text import join_list
 from wenxu.needs.exceptions import DomainError, InvalidInput
@@ -44,6 +50,58 @@ class CsrfFailed(HttpError):
 
 class InvalidCredentials(Exception):
     """Wrong username or password at `POST /auth/token`."""
+
+
+class LoginRefused(Exception):
+    """The password was right but the login owes a step the API cannot take (issue #9)."""
+
+    status = 401
+    code = "unauthenticated"
+
+    def message(self) -> str:
+        return _("请先登录。")
+
+
+class OtpRequired(LoginRefused):
+    code = "otp_required"
+
+    def message(self) -> str:
+        return _("此账号已开启两步验证：请在请求中加上 otp 字段（身份验证器应用中的 6 位数字）。")
+
+
+class InvalidOtp(LoginRefused):
+    code = "otp_invalid"
+
+    def message(self) -> str:
+        return _("动态口令不正确或已过期，请输入身份验证器应用中当前显示的 6 位数字。")
+
+
+class OtpEnrolmentRequired(LoginRefused):
+    status = 403
+    code = "otp_enrolment_required"
+
+    def message(self) -> str:
+        return _(
+            "此账号须开启两步验证：请先在网页上登录并绑定动态口令（/accounts/otp/setup/），"
+            "再获取访问令牌。"
+        )
+
+
+class PasswordChangeRequired(LoginRefused):
+    status = 403
+    code = "password_change_required"
+
+    def message(self) -> str:
+        return password_change_message()
+
+
+class LockedOut(Exception):
+    """Too many failed logins of this username from this address (django-axes)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
 
 
 class MalformedBody(ValueError):
@@ -234,6 +292,19 @@ def install_exception_handlers(api: "NinjaAPI") -> None:
     @api.exception_handler(InvalidCredentials)
     def on_invalid_credentials(request: HttpRequest, exc: InvalidCredentials) -> HttpResponse:
         return _error(api, request, 401, "invalid_credentials", _("用户名或密码错误。"))
+
+    @api.exception_handler(LoginRefused)
+    def on_login_refused(request: HttpRequest, exc: LoginRefused) -> HttpResponse:
+        response = _error(api, request, exc.status, exc.code, exc.message())
+        if exc.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="wenxu"'
+        return response
+
+    @api.exception_handler(LockedOut)
+    def on_locked_out(request: HttpRequest, exc: LockedOut) -> HttpResponse:
+        response = _error(api, request, 429, "locked_out", exc.message)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

@@ -202,7 +202,7 @@ def sync_passwords(password: str) -> bool:
     if admin is None or admin.check_password(password):
         return False
     User.objects.filter(username__in=[a.username for a in accounts()]).update(
-        password=make_password(password)
+        password=make_password(password), must_change_password=True
     )
     return True
 
@@ -362,6 +362,7 @@ def _build_users(
             password=hashed,
             is_staff=account.role == Role.ADMIN,
             is_superuser=account.role == Role.ADMIN,
+            must_change_password=True,  # outside `wenxu demo` (ADR 0017)
         )
         user.save()
         if account.scope in units:

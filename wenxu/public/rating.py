@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from wenxu.lib import ratelimit
+from wenxu.lib import clientip, ratelimit
 from wenxu.needs import services
 from wenxu.needs.exceptions import IllegalTransition, InvalidInput
 from wenxu.needs.models import Need, RatingLink
@@ -80,7 +80,8 @@ class RatingForm(forms.Form):
 
 
 def _client(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
+    # The resident's address, also behind a trusted proxy (WENXU_TRUSTED_PROXIES).
+    return clientip.client_ip(request) or ""
 
 
 def _track_url(need: Need) -> str:

@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from wenxu.lib import ids, pinyin, ratelimit
+from wenxu.lib import clientip, ids, pinyin, ratelimit
 from wenxu.lib.phones import normalise_phone
 from wenxu.needs import services, states
 from wenxu.needs.exceptions import InvalidInput
@@ -75,8 +75,9 @@ def _enabled() -> None:
 
 def _client(request: HttpRequest) -> str:
     """The client address as a rate-limit key: an IPv6 address counts as its /64 network,
-    as one subscriber is given a whole /64 and could otherwise rotate through it."""
-    raw = str(request.META.get("REMOTE_ADDR", ""))
+    as one subscriber is given a whole /64 and could otherwise rotate through it. Behind a
+    trusted proxy (WENXU_TRUSTED_PROXIES) the resident's own address, not the proxy's."""
+    raw = clientip.client_ip(request) or ""
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
@@ -197,7 +198,7 @@ def area_search(query: str, *, selected: int | None = None) -> AreaResults:
     """Villages, communities and grids matching `query` by name (or, typed in Latin letters,
     by pinyin initials or pinyin), or by the name of the township they lie in; at most 20.
     The `selected` area is always listed, so that a new search does not lose the choice."""
-    query = query.strip()[:50]
+    query = query.replace("\x00", "").strip()[:50]  # no NUL: PostgreSQL refuses it (a 500)
     if query and query.isascii() and searchable(query):
         return _latin_search(query, selected)
     results = AreaResults(query=query, too_short=bool(query) and not searchable(query))

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from wenxu.lib import ratelimit
+from wenxu.lib import clientip, ratelimit
 from wenxu.public.tracking import need_for_tracking, normalise_code
 
 # Lookups per address, and failed tries per code, before the page asks to wait.
@@ -15,7 +15,8 @@ FAILURES_PER_CODE = (5, 3600)
 
 
 def _client(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))
+    # The resident's address, also behind a trusted proxy (WENXU_TRUSTED_PROXIES).
+    return clientip.client_ip(request) or ""
 
 
 @never_cache

@@ -76,7 +76,10 @@ def test_a_batch_of_another_user_is_refused_and_left_alone(client: Client, world
     assert PlaceImportBatch.objects.filter(pk=batch, user=world.dispatcher).exists()
 
 
-def test_a_batch_older_than_an_hour_is_refused_and_deleted(client: Client, world: World) -> None:
+def test_a_batch_older_than_an_hour_is_refused_and_deleted(
+    client: Client, world: World, settings: Any
+) -> None:
+    settings.WENXU_SESSION_IDLE_MINUTES = 120  # the session outlives the hour travelled
     _response, batch = _preview(client, world.officer, [row("1号")])
 
     with time_machine.travel(timezone.now() + timedelta(minutes=61), tick=False):

@@ -99,6 +99,12 @@ class Command(BaseCommand):
             f"如 {others[0].username}、{others[-1].username}），密码相同。"
         )
         self.stdout.write(f"密码来源：{origin}。")
+        self.stdout.write(
+            self.style.WARNING(
+                "注意：演示账号共用上面公开的密码，仅供演示和培训；"
+                "用 wenxu serve 运行同一数据库时，每个账号须先修改密码。"
+            )
+        )
 
 
 def _label(choices: type[TextChoices], value: str) -> str:
