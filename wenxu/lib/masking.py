@@ -2,16 +2,39 @@
 
 phone 138****5678, ID 110101********1234, name 张*; unknown shapes are masked generously.
 Input is NFKC-normalised first, so full-width digits (１３８…) are masked like ASCII ones.
+A value that could not be decrypted (`Unreadable`) shows as （无法解密）, masked or not.
 """
 
 import re
 import unicodedata
+from typing import Self
+
+from django.utils.translation import gettext
 
 # Mainland mobile, optionally with the country code (86, +86, 0086).
 _MOBILE = re.compile(r"(?:(?:00)?86)?(1\d{10})")
 # Landline with its area code: 010 and 02X are three digits, the others (03XX-09XX) four.
 _LANDLINE = re.compile(r"(010|02\d|0[3-9]\d\d)(\d+)")
 _HIDDEN = "****"
+
+
+class Unreadable(str):
+    """A stored personal value that does not decrypt (its key left the ring, or it was altered).
+
+    It reads as （无法解密） wherever it is shown, so no page, export or message breaks on it and
+    none shows ciphertext; `sealed` keeps the text as stored, which `wenxu.residents.fields`
+    writes back unchanged when the row is saved, so nothing is lost.
+    """
+
+    sealed: str
+
+    def __new__(cls, sealed: str) -> Self:
+        value = super().__new__(cls, gettext("（无法解密）"))
+        value.sealed = sealed
+        return value
+
+    def __getnewargs__(self) -> tuple[str]:  # copy and pickle
+        return (self.sealed,)
 
 
 def _normalise(value: str) -> str:
@@ -35,6 +58,8 @@ def mask_phone(phone: str) -> str:
 
     Only digits are kept: separators and any text go, so nothing but a few digits can leak.
     """
+    if isinstance(phone, Unreadable):
+        return str(phone)
     phone = _normalise(phone)
     if not phone:
         return ""
@@ -61,6 +86,8 @@ def mask_id_number(value: str) -> str:
 
     The birth date is never shown. Values too short to be an ID are masked entirely.
     """
+    if isinstance(value, Unreadable):
+        return str(value)
     value = re.sub(r"\s", "", unicodedata.normalize("NFKC", value))
     if len(value) == 18:
         return value[:6] + "*" * 8 + value[-4:]

@@ -372,7 +372,7 @@ def _imported(need: Need) -> bool:
 
 def _resident_drafts_for(event: NeedEvent, need: Need, *, rate_allowed: bool) -> list[Draft]:
     requester = need.requester
-    if requester is None or not requester.phone.strip():
+    if requester is None or not requester.has_phone():
         return []
     rating_link: RatingLink | None = None
     subject = event.need
@@ -420,7 +420,7 @@ def _resident_drafts_for(event: NeedEvent, need: Need, *, rate_allowed: bool) ->
 def callback_request_draft(need: Need, link: RatingLink) -> Draft | None:
     """回访提醒: the resident has not rated the reply after some days; once per reply."""
     requester = need.requester
-    if requester is None or not requester.phone.strip() or need.replied_at is None:
+    if requester is None or not requester.has_phone() or need.replied_at is None:
         return None
     reply = int(need.replied_at.timestamp())
     return Draft(

@@ -433,7 +433,7 @@ def requesters_of(topic: Topic) -> list[tuple[Requester, Need]]:
         .order_by("id")
     ):
         assert need.requester is not None
-        if need.requester_id not in found and need.requester.phone.strip():
+        if need.requester_id not in found and need.requester.has_phone():
             found[need.requester.pk] = (need.requester, need)
     return list(found.values())
 
