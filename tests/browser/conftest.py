@@ -4,6 +4,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,8 +46,49 @@ def browser() -> Iterator[object]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield instance
+        yield _CspWatchingBrowser(instance)
         instance.close()
+
+
+# Chromium writes "Refused to execute inline script because it violates the following Content
+# Security Policy directive …" to the console; every page the tests open is watched for it, and
+# the test that caused one fails (issue #9, ADR 0018).
+_CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_console(message: Any) -> None:
+    # Files from wenxu.lib.private_files carry their own `default-src 'none'; sandbox`; Chrome's
+    # viewer for an image opened on its own styles itself inline, which that policy refuses.
+    if "Content Security Policy" in message.text and "'default-src 'none''" not in message.text:
+        _CSP_VIOLATIONS.append(f"{message.text} ({message.location.get('url', '')})")
+
+
+class _CspWatchingBrowser:
+    """The Playwright browser, with every new context and page watched for CSP violations."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._browser, name)
+
+    def new_context(self, *args: Any, **kwargs: Any) -> Any:
+        context = self._browser.new_context(*args, **kwargs)
+        context.on("console", _watch_console)
+        return context
+
+    def new_page(self, *args: Any, **kwargs: Any) -> Any:
+        page = self._browser.new_page(*args, **kwargs)
+        page.on("console", _watch_console)
+        return page
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    _CSP_VIOLATIONS.clear()
+    yield
+    found, _CSP_VIOLATIONS[:] = list(_CSP_VIOLATIONS), []
+    assert not found, "the page broke its Content-Security-Policy:\n" + "\n".join(found)
 
 
 @pytest.fixture

@@ -84,7 +84,9 @@ def test_dispatcher_takes_the_routing_suggestion_and_assigns(
     assert form.locator("select[name=lead_unit]").input_value() == str(world.housing.pk)
     page.get_by_test_id("preview-resolve").wait_for()
     page.wait_for_function(
-        "document.querySelector('#assign-preview').innerText.includes('24 小时')"
+        # A function, not an expression: Playwright evaluates a bare expression with eval, which
+        # the Content-Security-Policy refuses.
+        "() => document.querySelector('#assign-preview').innerText.includes('24 小时')"
     )
     shoot(page, screenshot_dir / f"routing-{name}-accepted.png")
     form.locator("button[type=submit]").click()

@@ -383,7 +383,7 @@ def topic_link(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def topic_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    topic = selectors.topic_get_for_user(user=user, pk=pk)
+    topic = _managed_topic(user, pk)  # 403 before the need is looked up
     try:
         need = need_selectors.need_get_for_user(
             user=user, number=request.POST.get("need", ""), with_events=False

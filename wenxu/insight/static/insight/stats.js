@@ -34,7 +34,9 @@
       color: spec.colors || PALETTE,
       textStyle: { fontFamily: FONT },
       animation: false,
-      tooltip: { trigger: spec.kind === "pie" ? "item" : "axis", confine: true },
+      // Rich-text tooltips are drawn on the canvas: HTML ones carry style attributes, which the
+      // Content-Security-Policy refuses (ADR 0018).
+      tooltip: { trigger: spec.kind === "pie" ? "item" : "axis", confine: true, renderMode: "richText" },
       legend: {
         type: "plain", top: 0, left: "center", width: "96%", itemGap: narrow ? 8 : 12,
         itemWidth: narrow ? 18 : 25, textStyle: { fontSize: narrow ? 11 : 12 }

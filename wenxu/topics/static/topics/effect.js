@@ -21,7 +21,7 @@
       color: ["#1f6feb", "#b3261e"],
       textStyle: { fontFamily: FONT },
       animation: false,
-      tooltip: { trigger: "axis", confine: true },
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText" },  // no style attributes (CSP)
       legend: { top: 0, left: "center", textStyle: { fontSize: narrow ? 11 : 12 } },
       grid: { left: 8, right: narrow ? 12 : 24, top: 36, bottom: 8, containLabel: true },
       xAxis: {
