@@ -56,7 +56,7 @@ def merge_candidates(*, user: User, need: Need, q: str, limit: int = 8) -> list[
 
     Through the scoping selector: a need the user cannot see is never suggested.
     """
-    text = (q or "").strip()[:100]
+    text = (q or "").replace("\x00", "").strip()[:100]  # no NUL: PostgreSQL refuses it
     if not text:
         return []
     qs = (

@@ -23,8 +23,10 @@ _DIGITS = re.compile(r"\d")
 
 
 def normalise_code(raw: str) -> str:
+    # Control characters (NUL among them: PostgreSQL refuses it in a query) are never part of
+    # a code; dropped like the spaces and dashes people type.
     text = unicodedata.normalize("NFKC", raw or "").upper()
-    return re.sub(r"[\s\-]", "", text)[:20]
+    return re.sub(r"[\s\-\x00-\x1f\x7f-\x9f]", "", text)[:20]
 
 
 def _digits(raw: str) -> str:

@@ -173,6 +173,16 @@ def sheet_rows(upload: UploadedFile) -> Iterator[tuple[int, Sequence[object]]]:
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             for number, row in enumerate(reader, start=1):
+                if any("\x00" in cell for cell in row):
+                    # No one types a NUL (and PostgreSQL cannot store one): a damaged file.
+                    raise file_problem(
+                        _(
+                            "第 %(row)d 行含有空字符（U+0000），文件可能已损坏："
+                            "请用 Excel 打开后另存为 .xlsx 再上传。"
+                        )
+                        % {"row": number},
+                        row=number,
+                    )
                 yield number, row[:MAX_COLUMNS]
         except csv.Error as error:
             raise file_problem(

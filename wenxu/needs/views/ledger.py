@@ -197,7 +197,10 @@ def ledger(request: HttpRequest) -> HttpResponse:
 def search(request: HttpRequest) -> HttpResponse:
     """A ledger number or tracking code in scope opens the need; anything else is a keyword."""
     text = request.GET.get("q", "").strip()
-    number = selectors.need_find_for_user(user=_user(request), text=text) if text else None
+    # A NUL names no need (and PostgreSQL refuses it in a query): the ledger's filter form
+    # below tells the user what is wrong with the text.
+    found = text and "\x00" not in text
+    number = selectors.need_find_for_user(user=_user(request), text=text) if found else None
     if number is not None:
         return redirect(reverse("needs:detail", args=[number]))
     data = QueryDict(mutable=True)
