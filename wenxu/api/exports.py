@@ -186,4 +186,4 @@ def export_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
 )
 def export_job_file(request: HttpRequest, job_id: int) -> Any:
     job = selectors.export_job_get_for_user(user=current_user(request), pk=job_id)
-    return responses.job_file_response(job)
+    return responses.job_file_response(job, request=request)

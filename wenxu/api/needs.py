@@ -12,7 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from ninja import File, Form, Query, Router, Status
 from ninja.files import UploadedFile
@@ -29,6 +30,7 @@ from wenxu.needs import selectors, services, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Attachment, Need
 from wenxu.organisations.models import Area
+from wenxu.residents import reveal
 
 router = Router(tags=["needs"])
 
@@ -76,7 +78,10 @@ def need_list(request: HttpRequest, filters: Query[s.NeedListQuery]) -> dict[str
         limit=filters.limit,
     )
     now = clock.now()
-    return {"items": [need_json(need, now=now) for need in needs], "next": next_cursor}
+    return {
+        "items": [need_json(need, now=now, viewer=user) for need in needs],
+        "next": next_cursor,
+    }
 
 
 @router.get(
@@ -88,7 +93,37 @@ def need_list(request: HttpRequest, filters: Query[s.NeedListQuery]) -> dict[str
 def need_detail(request: HttpRequest, number: str) -> dict[str, Any]:
     user = current_user(request)
     need = need_for(user, number)
-    return need_detail_json(need, now=clock.now(), events=need.events.all())
+    return need_detail_json(need, now=clock.now(), events=need.events.all(), viewer=user)
+
+
+@router.post(
+    "/needs/{number}/requester/reveal",
+    response={200: s.RequesterRevealOut, **WRITE_ERRORS},
+    operation_id="need_requester_reveal",
+    summary="查看诉求人完整信息（需授权，每次记入安全日志）",
+)
+def need_requester_reveal(
+    request: HttpRequest, response: HttpResponse, number: str, payload: s.RevealIn
+) -> dict[str, Any]:
+    """The requester's name, phone, ID number and address unmasked, for a caller holding the
+    `residents.reveal_personal_data` permission (403 otherwise, and for a confidential requester
+    when the caller sees the need only as staff of a unit; 404 out of scope or without a
+    requester; 422 for a reason shorter than 2 or longer than 200 characters). Each call writes
+    a `reveal` entry to the security log. The answer is `Cache-Control: no-store`."""
+    user = current_user(request)
+    need = need_for(user, number, with_events=False)
+    revealed = reveal.requester_reveal(
+        actor=user, need=need, reason=payload.reason, request=request
+    )
+    patch_cache_control(response, private=True, no_store=True)
+    return {
+        "name": revealed.name,
+        "phone": revealed.phone,
+        "id_number": revealed.id_number,
+        "address": revealed.address,
+        "kind": revealed.kind,
+        "confidential": revealed.confidential,
+    }
 
 
 def _detail_after(user: User, need: Need) -> dict[str, Any]:
@@ -101,8 +136,8 @@ def _detail_after(user: User, need: Need) -> dict[str, Any]:
         fresh = selectors.need_get_for_user(user=user, number=need.number)
     except NotFound:
         events = need.events.select_related("actor").order_by("seq")
-        return need_detail_json(need, now=clock.now(), events=events)
-    return need_detail_json(fresh, now=clock.now(), events=fresh.events.all())
+        return need_detail_json(need, now=clock.now(), events=events, viewer=user)
+    return need_detail_json(fresh, now=clock.now(), events=fresh.events.all(), viewer=user)
 
 
 # --------------------------------------------------------------------------- register
@@ -161,6 +196,7 @@ def need_values(
 ) -> dict[str, Any]:
     """The service's keyword arguments for a need body (shared with `POST /visits`)."""
     category = refs.category(payload.category)
+    about_unit = refs.unit(payload.about_unit, "about_unit")
     on_the_spot = payload.handling == states.Handling.ON_THE_SPOT
     if not on_the_spot:
         for field in ("reply_text", "confirmed", "satisfaction"):
@@ -187,6 +223,7 @@ def need_values(
         "longitude": payload.longitude.quantize(COORD) if payload.longitude is not None else None,
         "requester": requester,
         "handling": payload.handling.value,
+        "about_unit": about_unit,
     }
     if on_the_spot:
         values.update(
@@ -462,6 +499,43 @@ def need_withdraw(request: HttpRequest, number: str, payload: s.ReasonIn) -> dic
     )
 
 
+@_action("about-unit", "更正被批评/投诉单位（调度员；理由必填）")
+def need_about_unit(request: HttpRequest, number: str, payload: s.AboutUnitIn) -> dict[str, Any]:
+    """The unit a criticism, complaint or report is about: its staff (and those of the units
+    above and below it) no longer see the need, until a dispatcher discloses it to them. A unit
+    handling the need cannot be named (422); taking the name off an undisclosed unit is logged
+    as a disclosure."""
+
+    def run(user: User, need: Need) -> Need:
+        refs = RefResolver()
+        unit = refs.unit(payload.about_unit, "about_unit")
+        refs.raise_if_any()
+        return services.need_set_about_unit(
+            actor=user,
+            need=need,
+            version=payload.version,
+            about_unit=unit,
+            reason=payload.reason,
+            request=request,
+        )
+
+    return _act(request, number, run)
+
+
+@_action("disclose", "向被批评单位公开（调度员；理由必填，记入安全日志）")
+def need_disclose(request: HttpRequest, number: str, payload: s.ReasonIn) -> dict[str, Any]:
+    """The criticised unit may see the need from now on, and it may be given to that unit; the
+    requester stays confidential to its staff. 409 when there is no such unit or it was
+    disclosed already; each disclosure writes a `disclose` entry to the security log."""
+    return _act(
+        request,
+        number,
+        lambda user, need: services.need_disclose_to_unit(
+            actor=user, need=need, version=payload.version, reason=payload.reason, request=request
+        ),
+    )
+
+
 ACTIONS = [
     "assign",
     "accept",
@@ -478,6 +552,8 @@ ACTIONS = [
     "remind",
     "merge",
     "withdraw",
+    "about-unit",
+    "disclose",
 ]
 
 

@@ -11,7 +11,9 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from wenxu.accounts.models import User
 from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.selectors import requester_for_viewer
 
 
 def _local(value: datetime | None) -> datetime | None:
@@ -22,7 +24,9 @@ def _ref(obj: Any) -> dict[str, Any] | None:
     return {"id": obj.pk, "name": obj.name} if obj is not None else None
 
 
-def need_json(need: Need, *, now: datetime) -> dict[str, Any]:
+def need_json(need: Need, *, now: datetime, viewer: User) -> dict[str, Any]:
+    """`viewer`: who asks; the requester stays confidential to the staff of a unit the need
+    criticises (issue #9)."""
     callback = None
     if need.callback_at is not None:
         callback = {
@@ -43,7 +47,7 @@ def need_json(need: Need, *, now: datetime) -> dict[str, Any]:
         "source": need.source,
         "area": _ref(need.area),
         "address": need.address,
-        "requester": need.requester.masked() if need.requester is not None else None,
+        "requester": requester_for_viewer(viewer, need),
         "status": need.status,
         "handling": need.handling,
         "registered_at": _local(need.registered_at),
@@ -62,6 +66,8 @@ def need_json(need: Need, *, now: datetime) -> dict[str, Any]:
         "extension_pending_days": need.extension_pending_days,
         "supervised": need.supervised,
         "merged_into": need.merged_into.number if need.merged_into is not None else None,
+        "about_unit": _ref(need.about_unit),
+        "about_unit_disclosed": need.about_unit_disclosed,
         "overdue": need.is_overdue(now),
         "version": need.version,
         "client_uuid": need.client_uuid,
@@ -81,5 +87,7 @@ def event_json(event: NeedEvent) -> dict[str, Any]:
     }
 
 
-def need_detail_json(need: Need, *, now: datetime, events: Iterable[NeedEvent]) -> dict[str, Any]:
-    return {**need_json(need, now=now), "events": [event_json(e) for e in events]}
+def need_detail_json(
+    need: Need, *, now: datetime, events: Iterable[NeedEvent], viewer: User
+) -> dict[str, Any]:
+    return {**need_json(need, now=now, viewer=viewer), "events": [event_json(e) for e in events]}

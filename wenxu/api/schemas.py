@@ -104,6 +104,23 @@ class RequesterOut(Schema):
     confidential: bool
 
 
+class RevealIn(In):
+    reason: str = Field(
+        max_length=1000, description="查看原因（2–200 个字），写入安全日志；不要填写电话或证件号码"
+    )
+
+
+class RequesterRevealOut(Schema):
+    """The requester unmasked (issue #9): only with the reveal permission, each call logged."""
+
+    name: str
+    phone: str
+    id_number: str
+    address: str
+    kind: str = Field(description="person household enterprise group")
+    confidential: bool
+
+
 class CallbackOut(Schema):
     resolved: str | None
     satisfaction: str | None
@@ -152,6 +169,10 @@ class NeedOut(Schema):
     extension_pending_days: int | None
     supervised: bool
     merged_into: str | None
+    about_unit: Ref | None = Field(
+        description="被批评/投诉单位：该单位及其上下级单位的人员看不到此诉求，除非已决定公开"
+    )
+    about_unit_disclosed: bool = Field(description="调度员已决定向被批评单位公开")
     overdue: bool
     version: int
     client_uuid: UUID | None = Field(description="登记时客户端给的 UUID（如有）")
@@ -208,6 +229,11 @@ class NeedRegisterIn(In):
     latitude: Decimal | None = Field(None, ge=-90, le=90)
     longitude: Decimal | None = Field(None, ge=-180, le=180)
     requester: RequesterIn | None = None
+    about_unit: int | None = Field(
+        None,
+        description="被批评/投诉单位 id（仅批评、投诉、举报类），见 GET /units。"
+        "该单位及其上下级单位的人员看不到此诉求，也不能交由其办理，除非调度员决定公开",
+    )
     handling: Handling = Handling.ROUTINE
     reply_text: str = Field("", max_length=10000, description="马上就办：现场办理情况")
     confirmed: bool = Field(False, description="马上就办：群众现场确认已解决")
@@ -239,6 +265,12 @@ class AssignIn(ActionIn):
 
 class ReasonIn(ActionIn):
     reason: str = Field(max_length=2000)
+
+
+class AboutUnitIn(ReasonIn):
+    about_unit: int | None = Field(
+        description="新的被批评/投诉单位 id，见 GET /units；null 表示不涉及具体单位"
+    )
 
 
 class ReopenIn(ReasonIn):

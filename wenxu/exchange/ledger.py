@@ -7,8 +7,10 @@ co units and one for the handlers' events. The number of queries depends on the 
 chunks, never on the rows inside one. Everything else (area names, the working-day calendar,
 the title) is read once per export.
 
-Personal data goes through `may_reveal_personal_data`: today nobody may, so names, phones and
-addresses are always masked (issue #9 adds the permission, and the reveal log, there).
+Personal data is masked unless the export asks to reveal it (a ticked box and a reason on the
+export form) and the user may (`may_reveal_personal_data`, the reveal permission of issue #9);
+even then a confidential requester stays hidden from someone who sees the need only as staff of a
+unit (`wenxu.residents.reveal.Viewer`).
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -30,21 +32,14 @@ from wenxu.needs import deadlines, ledger_forms, selectors, states
 from wenxu.needs.models import Category, Need, NeedEvent, Urgency
 from wenxu.organisations.models import Area, Unit
 from wenxu.residents.models import Requester
+from wenxu.residents.reveal import Viewer
+from wenxu.residents.reveal import may_reveal_personal_data as may_reveal_personal_data
 
 CHUNK_SIZE = 2000
 # The ledger page's query-string keys that narrow or order the export (no cursor: all pages).
 FILTER_KEYS = tuple(key for key in ledger_forms.LedgerFilterForm.base_fields if key != "cursor")
 
 Value = str | int | date | datetime | None
-
-
-def may_reveal_personal_data(user: User) -> bool:
-    """Whether `user` may see requesters' names, phones and addresses unmasked in an export.
-
-    The one place that decides. Nobody may yet: issue #9 adds the reveal permission (and logs
-    every reveal); until then every export is masked.
-    """
-    return False
 
 
 # --------------------------------------------------------------------------- filters
@@ -86,7 +81,7 @@ def export_queryset(*, user: User, filters: selectors.NeedFilters, sort: str) ->
     """The needs `user` sees with `filters`, in the ledger's order, with what the rows show.
 
     Raises `InvalidInput` for a filter naming something that does not exist (as the ledger)."""
-    qs = selectors.apply_filters(selectors.need_queryset_for_user(user=user), filters)
+    qs = selectors.apply_filters(selectors.need_queryset_for_user(user=user), filters, viewer=user)
     if sort == selectors.SORT_DEADLINE:
         qs = qs.order_by(F("resolve_due").asc(nulls_last=True), "id")
     else:
@@ -100,7 +95,8 @@ def export_queryset(*, user: User, filters: selectors.NeedFilters, sort: str) ->
         .order_by("seq")
     )
     return (
-        qs.select_related("area", "category", "lead_unit", "requester", "merged_into")
+        # (`about_unit`: whether a requester is withheld from the reader, `Viewer`.)
+        qs.select_related("area", "category", "lead_unit", "requester", "merged_into", "about_unit")
         # Fields no column shows stay in the database.
         .defer(
             "tracking_code",
@@ -203,20 +199,24 @@ class RowContext:
     """What every row needs, read once per export."""
 
     reveal: bool
+    viewer: Viewer | None = None  # who reads the rows: decides on confidential requesters
     now: datetime = field(default_factory=clock.now)
     calendar: WorkCalendar = field(default_factory=deadlines.current_calendar)
     # Townships and villages by id: a need's area path names its ancestors by id.
     places: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, *, user: User) -> "RowContext":
+    def build(cls, *, user: User, reveal: bool = False) -> "RowContext":
+        """`reveal`: the export asked for personal data unmasked (and the user may: checked
+        again here, so that a job started before a permission was withdrawn masks)."""
         places = {
             pk: (name, level)
             for pk, name, level in Area.objects.filter(
                 level__in=[Area.Level.TOWNSHIP, Area.Level.VILLAGE]
             ).values_list("id", "name", "level")
         }
-        return cls(reveal=may_reveal_personal_data(user), places=places)
+        reveal = reveal and may_reveal_personal_data(user)
+        return cls(reveal=reveal, viewer=Viewer.of(user), places=places)
 
 
 def _local(moment: datetime | None) -> datetime | None:
@@ -248,13 +248,15 @@ def _area_levels(need: Need, ctx: RowContext) -> dict[str, str]:
     return levels
 
 
-def _requester(requester: Requester | None, ctx: RowContext) -> tuple[str, str, str]:
+def _requester(need: Need, ctx: RowContext) -> tuple[str, str, str]:
+    requester: Requester | None = need.requester
     if requester is None:
         return "", "", ""
-    if requester.confidential and not ctx.reveal:
-        return str(_("（保密）")), "", ""
-    if ctx.reveal:
+    hidden = ctx.viewer is not None and ctx.viewer.identity_hidden(need)
+    if ctx.reveal and not hidden:
         return requester.name, requester.phone, requester.address
+    if requester.confidential or hidden:
+        return str(_("（保密）")), "", ""
     return (
         masking.mask_name(requester.name),
         masking.mask_phone(requester.phone),
@@ -374,9 +376,9 @@ GETTERS: dict[str, Getter] = {
     "township": lambda n, c: _area_levels(n, c)["township"],
     "village": lambda n, c: _area_levels(n, c)["village"],
     "grid": lambda n, c: _area_levels(n, c)["grid"],
-    "requester": lambda n, c: _requester(n.requester, c)[0],
-    "phone": lambda n, c: _requester(n.requester, c)[1],
-    "address": lambda n, c: _requester(n.requester, c)[2],
+    "requester": lambda n, c: _requester(n, c)[0],
+    "phone": lambda n, c: _requester(n, c)[1],
+    "address": lambda n, c: _requester(n, c)[2],
     "category": lambda n, c: n.category.name if n.category else "",
     "content": lambda n, c: _content(n),
     "urgency": lambda n, c: _label(Urgency, n.urgency),

@@ -1,7 +1,7 @@
 """Ledger export jobs: an export too large to answer at once runs in the worker (issue #6).
 
 The file lands under `DATA_DIR/exports/` and is served only to the job's owner, through
-`wenxu.lib.private_files` (it holds the ledger, masked, but still the county's business).
+`wenxu.lib.private_files` (it holds the ledger, masked unless `reveal_reason` says otherwise).
 """
 
 from pathlib import Path
@@ -66,6 +66,9 @@ class ExportJob(models.Model):
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     # sha256 of user, filters, columns and format: the same request reuses its job.
     request_hash = models.CharField(_("请求摘要"), max_length=64, blank=True, db_index=True)
+    # Non-empty: the rows show personal data unmasked, asked for with this reason (issue #9);
+    # the permission is checked again when the job runs and at each download.
+    reveal_reason = models.CharField(_("包含完整个人信息的原因"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("台账导出任务")

@@ -1,14 +1,15 @@
 """HTTP responses carrying an export, shared by the staff pages and the API."""
 
-from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
-from wenxu.exchange import services
+from wenxu.exchange import ledger, services
 from wenxu.exchange.models import ExportJob
 from wenxu.lib.private_files import private_file_response
-from wenxu.needs.exceptions import NotFound
+from wenxu.needs.exceptions import NotFound, NotPermitted
+from wenxu.residents.reveal import record_reveal
 
 
 def file_response(prepared: services.PreparedExport) -> HttpResponseBase:
@@ -35,10 +36,26 @@ def file_response(prepared: services.PreparedExport) -> HttpResponseBase:
     return response
 
 
-def job_file_response(job: ExportJob) -> FileResponse:
-    """A finished job's file, for its owner (the caller found the job through the selector)."""
+def job_file_response(job: ExportJob, *, request: HttpRequest | None = None) -> FileResponse:
+    """A finished job's file, for its owner (the caller found the job through the selector).
+
+    A file with personal data unmasked is served only while its owner may still reveal, and
+    each download is a reveal in the security log."""
     if job.status != ExportJob.State.DONE or not job.file:
         raise NotFound(_("文件尚未生成或已过期清理，请重新导出。"))
+    if job.reveal_reason:
+        if not ledger.may_reveal_personal_data(job.user):
+            raise NotPermitted(
+                _("该文件包含完整个人信息，您已没有相应权限，不能下载；请重新导出（脱敏）。")
+            )
+        record_reveal(
+            actor=job.user,
+            target=f"export_job:{job.pk}",
+            reason=job.reveal_reason,
+            fields=[key for key in job.columns if key in ("requester", "phone", "address")],
+            request=request,
+            extra={"format": job.format, "rows": job.rows_total},
+        )
     response = private_file_response(
         stored=job.file,
         content_type=services.CONTENT_TYPES[job.format],

@@ -3,7 +3,8 @@
 `export_prepare` checks the request (filters as on the ledger page, columns, format) and counts
 the rows; the web view and the API then either stream the file (`export_csv_chunks`,
 `export_xlsx_file`) or, above `SYNC_LIMIT` rows, create an `ExportJob` that the worker runs
-(`export_job_run`). `export_jobs_cleanup` deletes the files of jobs finished over a week ago;
+(`export_job_run`). `export_jobs_cleanup` deletes the files of jobs finished over a week ago
+(a day for an export showing requesters unmasked, deleted at once after an anonymisation);
 `export_jobs_recover` fails the jobs whose worker died mid-run (both for the periodic sweep).
 """
 
@@ -20,7 +21,7 @@ from typing import IO
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,12 +32,15 @@ from wenxu.exchange.models import ExportJob, export_storage
 from wenxu.lib import clock
 from wenxu.needs.exceptions import InvalidInput
 from wenxu.needs.models import Need
+from wenxu.residents.reveal import clean_reason, record_reveal
 
 logger = logging.getLogger(__name__)
 
 # Up to this many rows an export answers at once; above, it runs as a job (tests lower it).
 SYNC_LIMIT = 5000
 KEEP_FILES = timedelta(days=7)
+# The file of an export showing requesters unmasked (`reveal_reason`, issue #9): a day at most.
+KEEP_REVEALED_FILES = timedelta(hours=24)
 # A finished job answers the same request again for this long (then a new export starts).
 REUSE_FINISHED = timedelta(minutes=10)
 # A job running longer than this lost its worker (a large export takes a few minutes).
@@ -57,6 +61,9 @@ class PreparedExport:
     queryset: QuerySet[Need]
     count: int
     started: datetime
+    # Non-empty: the user ticked 包含完整个人信息 and gave this reason (checked by
+    # `export_prepare`); the rows then show personal data unmasked while the user may.
+    reveal_reason: str = ""
 
     @property
     def download_name(self) -> str:
@@ -69,8 +76,14 @@ class PreparedExport:
 
     @property
     def reveal(self) -> bool:
-        """Whether the rows show personal data unmasked (the ledger's one decision)."""
-        return ledger.may_reveal_personal_data(self.user)
+        """Whether the rows show personal data unmasked: asked for, and the user may (the
+        ledger's one decision, asked afresh)."""
+        return bool(self.reveal_reason) and ledger.may_reveal_personal_data(self.user)
+
+    @property
+    def reveal_fields(self) -> list[str]:
+        """The chosen columns that hold personal data (what a reveal shows)."""
+        return [c.key for c in self.columns if c.key in ("requester", "phone", "address")]
 
     @property
     def subtitle(self) -> str:
@@ -95,19 +108,28 @@ class PreparedExport:
             filters=self.parsed.query,
             columns=[column.key for column in self.columns],
             format=self.format,
+            reveal=bool(self.reveal_reason),
         )
 
 
 def request_hash(
-    *, user_id: int, filters: Mapping[str, list[str]], columns: list[str], format: str
+    *,
+    user_id: int,
+    filters: Mapping[str, list[str]],
+    columns: list[str],
+    format: str,
+    reveal: bool = False,
 ) -> str:
+    request: dict[str, object] = {
+        "user": user_id,
+        "filters": {key: sorted(values) for key, values in sorted(filters.items())},
+        "columns": columns,
+        "format": format,
+    }
+    if reveal:  # a masked and an unmasked export never share a job (nor a file)
+        request["reveal"] = True
     canonical = json.dumps(
-        {
-            "user": user_id,
-            "filters": {key: sorted(values) for key, values in sorted(filters.items())},
-            "columns": columns,
-            "format": format,
-        },
+        request,
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -121,11 +143,25 @@ def export_prepare(
     data: QueryDict | Mapping[str, list[str]],
     columns: list[str] | None,
     format: str,
+    reveal: bool = False,
+    reveal_reason: str = "",
 ) -> PreparedExport:
-    """Check the request and count its rows. Bad input raises `InvalidInput` (nothing runs)."""
+    """Check the request and count its rows. Bad input raises `InvalidInput` (nothing runs).
+
+    `reveal` asks for personal data unmasked: only for a user who may, with a reason (2–200
+    characters) that the security log keeps (`export_reveal_record`)."""
     errors: dict[str, list[str]] = {}
     if format not in FORMATS:
         errors["format"] = [_("导出格式只能是 xlsx 或 csv。")]
+    reason = ""
+    if reveal:
+        if not ledger.may_reveal_personal_data(user):
+            errors["reveal"] = [_("您没有导出完整个人信息的权限，请取消勾选“包含完整个人信息”。")]
+        else:
+            try:
+                reason = clean_reason(reveal_reason)
+            except InvalidInput as exc:
+                errors.update(exc.errors)
     try:
         chosen = cols.choose(columns)
     except cols.UnknownColumns as exc:
@@ -145,11 +181,53 @@ def export_prepare(
         queryset=qs,
         count=qs.count(),
         started=clock.now(),
+        reveal_reason=reason,
+    )
+
+
+def export_reveal_record(*, prepared: PreparedExport, request: HttpRequest | None = None) -> None:
+    """The security log's REVEAL entry for an export that shows personal data unmasked (one
+    per export asked for; each download of a job's file adds its own)."""
+    if not prepared.reveal:
+        return
+    record_reveal(
+        actor=prepared.user,
+        target="export:ledger",
+        reason=prepared.reveal_reason,
+        fields=prepared.reveal_fields,
+        request=request,
+        # Not the filters: a keyword may be a phone number someone searched for.
+        extra={"format": prepared.format, "rows": prepared.count},
+    )
+
+
+def _export_record(prepared: PreparedExport, *, job: ExportJob | None = None) -> None:
+    """The security log's EXPORT entry: who, which filters and columns, how many rows, whether
+    personal data shows unmasked (issue #9). The search term may be a resident's phone: masked."""
+    from wenxu.audit import actions
+    from wenxu.audit.services import audit_record, scrub_text
+
+    filters = {
+        key: [scrub_text(value) for value in values] if key == "q" else values
+        for key, values in prepared.parsed.query.items()
+    }
+    audit_record(
+        action=actions.EXPORT,
+        actor=prepared.user,
+        target=f"export_job:{job.pk}" if job is not None else "export:ledger",
+        detail={
+            "kind": "ledger",
+            "format": prepared.format,
+            "rows": prepared.count,
+            "filters": filters,
+            "columns": [column.key for column in prepared.columns],
+            "revealed": prepared.reveal,
+        },
     )
 
 
 def _rows(prepared: PreparedExport, chunk_size: int | None) -> Iterator[list[ledger.Value]]:
-    ctx = ledger.RowContext.build(user=prepared.user)
+    ctx = ledger.RowContext.build(user=prepared.user, reveal=prepared.reveal)
     needs = ledger.iter_needs(prepared.queryset, chunk_size=chunk_size or ledger.CHUNK_SIZE)
     return ledger.rows(needs, prepared.columns, ctx)
 
@@ -160,6 +238,7 @@ def export_csv_chunks(
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
+    _export_record(prepared)
     return writers.iter_csv(
         _rows(prepared, chunk_size), columns=prepared.columns, progress=progress
     )
@@ -197,6 +276,7 @@ def export_xlsx_file(prepared: PreparedExport, **kwargs: object) -> IO[bytes]:
     """The workbook in an anonymous temporary file (gone when closed), rewound."""
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
     export_write(prepared, handle, **kwargs)  # type: ignore[arg-type]
+    _export_record(prepared)
     handle.seek(0)
     return handle
 
@@ -234,11 +314,13 @@ def export_job_create(*, prepared: PreparedExport) -> ExportJob:
         rows_total=prepared.count,
         download_name=prepared.download_name,
         request_hash=digest,
+        reveal_reason=prepared.reveal_reason,
     )
     job.full_clean()
     job.save()
     from wenxu.exchange.tasks import run_export_job
 
+    _export_record(prepared, job=job)
     transaction.on_commit(lambda: run_export_job.enqueue(job.pk))
     return job
 
@@ -260,7 +342,12 @@ def export_job_run(*, job_id: int) -> bool:
     path = Path(export_storage.path(name))
     try:
         prepared = export_prepare(
-            user=job.user, data=job.filters, columns=job.columns, format=job.format
+            user=job.user,
+            data=job.filters,
+            columns=job.columns,
+            format=job.format,
+            reveal=bool(job.reveal_reason),
+            reveal_reason=job.reveal_reason,
         )
         ExportJob.objects.filter(pk=job_id).update(rows_total=prepared.count)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,12 +375,27 @@ def export_job_run(*, job_id: int) -> bool:
 
 
 def export_jobs_cleanup(*, now: datetime | None = None, keep: timedelta = KEEP_FILES) -> int:
-    """Delete the files of jobs finished more than `keep` ago (the rows stay, without a file).
-    Returns how many files went. Meant for the periodic sweep."""
-    cutoff = (now or clock.now()) - keep
+    """Delete the files of jobs finished more than `keep` ago, or `KEEP_REVEALED_FILES` for a
+    revealing export (the rows stay, without a file). Returns how many files went. Meant for the
+    periodic sweep."""
+    now = now or clock.now()
+    revealed_cutoff = now - min(keep, KEEP_REVEALED_FILES)
+    old = ExportJob.objects.filter(
+        Q(finished_at__lt=now - keep) | Q(finished_at__lt=revealed_cutoff) & ~Q(reveal_reason="")
+    )
+    return _delete_files(old)
+
+
+def export_revealed_files_delete() -> int:
+    """Delete the files of every revealing export (`reveal_reason`): called once requesters have
+    been anonymised (erasure, retention), whose data such a file would still hold. Returns how
+    many files went; the jobs stay, without a file."""
+    return _delete_files(ExportJob.objects.exclude(reveal_reason=""))
+
+
+def _delete_files(jobs: QuerySet[ExportJob]) -> int:
     removed = 0
-    old = ExportJob.objects.filter(finished_at__lt=cutoff).exclude(file="")
-    for job in old.only("id", "file"):
+    for job in jobs.exclude(file="").only("id", "file"):
         job.file.delete(save=False)
         ExportJob.objects.filter(pk=job.pk).update(file="")
         removed += 1

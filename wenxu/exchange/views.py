@@ -47,12 +47,15 @@ def ledger_export(request: HttpRequest) -> HttpResponseBase:
             data=request.GET,
             columns=request.POST.getlist("columns"),
             format=request.POST.get("format", ""),
+            reveal=request.POST.get("reveal") == "1",
+            reveal_reason=request.POST.get("reveal_reason", ""),
         )
     except InvalidInput as error:
         for problems in error.errors.values():
             for problem in problems:
                 messages.error(request, _("未能导出：%(problem)s") % {"problem": problem})
         return redirect(_back(request))
+    services.export_reveal_record(prepared=prepared, request=request)
     if prepared.count > services.SYNC_LIMIT:
         job = services.export_job_create(prepared=prepared)
         return redirect("exchange:job", pk=job.pk)
@@ -82,6 +85,6 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
 def job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     try:
         found = selectors.export_job_get_for_user(user=_user(request), pk=pk)
-        return responses.job_file_response(found)
+        return responses.job_file_response(found, request=request)
     except NotFound as exc:
         raise Http404(exc.message) from exc

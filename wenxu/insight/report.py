@@ -546,24 +546,25 @@ def _overdue(
     )
     needs = needs.filter(open_at_end | late_in_month)
     found = list(
-        needs.select_related("area", "area__parent", "lead_unit", "category", "requester").order_by(
-            "resolve_due", "id"
-        )[:OVERDUE_LIMIT]
+        needs.select_related(
+            "area", "area__parent", "lead_unit", "category", "requester", "about_unit"
+        ).order_by("resolve_due", "id")[:OVERDUE_LIMIT]
     )
     total = len(found) if len(found) < OVERDUE_LIMIT else needs.count()
-    return [_overdue_line(need, month) for need in found], total
+    return [_overdue_line(need, month, viewer=user) for need in found], total
 
 
-def _overdue_line(need: Need, month: Month) -> OverdueLine:
+def _overdue_line(need: Need, month: Month, *, viewer: User) -> OverdueLine:
     assert need.resolve_due is not None
     replied = (
         need.replied_at if need.replied_at is not None and need.replied_at < month.end else None
     )
     until = replied if replied is not None else month.end
     days = max(1, math.ceil((until - need.resolve_due).total_seconds() / 86400))
-    requester = need.requester
-    name = requester.masked_name() if requester is not None else ""
-    phone = requester.masked_phone() if requester is not None else ""
+    # Masked, and （保密） to staff of a unit the need criticises (issue #9).
+    requester = need_selectors.requester_for_viewer(viewer, need) or {}
+    name = str(requester.get("name") or "")
+    phone = str(requester.get("phone") or "")
     area = need.area
     return OverdueLine(
         number=need.number,

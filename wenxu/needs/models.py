@@ -264,6 +264,18 @@ class Need(models.Model):
     client_payload_hash = models.CharField(max_length=64, blank=True, editable=False)
     # 回音墙: the requester agreed that the need and its reply may be shown publicly, anonymised.
     public_consent = models.BooleanField(_("同意在回音墙公开"), default=False)
+    # 批评/投诉 about a unit: its staff (and those of the units above and below it) do not see
+    # the need, nor may it be given to them, unless a dispatcher discloses it; even then the
+    # requester stays confidential to them (issue #9; selectors.scope_q, services.disclosure).
+    about_unit = models.ForeignKey(
+        Unit,
+        verbose_name=_("被批评/投诉单位"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    about_unit_disclosed = models.BooleanField(_("已向被批评单位公开"), default=False)
 
     version = models.PositiveIntegerField(_("版本"), default=1)
     updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
@@ -321,6 +333,15 @@ class Need(models.Model):
                 name="need_merged_has_target",
             ),
             models.CheckConstraint(condition=models.Q(version__gte=1), name="need_version_pos"),
+            models.CheckConstraint(
+                condition=models.Q(about_unit__isnull=True)
+                | models.Q(kind__in=sorted(states.ABOUT_UNIT_KINDS)),
+                name="need_about_unit_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(about_unit_disclosed=False) | models.Q(about_unit__isnull=False),
+                name="need_disclosed_has_about_unit",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,16 @@
 """Every read of needs goes through here, scoped to the viewer (DESIGN §2).
 
 A user sees a need when its area lies in one of their area scopes, or it is assigned (lead or
-co) to one of their units or a sub-unit, or they recorded it.
+co) to one of their units or a sub-unit, or they recorded it. A criticism or complaint about a
+unit (`Need.about_unit`) is not seen through unit scopes on that unit's line (the unit, the
+units above it, the units under it) until a dispatcher discloses it (issue #9).
 """
 
 import base64
 import binascii
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -15,32 +18,147 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from wenxu.accounts.models import User
+from wenxu.accounts.models import AREA_ROLES, User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.lib import clock
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Need, NeedEvent, Urgency
-from wenxu.organisations.models import Area, Unit
+from wenxu.organisations.models import Area, Unit, under_q
+from wenxu.residents import pii
 from wenxu.residents.models import Requester
 
 
 def scope_q(user: User) -> Q:
-    """The Q that selects exactly the needs `user` may see (an empty match when none)."""
+    """The Q that selects exactly the needs `user` may see (an empty match when none).
+
+    One condition for the database, whatever the number of scopes: what the unit scopes show
+    is cut by `criticism_hidden_q` (an uncorrelated subquery on the unit tree), never per row.
+    """
     q = Q(recorded_by=user)
+    through_units: Q | None = None
     for scope in scopes_for_user(user):
         if scope.area_path:
             q |= Q(area__path__startswith=scope.area_path)
         if scope.unit_path:
-            q |= Q(lead_unit__path__startswith=scope.unit_path)
-            q |= Q(
+            here = Q(lead_unit__path__startswith=scope.unit_path) | Q(
                 Exists(
                     Need.co_units.through.objects.filter(
                         need_id=OuterRef("pk"), unit__path__startswith=scope.unit_path
                     )
                 )
             )
+            through_units = here if through_units is None else through_units | here
+    if through_units is not None:
+        hidden = criticism_hidden_q(unit_scope_paths(user))
+        q |= through_units & ~hidden if hidden is not None else through_units
     return q
+
+
+# --------------------------------------------------------------------------- 批评/投诉 about a unit
+
+
+def unit_scope_paths(user: User) -> list[str]:
+    """The unit subtrees the user works in (handlers, unit leaders): who they are staff of."""
+    return [scope.unit_path for scope in scopes_for_user(user) if scope.unit_path]
+
+
+def on_the_line(path: str, other: str) -> bool:
+    """Whether two units are one, or one lies above the other: a unit's line."""
+    return path.startswith(other) or other.startswith(path)
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    """The paths of the units above `path`: "/a/b/c/" gives "/a/" and "/a/b/"."""
+    parts = [part for part in path.split("/") if part]
+    return ["/" + "/".join(parts[:i]) + "/" for i in range(1, len(parts))]
+
+
+def units_on_the_lines_q(paths: list[str]) -> Q:
+    """Units on the line of any of `paths` (the unit itself, its sub-units, the units above)."""
+    above = sorted({ancestor for path in paths for ancestor in _ancestor_paths(path)})
+    return under_q(paths) | Q(path__in=above)
+
+
+def criticism_hidden_q(paths: list[str]) -> Q | None:
+    """Needs criticising (or complaining about) a unit on the line of `paths`, not disclosed to
+    it by a dispatcher: hidden from staff holding those unit scopes. None when no paths.
+
+    Staff of the units above see what their sub-units see, so a criticism of a sub-unit is
+    hidden from them too; staff of the units below belong to the criticised unit.
+    """
+    if not paths:
+        return None
+    criticised = Unit.objects.filter(units_on_the_lines_q(paths)).values("pk")
+    return Q(about_unit_disclosed=False, about_unit__in=criticised)
+
+
+def requester_withheld(user: User, need: Need) -> bool:
+    """Whether the requester stays confidential to `user`: they are staff on the line of the
+    unit the need criticises, and see the need only as such (not as its recorder, nor through
+    an area scope over it). Also after a disclosure, which shows the need, not the person.
+    Reads `need.about_unit` and `need.area` (the selectors load them with the need)."""
+    if need.about_unit_id is None or need.recorded_by_id == user.pk:
+        return False
+    about = need.about_unit
+    assert about is not None
+    scopes = scopes_for_user(user)
+    if any(s.area_path and need.area.path.startswith(s.area_path) for s in scopes):
+        return False
+    return any(on_the_line(about.path, path) for path in unit_scope_paths(user))
+
+
+def requester_for_viewer(user: User, need: Need) -> dict[str, object] | None:
+    """The requester as `user` may see it (`Requester.masked()`), or as a confidential one
+    (保密) when it is withheld from them."""
+    if need.requester is None:
+        return None
+    shown = need.requester.masked()
+    if requester_withheld(user, need):
+        shown = {key: "" if isinstance(value, str) else value for key, value in shown.items()}
+        shown.update(name=_("（保密）"), confidential=True)
+    return shown
+
+
+def requester_known_q(user: User | None) -> Q:
+    """Needs whose requester's identity `user` may know: `Viewer.identity_hidden` as one Q.
+
+    As the recorder or through an area role, always; else not a confidential requester, nor one
+    criticising a unit on the user's line. Without a user: neither, for anyone.
+    """
+    shown = Q(requester__confidential=False)
+    if user is None:
+        return shown & Q(about_unit__isnull=True)
+    known = Q(recorded_by=user)
+    for scope in scopes_for_user(user):
+        if scope.area_path and scope.role in AREA_ROLES:
+            known |= Q(area__path__startswith=scope.area_path)
+    if paths := unit_scope_paths(user):
+        criticised = Unit.objects.filter(units_on_the_lines_q(paths)).values("pk")
+        shown &= ~Q(about_unit__in=criticised)
+    return known | shown
+
+
+_SEARCH_MOBILE = re.compile(r"1\d{10}")
+_SEARCH_ID_NUMBER = re.compile(r"\d{17}[\dX]")
+_SEARCH_NUMBER_ONLY = re.compile(r"[\d\s+()-]+")
+
+
+def requester_number_q(text: str, *, viewer: User | None) -> Q | None:
+    """Needs whose requester has the mainland mobile or 18-character ID number `text`, however
+    written (+86, separators, full width), found exactly through the blind index; None when
+    `text` is neither. Only requesters `viewer` may know: searching by a number must not tell
+    who wrote a confidential need, or a criticism of the searcher's own unit."""
+    plain = unicodedata.normalize("NFKC", text)
+    if _SEARCH_NUMBER_ONLY.fullmatch(plain) and _SEARCH_MOBILE.fullmatch(
+        pii.phone_for_index(plain)
+    ):
+        found = Q(requester__phone_index=pii.phone_index(plain))
+    elif _SEARCH_ID_NUMBER.fullmatch(pii.id_number_for_index(plain)):
+        found = Q(requester__id_number_index=pii.id_number_index(plain))
+    else:
+        return None
+    return found & requester_known_q(viewer)
 
 
 def need_queryset_for_user(*, user: User) -> QuerySet[Need]:
@@ -51,7 +169,7 @@ def need_queryset_for_user(*, user: User) -> QuerySet[Need]:
 
 def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
     return qs.select_related(
-        "area", "category", "lead_unit", "requester", "merged_into"
+        "area", "category", "lead_unit", "requester", "merged_into", "about_unit"
     ).prefetch_related(Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name")))
 
 
@@ -104,7 +222,7 @@ def need_list_for_user(
 ) -> tuple[list[Need], str | None]:
     """One page of the user's needs, newest first, with keyset pagination."""
     qs = need_queryset_for_user(user=user)
-    qs = apply_filters(qs, filters)
+    qs = apply_filters(qs, filters, viewer=user)
     if cursor:
         qs = qs.filter(id__lt=_decode_cursor(cursor))
     page = list(_with_related(qs).order_by("-id")[: limit + 1])
@@ -112,7 +230,11 @@ def need_list_for_user(
     return page[:limit], next_cursor
 
 
-def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
+def apply_filters(
+    qs: QuerySet[Need], filters: NeedFilters, *, viewer: User | None = None
+) -> QuerySet[Need]:
+    """`qs` cut by `filters`. `viewer`: who searches (`q` by a requester's phone or ID number
+    finds only the requesters they may know, `requester_number_q`)."""
     errors: dict[str, list[str]] = {}
     if filters.status:
         unknown = [s for s in filters.status if s not in states.Status.values]
@@ -181,12 +303,15 @@ def apply_filters(qs: QuerySet[Need], filters: NeedFilters) -> QuerySet[Need]:
         text = filters.q.strip()
         if len(text) > 100:
             errors["q"] = [_("搜索词太长（最多 100 字）。")]
-        qs = qs.filter(
+        matches = (
             Q(number__icontains=text)
             | Q(title__icontains=text)
             | Q(description__icontains=text)
             | Q(address__icontains=text)
         )
+        if (by_requester := requester_number_q(text, viewer=viewer)) is not None:
+            matches |= by_requester
+        qs = qs.filter(matches)
     if errors:
         raise InvalidInput(errors)
     return qs
@@ -279,7 +404,7 @@ def need_ledger_page_for_user(
         raise InvalidInput({"sort": [_("未知的排序方式：%(value)s") % {"value": sort}]})
     limit = max(1, limit)
     key, last_id = _decode_ledger_cursor(sort, cursor) if cursor else (None, 0)
-    qs = apply_filters(need_queryset_for_user(user=user), filters)
+    qs = apply_filters(need_queryset_for_user(user=user), filters, viewer=user)
     count = qs.count()
     if cursor:
         qs = qs.filter(_after(sort, key, last_id))

@@ -32,6 +32,11 @@ class Kind(models.TextChoices):
     PRAISE = "praise", _("表扬")
 
 
+# The kinds that may name the unit they criticise or complain about (`Need.about_unit`): that
+# unit's staff do not see the need unless a dispatcher discloses it (issue #9).
+ABOUT_UNIT_KINDS = frozenset({Kind.CRITICISM, Kind.COMPLAINT, Kind.REPORT})
+
+
 class Source(models.TextChoices):
     VISIT = "visit", _("走访")
     PHONE = "phone", _("电话")
@@ -107,6 +112,9 @@ class Action(models.TextChoices):
     CONFIRM_OBSERVED = "confirm_observed", _("群众确认")
     REQUEST_REOPEN = "request_reopen", _("群众申请重办")
     DECLINE_REOPEN = "decline_reopen", _("不予重办")
+    # 批评/投诉 about a unit (issue #9, services.disclosure): no status change.
+    ABOUT_UNIT = "about_unit", _("更正被批评/投诉单位")
+    DISCLOSE_TO_UNIT = "disclose_to_unit", _("向被批评单位公开")
 
 
 ACTIVE = frozenset(
@@ -154,6 +162,9 @@ TRANSITIONS: dict[str, Transition] = {
     Action.WITHDRAW: _t(ACTIVE, Status.WITHDRAWN, DISPATCHER),
     # 望闻问切: the resident confirms a need the official observed (only for observed needs).
     Action.CONFIRM_OBSERVED: _t(ACTIVE | {Status.CLOSED}, None, OFFICER, DISPATCHER),
+    # Who a criticism or complaint is about, and whether that unit may see it: in any status.
+    Action.ABOUT_UNIT: _t(ACTIVE | FINAL, None, DISPATCHER),
+    Action.DISCLOSE_TO_UNIT: _t(ACTIVE | FINAL, None, DISPATCHER),
 }
 
 # Statuses each action may leave behind: used by the event-replay check (ledger_check, tests).

@@ -51,8 +51,9 @@ def timeline(events: Iterable[NeedEvent]) -> list[TimelineEntry]:
     unit_ids: set[int] = set()
     for event in items:
         data = event.data or {}
-        if isinstance(data.get("lead_unit"), int):
-            unit_ids.add(data["lead_unit"])
+        for key in ("lead_unit", "about_unit"):
+            if isinstance(data.get(key), int):
+                unit_ids.add(data[key])
         unit_ids.update(pk for pk in data.get("co_units") or [] if isinstance(pk, int))
     units = Unit.objects.in_bulk(unit_ids) if unit_ids else {}
     return [entry(event, units) for event in items]
@@ -216,6 +217,17 @@ def describe(event: NeedEvent, units: dict[int, Unit]) -> str:
         return _with_note(text, note, _("群众意见"))
     if action == Action.DECLINE_REOPEN:
         return _with_note(_("不予重办"), note, _("理由"))
+    if action == Action.ABOUT_UNIT:
+        about = data.get("about_unit")
+        if about is None:
+            return _with_note(_("取消被批评/投诉单位"), note, _("理由"))
+        text = _("将被批评/投诉单位更正为 %(unit)s") % {"unit": _unit(units, about)}
+        return _with_note(text, note, _("理由"))
+    if action == Action.DISCLOSE_TO_UNIT:
+        text = _("决定向被批评单位 %(unit)s 公开（诉求人身份仍对其保密）") % {
+            "unit": _unit(units, data.get("about_unit"))
+        }
+        return _with_note(text, note, _("理由"))
     return _label(Action, action)
 
 

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from wenxu.needs.views import attachments, capture, detail, ledger, ledger_import, reopen_requests
+from wenxu.needs.views import (
+    attachments,
+    capture,
+    detail,
+    disclosure,
+    ledger,
+    ledger_import,
+    reopen_requests,
+    reveal,
+)
 
 app_name = "needs"
 
@@ -45,6 +54,13 @@ urlpatterns = [
         reopen_requests.reopen_request_decide,
         name="reopen_request_decide",
     ),
+    path(
+        "needs/<str:number>/requester/reveal/",
+        reveal.requester_reveal,
+        name="requester_reveal",
+    ),
+    # Before "needs/<number>/<action>/", which would take it for a lifecycle action (issue #9).
+    path("needs/<str:number>/disclosure/", disclosure.disclosure, name="disclosure"),
     path("needs/<str:number>/", detail.detail, name="detail"),
     path("needs/<str:number>/<str:action>/", detail.act, name="act"),
 ]

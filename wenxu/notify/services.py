@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from wenxu.accounts.models import Membership, User
 from wenxu.lib import clock
 from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.selectors import units_on_the_lines_q
 from wenxu.needs.states import Action, Status
 from wenxu.notify import messages
 from wenxu.notify.models import Delivery, DigestRun, Message, Notification, Robot
@@ -140,7 +141,31 @@ def _recipients(event: NeedEvent, lead_unit: int | None) -> set[int]:
         recipients.add(need.recorded_by_id)
     if event.actor_id:
         recipients.discard(event.actor_id)
-    return recipients
+    return recipients - _kept_from_criticism(need, recipients)
+
+
+def _kept_from_criticism(need: Need, users: set[int]) -> set[int]:
+    """Of `users`, those who may not see the need because it criticises a unit on the line of
+    one they work in, not disclosed to it (`needs.selectors.scope_q`): a handler at the lead
+    unit who also works in the criticised unit hears nothing of it. Their recording it, or an
+    area scope over it, shows them the need as it does on every page."""
+    if need.about_unit_id is None or need.about_unit_disclosed or not users:
+        return set()
+    about = need.about_unit
+    assert about is not None
+    on_line = set(
+        Membership.objects.filter(
+            user_id__in=users, unit__in=Unit.objects.filter(units_on_the_lines_q([about.path]))
+        ).values_list("user_id", flat=True)
+    )
+    if not on_line:
+        return set()
+    over_area = set(
+        Membership.objects.filter(
+            user_id__in=on_line, area_id__in=need.area.ancestors_and_self_ids()
+        ).values_list("user_id", flat=True)
+    )
+    return on_line - over_area - {need.recorded_by_id}
 
 
 def _robot_area_ids(event: NeedEvent) -> list[int]:
@@ -179,7 +204,9 @@ def notify_for_event(*, event_id: int) -> int:
     """Write the notifications and queue the messages an event calls for; returns how many
     in-app notifications were new."""
     event = (
-        NeedEvent.objects.select_related("need__area", "need__requester", "actor")
+        NeedEvent.objects.select_related(
+            "need__area", "need__requester", "need__about_unit", "actor"
+        )
         .filter(pk=event_id)
         .first()
     )

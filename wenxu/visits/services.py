@@ -31,7 +31,7 @@ from wenxu.needs.exceptions import (
 from wenxu.needs.models import Category, Need
 from wenxu.needs.services import Origin, PreparedUpload, RequesterInput
 from wenxu.needs.services.attachments import store_upload
-from wenxu.organisations.models import Area
+from wenxu.organisations.models import Area, Unit
 from wenxu.visits.models import Place, PlaceKind, Visit, VisitKind, VisitPhoto
 
 MAX_PHOTOS = 20
@@ -61,6 +61,7 @@ class NeedDraft:
     longitude: Decimal | None = None
     requester: RequesterInput | None = None
     handling: str = states.Handling.ROUTINE
+    about_unit: Unit | None = None  # 被批评/投诉单位 (issue #9)
     reply_text: str = ""
     confirmed: bool = False
     satisfaction: str = ""
@@ -181,6 +182,7 @@ def _register_need(actor: User, visit: Visit, index: int, draft: NeedDraft) -> N
         "longitude": draft.longitude if draft.longitude is not None else visit.longitude,
         "requester": draft.requester,
         "origin": origin,
+        "about_unit": draft.about_unit,
     }
     try:
         if draft.handling == states.Handling.ON_THE_SPOT:

@@ -15,7 +15,7 @@ NEED_FIELDS = {
     "response_due", "resolve_due", "responded_at", "replied_at", "outcome", "reply_text",
     "followup_date", "callback", "reopen_count", "extension_count", "overdue", "version",
     "address", "registered_at", "extension_pending_days", "supervised", "merged_into",
-    "client_uuid",
+    "client_uuid", "about_unit", "about_unit_disclosed",
 }  # fmt: skip
 
 

@@ -1,8 +1,12 @@
-"""`{% export_columns as columns %}` and `{% export_sync_limit %}` for the ledger's 导出 menu."""
+"""`{% export_columns as columns %}`, `{% export_sync_limit %}` and `{% export_may_reveal %}`
+for the ledger's 导出 menu."""
+
+from typing import Any
 
 from django import template
 
-from wenxu.exchange import columns, services
+from wenxu.accounts.models import User
+from wenxu.exchange import columns, ledger, services
 
 register = template.Library()
 
@@ -15,3 +19,10 @@ def export_columns() -> tuple[columns.Column, ...]:
 @register.simple_tag
 def export_sync_limit() -> int:
     return services.SYNC_LIMIT
+
+
+@register.simple_tag(takes_context=True)
+def export_may_reveal(context: Any) -> bool:
+    """Whether the menu offers 包含完整个人信息 (the export checks again)."""
+    user = context.get("user")
+    return isinstance(user, User) and ledger.may_reveal_personal_data(user)

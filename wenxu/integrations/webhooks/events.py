@@ -29,6 +29,8 @@ TYPES: dict[str, str] = {
     Action.CONFIRM_OBSERVED: "need.observed_confirmed",
     Action.REQUEST_REOPEN: "need.reopen_requested",
     Action.DECLINE_REOPEN: "need.reopen_declined",
+    Action.ABOUT_UNIT: "need.about_unit_changed",
+    Action.DISCLOSE_TO_UNIT: "need.disclosed_to_unit",
 }
 
 

@@ -19,11 +19,12 @@ from wenxu.accounts.models import User
 from wenxu.accounts.selectors import user_roles
 from wenxu.lib.phones import normalise_phone
 from wenxu.needs import pickers, services, states
+from wenxu.needs.action_forms import UnitChoiceField
 from wenxu.needs.exceptions import InvalidInput
 from wenxu.needs.models import Attachment, Category, Need
 from wenxu.needs.services import RequesterInput
 from wenxu.needs.services.attachments import DOCX, XLSX
-from wenxu.organisations.models import Area
+from wenxu.organisations.models import Area, Unit
 from wenxu.residents.models import Requester
 
 
@@ -94,6 +95,18 @@ class CaptureForm(forms.Form):
         choices=states.NatureTag.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
+    )
+    # 批评/投诉/举报 about a unit: hidden from that unit's staff (services.disclosure).
+    about_unit = UnitChoiceField(
+        label=gettext_lazy("被批评/投诉单位"),
+        queryset=Unit.objects.filter(active=True).order_by("path"),
+        required=False,
+        empty_label=gettext_lazy("（不涉及具体单位）"),
+        help_text=gettext_lazy(
+            "群众批评、投诉或举报某个单位及其工作人员时选择该单位：该单位及其上下级单位的人员"
+            "看不到这条诉求，也不会交由它办理，除非调度员决定公开。"
+        ),
+        error_messages={"invalid_choice": gettext_lazy("该单位不存在或已停用，请重新选择。")},
     )
     source = forms.ChoiceField(
         label=gettext_lazy("来源"),
@@ -175,6 +188,7 @@ class CaptureForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.can_solve_on_the_spot = states.OFFICER in user_roles(user)
+        self.about_unit_kinds = " ".join(sorted(states.ABOUT_UNIT_KINDS))  # about_unit.js
         area_field = self.fields["area"]
         assert isinstance(area_field, forms.ModelChoiceField)
         area_field.queryset = pickers.registration_areas(user)
@@ -277,6 +291,11 @@ class CaptureForm(forms.Form):
                 "requester_name",
                 _("填写了诉求人住址，请同时填写姓名或联系电话；不登记诉求人时请清空住址。"),
             )
+        if data.get("about_unit") is not None and data.get("kind") not in states.ABOUT_UNIT_KINDS:
+            self.add_error(
+                "about_unit",
+                _("只有批评、投诉、举报类诉求填写被批评/投诉单位；请改选诉求类型或清空此项。"),
+            )
         if (data.get("latitude") is None) != (data.get("longitude") is None):
             self.add_error("latitude", _("经纬度要同时填写；请重新点“获取当前位置”或清空。"))
         if data.get("on_the_spot"):
@@ -319,6 +338,7 @@ class CaptureForm(forms.Form):
             "latitude": data["latitude"],
             "longitude": data["longitude"],
             "requester": self.requester_input(),
+            "about_unit": data.get("about_unit"),
         }
 
     def on_the_spot_values(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from wenxu.needs.services.closing import (
     need_reopen,
     need_reply,
 )
+from wenxu.needs.services.disclosure import need_disclose_to_unit, need_set_about_unit
 from wenxu.needs.services.external import ExternalClient, need_register_external
 from wenxu.needs.services.handling import (
     need_accept,
@@ -73,6 +74,7 @@ __all__ = [
     "need_callback",
     "need_confirm_observed",
     "need_deny_extension",
+    "need_disclose_to_unit",
     "need_expire_callback",
     "need_fulfil",
     "need_merge",
@@ -87,6 +89,7 @@ __all__ = [
     "need_reply",
     "need_request_extension",
     "need_return",
+    "need_set_about_unit",
     "need_submit_online",
     "need_supervise",
     "need_withdraw",

@@ -7,6 +7,7 @@ UPDATE on PostgreSQL; IMMEDIATE transactions on SQLite) serialises writers, and 
 check refuses a write based on a stale read, so no edit is silently lost.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from wenxu.needs import states
 from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted, StaleVersion
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.states import Action, Status
+from wenxu.residents.scrub import holds_digits, scrub_requester_data
 
 LEAD = "lead"  # pseudo-role: a handler of the lead unit
 CO = "co"  # pseudo-role: a handler of a co unit
@@ -127,10 +129,46 @@ def _begin(*, actor: User | None, need: Need | int, version: int | None, action:
     return _Change(need=locked, actor=actor, action=action, from_status=locked.status)
 
 
+# A need's free texts, which may repeat the requester's phone or ID number (issue #9).
+SCRUBBED_FIELDS = (
+    "title",
+    "description",
+    "address",
+    "reply_text",
+    "callback_comment",
+    "extension_pending_reason",
+)
+
+
+def scrub_for_need(need: Need, text: str) -> str:
+    """`text` as it may be stored with `need`: its requester's own phone and ID number masked
+    (`wenxu.residents.scrub`); fully starred when the requester's identity is kept from some
+    viewers (保密, or a criticism of a unit). Reads the requester only for a text with digits."""
+    if not text or need.requester_id is None or not holds_digits(text):
+        return text
+    requester = need.requester
+    assert requester is not None
+    return scrub_requester_data(
+        text,
+        phone=requester.phone,
+        id_number=requester.id_number,
+        hidden=requester.confidential or need.about_unit_id is not None,
+    )
+
+
+def scrub_need_texts(need: Need, names: Iterable[str] = SCRUBBED_FIELDS) -> None:
+    """Scrub the need's free texts among `names` in place (before they are saved)."""
+    for name in names:
+        if name in SCRUBBED_FIELDS and isinstance(value := getattr(need, name), str):
+            setattr(need, name, scrub_for_need(need, value))
+
+
 def _record(change: _Change, to_status: str | None = None) -> NeedEvent:
     need = change.need
     if to_status is not None:
         change.set(status=to_status)
+    scrub_need_texts(need, change.fields)
+    change.note = scrub_for_need(need, change.note)
     # The row is locked and its version checked in `_begin`, so a plain increment is safe.
     need.version += 1
     need.save(update_fields=[*sorted(change.fields), "version", "updated_at"])
@@ -161,6 +199,7 @@ def _append_event(
     # own (assign, reopen: the new unit; return: the unit that gave it back) keeps it.
     payload = {**(data or {})}
     payload.setdefault("lead_unit", need.lead_unit_id)
+    note = scrub_for_need(need, note)
     event = NeedEvent.objects.create(
         need=need,
         seq=last + 1,

@@ -18,6 +18,7 @@ from wenxu.needs.services._core import (
     _required_text,
     missed_without_reminder,
 )
+from wenxu.needs.services.disclosure import check_units_not_criticised
 from wenxu.needs.states import Action, Outcome, Status
 from wenxu.organisations.models import Unit
 
@@ -187,6 +188,8 @@ def need_reopen(
         errors["lead_unit"] = [_("该诉求没有主办单位，重办时请指定主办单位。")]
     elif not unit.active:
         errors["lead_unit"] = [_("主办单位已停用。")]
+    else:  # 批评/投诉: never to the criticised unit's line, unless disclosed (issue #9)
+        check_units_not_criticised(errors, n, lead_unit=unit)
     _raise(errors)
     assert unit is not None
     rule = deadlines.rule_for(category=n.category, urgency=n.urgency)

@@ -20,6 +20,7 @@ from wenxu.needs.services._core import (
     _required_text,
     missed_without_reminder,
 )
+from wenxu.needs.services.disclosure import check_units_not_criticised
 from wenxu.needs.states import Action, Status
 from wenxu.organisations.models import Unit
 
@@ -59,6 +60,8 @@ def need_assign(
     errors: dict[str, list[str]] = {}
     co = _check_units(errors, lead_unit, co_units)
     n = change.need
+    # 批评/投诉: never to the criticised unit's line, unless disclosed to it (issue #9).
+    check_units_not_criticised(errors, n, lead_unit=lead_unit, co_units=co)
     recategorised = category is not None and category.pk != n.category_id
     if recategorised and category is not None and not category.active:
         errors["category"] = [_("该分类已停用，请另选。")]

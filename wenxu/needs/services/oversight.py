@@ -23,6 +23,7 @@ from wenxu.needs.services._core import (
     _required_text,
     actor_roles,
 )
+from wenxu.needs.services.disclosure import check_units_not_criticised
 from wenxu.needs.states import Action, Status
 
 # --------------------------------------------------------------------------- oversight
@@ -252,6 +253,7 @@ def need_merge(*, actor: User, need: Need | int, version: int | None, into: Need
         raise InvalidInput(
             {"into": [_("目标诉求 %(n)s 已不在办理中，不能并入。") % {"n": target.number}]}
         )
+    _check_merge_across_criticism(change.need, target)
     change.set(merged_into=target)
     change.data = {"into": target.number}
     _close_pending_reopen_requests(
@@ -270,6 +272,41 @@ def need_merge(*, actor: User, need: Need | int, version: int | None, into: Need
         data={"from": change.need.number},
     )
     return change.need
+
+
+def _check_merge_across_criticism(source: Need, target: Need) -> None:
+    """批评/投诉 (issue #9): a merge must not put a criticism before the criticised unit's line,
+    nor a need that line handles before the criticism (each need's page names the other), until
+    a dispatcher has disclosed the criticism to that unit."""
+    clash: dict[str, list[str]] = {}
+    check_units_not_criticised(
+        clash, source, lead_unit=target.lead_unit, co_units=target.co_units.all()
+    )
+    if clash:
+        raise InvalidInput(
+            {
+                "into": [
+                    _(
+                        "该诉求是对目标诉求承办单位（或其上下级单位）的批评或投诉，不能并入；"
+                        "如确需合并，请先由调度员决定向该单位公开。"
+                    )
+                ]
+            }
+        )
+    check_units_not_criticised(
+        clash, target, lead_unit=source.lead_unit, co_units=source.co_units.all()
+    )
+    if clash:
+        raise InvalidInput(
+            {
+                "into": [
+                    _(
+                        "目标诉求是对本诉求承办单位（或其上下级单位）的批评或投诉，不能把本诉求并入；"
+                        "如确需合并，请先由调度员决定向该单位公开。"
+                    )
+                ]
+            }
+        )
 
 
 def _close_pending_reopen_requests(*, need: Need, actor: User, reason: str) -> None:

@@ -20,9 +20,11 @@ from wenxu.needs.services._core import (
     _append_event,
     _raise,
     _required_text,
+    scrub_need_texts,
 )
+from wenxu.needs.services.disclosure import about_unit_errors
 from wenxu.needs.states import Action, Outcome, Status
-from wenxu.organisations.models import Area
+from wenxu.organisations.models import Area, Unit
 from wenxu.residents.models import Requester
 
 if TYPE_CHECKING:
@@ -126,8 +128,12 @@ def need_register(
     requester: RequesterInput | None = None,
     handling: str = states.Handling.ROUTINE,
     origin: "Origin | None" = None,
+    about_unit: Unit | None = None,
 ) -> Need:
-    """登记: a new need enters the ledger as `registered`."""
+    """登记: a new need enters the ledger as `registered`.
+
+    `about_unit`: the unit a criticism, complaint or report is about; its staff do not see the
+    need (services.disclosure)."""
     if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
         raise NotPermitted(_("只有走访干部、网格员或调度人员可以登记诉求。"))
     tags = list(dict.fromkeys(nature_tags))
@@ -145,6 +151,7 @@ def need_register(
     )
     if handling == states.Handling.ON_THE_SPOT:
         errors.setdefault("handling", []).append(_("马上就办请使用“现场办结”登记。"))
+    errors.update(about_unit_errors(kind=kind, about_unit=about_unit))
     _raise(errors)
     need = _create_need(
         actor=actor,
@@ -163,9 +170,15 @@ def need_register(
         handling=handling,
         status=Status.REGISTERED,
         origin=origin,
+        about_unit=about_unit,
     )
     _append_event(
-        need=need, actor=actor, action=Action.REGISTER, from_status="", to_status=need.status
+        need=need,
+        actor=actor,
+        action=Action.REGISTER,
+        from_status="",
+        to_status=need.status,
+        data={"about_unit": about_unit.pk} if about_unit is not None else None,
     )
     return need
 
@@ -204,6 +217,8 @@ def _create_need(
             raise InvalidInput({"requester": exc.messages}) from exc
         person.save()
         need.requester = person
+        # What was typed before the requester was known: their own numbers kept masked only.
+        scrub_need_texts(need)
     try:
         # The database enforces the check constraints; validating them here costs a query each.
         # `client_uuid` too: its uniqueness is the database's to enforce, so that a racing
@@ -237,6 +252,7 @@ def need_register_on_the_spot(
     longitude: Decimal | None = None,
     requester: RequesterInput | None = None,
     origin: "Origin | None" = None,
+    about_unit: Unit | None = None,
 ) -> Need:
     """马上就办: solved during the visit; closed at once when the resident confirms on the spot."""
     if not actor.is_active or states.OFFICER not in user_roles(actor):
@@ -259,6 +275,7 @@ def need_register_on_the_spot(
     proof = _required_text(errors, "reply_text", reply_text, _("现场办理情况"))
     if confirmed and satisfaction not in states.Satisfaction.values:
         errors["satisfaction"] = [_("群众现场确认时请选择满意度。")]
+    errors.update(about_unit_errors(kind=kind, about_unit=about_unit))
     _raise(errors)
     now = clock.now()
     status = Status.CLOSED if confirmed else Status.REPLIED
@@ -279,6 +296,7 @@ def need_register_on_the_spot(
         handling=states.Handling.ON_THE_SPOT,
         status=status,
         origin=origin,
+        about_unit=about_unit,
         outcome=Outcome.RESOLVED,
         reply_text=proof,
         replied_at=now,
@@ -302,7 +320,11 @@ def need_register_on_the_spot(
         from_status="",
         to_status=status,
         note=proof,
-        data={"confirmed": confirmed, "satisfaction": satisfaction},
+        data={
+            "confirmed": confirmed,
+            "satisfaction": satisfaction,
+            **({"about_unit": about_unit.pk} if about_unit is not None else {}),
+        },
     )
     return need
 

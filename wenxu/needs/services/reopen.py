@@ -27,6 +27,7 @@ from wenxu.needs.services._core import (
     _record,
     _required_text,
     actor_roles,
+    scrub_for_need,
 )
 from wenxu.needs.services.closing import need_callback, need_reopen
 from wenxu.needs.states import Action, CallbackChannel, CallbackResolved, Satisfaction, Status
@@ -138,7 +139,7 @@ def need_rate(
         need=need,
         resolved=resolved,
         satisfaction=satisfaction,
-        comment=comment,
+        comment=scrub_for_need(need, comment),
         created_at=now,
     )
     request.full_clean()
@@ -238,7 +239,7 @@ def reopen_request_decline(
     change.data = {"request": pending.pk}
     _record(change)
     pending.state = ReopenRequest.State.DECLINED
-    pending.decline_reason = text
+    pending.decline_reason = change.note  # as the event keeps it (scrubbed)
     pending.decided_by = actor
     pending.decided_at = clock.now()
     pending.save(update_fields=["state", "decline_reason", "decided_by", "decided_at"])

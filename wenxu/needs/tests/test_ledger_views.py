@@ -365,9 +365,10 @@ def _queries_for_ledger(client, user, query: str = "") -> int:
 
 
 # Session, user, memberships, the option lists (areas, units, categories), the COUNT, the page
-# and the co units' prefetch; each filter that names a unit, area or category adds its look-up,
-# and 临期 one for the deadline rules.
-LEDGER_QUERIES = 9
+# and the co units' prefetch, the user's and their groups' permissions (the export menu offers
+# 包含完整个人信息 to holders of the reveal permission, issue #9); each filter that names a
+# unit, area or category adds its look-up, and 临期 one for the deadline rules.
+LEDGER_QUERIES = 11
 FILTERED_QUERIES = LEDGER_QUERIES + 4
 
 

@@ -13,7 +13,7 @@ merge target suggestions); without htmx it opens the page with that form open.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django import forms
@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -40,6 +41,7 @@ from wenxu.needs.exceptions import (
 from wenxu.needs.models import Category, Need
 from wenxu.needs.states import Action
 from wenxu.organisations.models import Area
+from wenxu.residents.reveal import may_reveal_requester
 
 # URL slugs, as in the API: /needs/<number>/request-extension/
 SLUGS: dict[str, str] = {action: action.replace("_", "-") for action in permissions.UI_ACTIONS}
@@ -138,7 +140,8 @@ def _render(
         panels[0].open = True  # the next step, ready to fill in
     for panel in panels:
         _mark_invalid(panel.form)
-    requester = need.requester.masked() if need.requester is not None else None
+    # Confidential to the staff of a unit the need criticises, even once disclosed (issue #9).
+    requester = selectors.requester_for_viewer(user, need)
     context = {
         "need": need,
         "panels": panels,
@@ -155,12 +158,44 @@ def _render(
             .only("number", "title")
             .order_by("id")
         ),
-        "timeline": timeline.timeline(need.events.all()),
+        "merged_into_visible": _merged_into_visible(user, need),
+        "timeline": _visible_links(user, timeline.timeline(need.events.all())),
         "visit": _visit(user, need),
         "preview": previews.deadline_preview(need) if Action.ASSIGN in available else None,
         "now": clock.now(),
     }
-    return render(request, "needs/detail.html", context, status=status)
+    response = render(request, "needs/detail.html", context, status=status)
+    if may_reveal_requester(user, need):
+        # 查看完整信息 swaps the requester unmasked into this page: no cache may keep it.
+        add_never_cache_headers(response)
+    return response
+
+
+def _merged_into_visible(user: User, need: Need) -> bool:
+    """Whether the viewer may see the need this one was merged into: else the page names only
+    its number (a criticism hidden from the viewer's unit must not show its title)."""
+    if need.merged_into_id is None:
+        return False
+    return selectors.need_queryset_for_user(user=user).filter(pk=need.merged_into_id).exists()
+
+
+def _visible_links(
+    user: User, entries: list[timeline.TimelineEntry]
+) -> list[timeline.TimelineEntry]:
+    """The entries, with the ledger numbers they name (merge) linked only where the viewer may
+    open that need."""
+    numbers = {entry.link for entry in entries if entry.link}
+    if not numbers:
+        return entries
+    visible = set(
+        selectors.need_queryset_for_user(user=user)
+        .filter(number__in=numbers)
+        .values_list("number", flat=True)
+    )
+    return [
+        entry if not entry.link or entry.link in visible else replace(entry, link="")
+        for entry in entries
+    ]
 
 
 @dataclass(frozen=True)
