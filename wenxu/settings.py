@@ -4,17 +4,22 @@ With nothing set, wenxu runs embedded: SQLite under ./var, a secret key generate
 in the data folder, DEBUG off. Unsafe production configurations are refused at start-up.
 """
 
+import ipaddress
 import os
 import secrets
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
 import environ
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from wenxu.lib import crypto
 
 # Lets admin and queryset classes be subscripted at run time (`admin.ModelAdmin[Need]`).
 django_stubs_ext.monkeypatch()
@@ -74,7 +79,7 @@ def _read_key_file(key_file: Path, env_var: str, wait: float = 5.0) -> str:
 
 
 SECRET_KEY = _data_key("secret_key", "WENXU_SECRET_KEY")
-# Keys the security log's hash chain (issue #9, docs/security.md): kept out of the database, so
+# Keys the security log's hash chain (issue #9, docs/security-log.md): kept out of the database, so
 # whoever can write to the database cannot rewrite the chain to hide an edit.
 WENXU_AUDIT_KEY = _data_key("audit_key", "WENXU_AUDIT_KEY")
 
@@ -93,6 +98,9 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
+    "axes",  # login lockout (issue #9, login)
+    "django_otp",  # two-factor codes (issue #9, login)
+    "django_otp.plugins.otp_totp",
     "wenxu.core",
     "wenxu.accounts",
     "wenxu.organisations",
@@ -111,17 +119,25 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise so static files get them too (issue #9, ADR 0018).
+    "csp.middleware.CSPMiddleware",
+    "wenxu.core.security_headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "wenxu.core.middleware.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # issue #9, login: which sessions passed a code
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Issue #9, login (ADR 0017): idle sign-out, then the steps a login still owes.
+    "wenxu.accounts.middleware.IdleTimeoutMiddleware",
+    "wenxu.accounts.middleware.LoginStepsMiddleware",
     "wenxu.api.idempotency.IdempotencyMiddleware",
     "wenxu.core.middleware.DomainErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as axes asks: answers locked-out logins
 ]
 
 ROOT_URLCONF = "wenxu.urls"
@@ -203,9 +219,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Length, character classes and history follow the WENXU_PASSWORD_* settings (issue #9).
+    {"NAME": "wenxu.accounts.passwords.LengthValidator"},
+    {"NAME": "wenxu.accounts.passwords.CharacterClassValidator"},
+    {"NAME": "wenxu.accounts.passwords.PasswordHistoryValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Issue #9, login: axes refuses locked-out logins before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "wenxu.accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -244,21 +268,20 @@ TASKS = {
     }
 }
 
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("WENXU_BEHIND_HTTPS_PROXY", False) else None
-)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("WENXU_SECURE_COOKIES", default=False)
-
-LOGGING = {
+# Every handler masks mobile and ID numbers in messages, arguments and tracebacks (issue #9,
+# wenxu.lib.logfilter; the PII block below adds the filter to handlers added here later).
+# Django's own loggers lose their default handlers and pass their lines on to ours.
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"mask_personal_data": {"()": "wenxu.lib.logfilter.MaskPersonalData"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_personal_data"]}},
     "root": {"handlers": ["console"], "level": env.str("WENXU_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": [], "level": "INFO"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # Domain settings (DESIGN §3, §4).
@@ -360,6 +383,180 @@ for _name in (
 # Resident pages that a deployment turns on: online submission and the public 回音墙.
 WENXU_PUBLIC_SUBMIT = env.bool("WENXU_PUBLIC_SUBMIT", default=False)
 WENXU_PUBLIC_WALL = env.bool("WENXU_PUBLIC_WALL", default=False)
+
+# Security log (issue #9, audit; docs/security-log.md): `wenxu audit_prune` never deletes entries
+# younger than this many days; 等保 asks for at least 180, so less is refused.
+WENXU_AUDIT_KEEP_DAYS = env.int("WENXU_AUDIT_KEEP_DAYS", default=180)
+if WENXU_AUDIT_KEEP_DAYS < 180:
+    raise ImproperlyConfigured(
+        "WENXU_AUDIT_KEEP_DAYS must be at least 180: security log entries are kept at least "
+        "180 days."
+    )
+
+# Security headers, HTTPS and cookies (issue #9, ADR 0018, docs/operations.md "HTTPS and security
+# headers"). WENXU_HTTPS: browsers reach wenxu over HTTPS, through a proxy that terminates TLS
+# (`wenxu serve` speaks plain HTTP). It turns on, unless each is set otherwise: trusting the
+# proxy's X-Forwarded-Proto, the redirect of plain HTTP to HTTPS, HSTS for one year and cookies
+# sent over HTTPS only. Off (the embedded default, http://127.0.0.1:8000) none of them apply:
+# browsers would drop secure cookies there and nobody could sign in.
+WENXU_HTTPS = env.bool("WENXU_HTTPS", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("WENXU_BEHIND_HTTPS_PROXY", default=WENXU_HTTPS)
+    else None
+)
+SECURE_SSL_REDIRECT = env.bool("WENXU_SSL_REDIRECT", default=WENXU_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the proxy's health check may come over plain HTTP
+SECURE_HSTS_SECONDS = env.int("WENXU_HSTS_SECONDS", default=31_536_000 if WENXU_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("WENXU_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading binds the domain and all its subdomains to HTTPS in every browser for months:
+# the operator's decision, not a default.
+SECURE_HSTS_PRELOAD = env.bool("WENXU_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("WENXU_SECURE_COOKIES", default=WENXU_HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# Readable by scripts on purpose: the offline outbox (visits/outbox-sync.js) takes the token from
+# the cookie, since the page that queued a record may be older than the session that syncs it.
+CSRF_COOKIE_HTTPONLY = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Rating links (/r/<token>) and tracking pages must not leak their address to another site.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Field capture takes the location (navigator.geolocation) and photos (a file input with
+# `capture`, which needs no camera permission, but a later live preview would); nothing else.
+WENXU_PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "camera": ["self"],
+    "geolocation": ["self"],
+    "microphone": [],
+    "payment": [],
+    "usb": [],
+    "accelerometer": [],
+    "gyroscope": [],
+    "magnetometer": [],
+}
+# django-csp 4: no inline scripts or styles anywhere (templates carry data in data-* attributes
+# and json_script blocks; widths and heights come from classes in wenxu.css). Browsers report a
+# violation in the console, and the browser tests fail on one (tests/browser/conftest.py).
+_SELF, _NONE = "'self'", "'none'"
+# A page that must carry a <style> element (the printed report's page header) marks it with
+# nonce="{{ request.csp_nonce }}"; the nonce is in the header only on such pages.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [_SELF],
+        "script-src": [_SELF],
+        "style-src": [_SELF, NONCE],
+        "img-src": [_SELF, "data:", "blob:"],  # Bootstrap's icons are data: URIs; photo previews
+        "font-src": [_SELF],
+        "connect-src": [_SELF],
+        "worker-src": [_SELF],  # the offline capture's service worker, /sw.js
+        "manifest-src": [_SELF],
+        "object-src": [_NONE],
+        "frame-ancestors": [_NONE],
+        "form-action": [_SELF],
+        "base-uri": [_SELF],
+        "upgrade-insecure-requests": WENXU_HTTPS,
+    }
+}
+# Warnings of `wenxu check --deploy` that are wrong for a deployment, each with its reason.
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")  # preload is opt-in (WENXU_HSTS_PRELOAD)
+
+if SECURE_HSTS_PRELOAD and not (
+    SECURE_HSTS_INCLUDE_SUBDOMAINS and SECURE_HSTS_SECONDS >= 31_536_000
+):
+    raise ImproperlyConfigured(
+        "WENXU_HSTS_PRELOAD needs WENXU_HSTS_INCLUDE_SUBDOMAINS=true and WENXU_HSTS_SECONDS of at "
+        "least 31536000 (one year): browsers' preload lists accept nothing less."
+    )
+if WENXU_HTTPS and WENXU_SITE_URL.startswith("http://"):
+    raise ImproperlyConfigured(
+        "WENXU_HTTPS is on but WENXU_SITE_URL starts with http://: set it to the https:// address "
+        "residents open (the links in text messages use it)."
+    )
+# Personal data at rest (issue #9, PII; docs/operations.md "Personal data keys"). Requesters'
+# phones and ID numbers are encrypted with AES-256-GCM: WENXU_PII_KEYS is "id:base64key,…", the
+# first key encrypts, all decrypt (else the data-folder file pii_keys, made once). The blind
+# index for exact search has its own HMAC key. A malformed key stops the start.
+WENXU_PII_KEYS = crypto.load_key_ring(env.str("WENXU_PII_KEYS", default=""), DATA_DIR / "pii_keys")
+WENXU_PII_INDEX_KEY = _data_key("pii_index_key", "WENXU_PII_INDEX_KEY")
+for _handler in LOGGING["handlers"].values():
+    if "mask_personal_data" not in _handler.setdefault("filters", []):
+        _handler["filters"].append("mask_personal_data")
+
+# Retention, erasure and backups (issue #9, retention and backups; docs/operations.md).
+# Requesters are anonymised RETENTION_DAYS after their last need settled (0: kept for ever; at
+# least the reopen window otherwise). Erasures on request are journalled outside the database,
+# so that a restore can re-apply them; backups go to WENXU_BACKUP_DIR.
+WENXU_RETENTION_DAYS = env.int("WENXU_RETENTION_DAYS", default=1095)
+if WENXU_RETENTION_DAYS < 0 or 0 < WENXU_RETENTION_DAYS < WENXU_REOPEN_WINDOW_DAYS:
+    raise ImproperlyConfigured(
+        "WENXU_RETENTION_DAYS must be 0 (keep for ever) or at least WENXU_REOPEN_WINDOW_DAYS "
+        f"({WENXU_REOPEN_WINDOW_DAYS}): a need that may still be reopened keeps its requester."
+    )
+WENXU_ERASURE_JOURNAL = Path(
+    env.str("WENXU_ERASURE_JOURNAL", default=str(DATA_DIR / "erasures.jsonl"))
+).resolve()
+WENXU_BACKUP_DIR = Path(env.str("WENXU_BACKUP_DIR", default=str(DATA_DIR / "backups"))).resolve()
+
+# Login security (issue #9, login; ADR 0017, docs/operations.md "Login security"). Defaults meet
+# 等保 2.0: lockout after 5 failures, passwords of 8+ characters in 3 classes not reused within
+# 5 changes, sign-out after 30 idle minutes. Level 3 (等保三级) asks admins and leaders for a
+# TOTP code after the password. WENXU_DEMO is set by `wenxu demo` itself: the demo's accounts
+# then keep their printed password instead of being made to change it.
+WENXU_SECURITY_LEVEL = env.int("WENXU_SECURITY_LEVEL", default=2)
+WENXU_LOGIN_FAILURE_LIMIT = env.int("WENXU_LOGIN_FAILURE_LIMIT", default=5)
+WENXU_LOGIN_LOCKOUT_MINUTES = env.int("WENXU_LOGIN_LOCKOUT_MINUTES", default=15)
+WENXU_PASSWORD_MIN_LENGTH = env.int("WENXU_PASSWORD_MIN_LENGTH", default=8)
+WENXU_PASSWORD_CLASSES = env.int("WENXU_PASSWORD_CLASSES", default=3)
+WENXU_PASSWORD_HISTORY = env.int("WENXU_PASSWORD_HISTORY", default=5)
+WENXU_SESSION_IDLE_MINUTES = env.int("WENXU_SESSION_IDLE_MINUTES", default=30)
+WENXU_DEMO = env.bool("WENXU_DEMO", default=False)
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks; none by default,
+# not even 127.0.0.1): the lockout and the security log then see the client (wenxu.lib.clientip).
+WENXU_TRUSTED_PROXIES: list[str] = env.list("WENXU_TRUSTED_PROXIES", default=[])
+for _proxy in WENXU_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"WENXU_TRUSTED_PROXIES: {_proxy!r} is not an address or a CIDR network."
+        ) from _error
+for _name, _low, _high in (
+    ("WENXU_SECURITY_LEVEL", 2, 3),
+    ("WENXU_LOGIN_FAILURE_LIMIT", 1, 100),
+    ("WENXU_LOGIN_LOCKOUT_MINUTES", 1, 1440),
+    ("WENXU_PASSWORD_MIN_LENGTH", 1, 128),
+    ("WENXU_PASSWORD_CLASSES", 1, 4),
+    ("WENXU_PASSWORD_HISTORY", 0, 24),
+    ("WENXU_SESSION_IDLE_MINUTES", 1, 1440),
+):
+    if not _low <= globals()[_name] <= _high:
+        raise ImproperlyConfigured(f"{_name} must be between {_low} and {_high}.")
+# django-axes (wenxu.accounts.lockout): one (username, address) pair is locked after the limit
+# of failures, each within the lockout time of the previous, for the lockout time; attempts while
+# locked do not extend it. The security log records logins, so axes keeps no access log.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = WENXU_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=WENXU_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = False  # failures are forgotten once the whole login (and code) is done
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "wenxu.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "wenxu.accounts.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "wenxu.accounts.lockout.lockout_username"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # no banner at every start; usernames and addresses stay out of logs
+# django-otp: the name authenticator apps show. Its own back-off per device stays on (the default
+# OTP_TOTP_THROTTLE_FACTOR of 1 s, doubled by each wrong code); wrong codes also count towards the
+# lockout above, and 10 of one user within the lockout time lock that user's code step from every
+# address (wenxu.accounts.security.OTP_USER_FAILURE_LIMIT).
+OTP_TOTP_ISSUER = "问需"
+# The admin may delete a lost phone's device, never read its key or QR code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# The session cookie ends with the browser; the idle timeout ends it on the server.
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 if not DEBUG and not TESTING and "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("WENXU_ALLOWED_HOSTS='*' is refused outside debug mode.")
