@@ -23,12 +23,11 @@ from wenxu.lib.phones import normalise_phone
 from wenxu.needs import states
 from wenxu.needs.models import Category, Need
 from wenxu.needs.services._core import _append_event, _raise
-from wenxu.needs.services.online import ONLINE_AREA_LEVELS, online_title
+from wenxu.needs.services.online import ONLINE_AREA_LEVELS, online_title, unattended_errors
 from wenxu.needs.services.register import (
     Origin,
     RequesterInput,
     _create_need,
-    _validate_register,
 )
 from wenxu.needs.states import Action, Status
 from wenxu.organisations.models import Area
@@ -88,19 +87,7 @@ def _validate(
     account_id: str,
 ) -> tuple[dict[str, list[str]], str]:
     text = (description or "").strip()
-    errors = _validate_register(
-        actor=None,
-        title=online_title(text) or "-",
-        description=text,
-        kind=kind,
-        source=source,
-        urgency=Need.Urgency.NORMAL,
-        nature_tags=(),
-        area=None,
-        category=category,
-        handling=states.Handling.ROUTINE,
-    )
-    errors.pop("area", None)
+    errors = unattended_errors(title="", text=text, kind=kind, source=source, category=category)
     if category is None:
         errors["category"] = [_("请选择诉求分类。")]
     if len(text) > DESCRIPTION_MAX:

@@ -76,6 +76,28 @@ def _mobile(errors: dict[str, list[str]], raw: str) -> str:
     return phone
 
 
+def unattended_errors(
+    *, title: str, text: str, kind: str, source: str, category: Category | None
+) -> dict[str, list[str]]:
+    """The register checks (title, description, kind, category …) for a need nobody on the staff
+    records (a resident online, another system), without the area: that check is about the
+    officer's scope, which neither has; callers check the area themselves."""
+    errors = _validate_register(
+        actor=None,
+        title=title or online_title(text) or "-",
+        description=text,
+        kind=kind,
+        source=source,
+        urgency=Need.Urgency.NORMAL,
+        nature_tags=(),
+        area=None,
+        category=category,
+        handling=states.Handling.ROUTINE,
+    )
+    errors.pop("area", None)
+    return errors
+
+
 def _validate(
     *,
     title: str,
@@ -86,21 +108,9 @@ def _validate(
     requester: RequesterInput,
 ) -> tuple[dict[str, list[str]], str]:
     text = (description or "").strip()
-    # The register checks (title, description, kind, category …) without the area: that one
-    # checks the officer's scope, and a resident has none; the area is checked below instead.
-    errors = _validate_register(
-        actor=None,
-        title=title or online_title(text) or "-",
-        description=text,
-        kind=kind,
-        source=states.Source.ONLINE,
-        urgency=Need.Urgency.NORMAL,
-        nature_tags=(),
-        area=None,
-        category=category,
-        handling=states.Handling.ROUTINE,
+    errors = unattended_errors(
+        title=title, text=text, kind=kind, source=states.Source.ONLINE, category=category
     )
-    errors.pop("area", None)
     if kind not in ONLINE_KINDS:
         errors["kind"] = [_("请选择诉求类型。")]
     if text and len(text) < DESCRIPTION_MIN:
