@@ -85,6 +85,7 @@ WENXU_AUDIT_KEY = _data_key("audit_key", "WENXU_AUDIT_KEY")
 
 ALLOWED_HOSTS: list[str] = env.list("WENXU_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("WENXU_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "wenxu.core.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -4,7 +4,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -37,6 +37,22 @@ def home(request: HttpRequest) -> HttpResponse:
         ],
     }
     return render(request, "core/home.html", context)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """The page a refused form post gets (CSRF_FAILURE_VIEW), in the user's language.
+
+    Django's own page carries an inline <style> the content security policy blocks, and
+    speaks to developers. A resident or officer only needs to know the form expired and how
+    to send it again; nothing was changed.
+    """
+    # Back to the page the form was on (a form often posts to an action URL without a GET).
+    referer = request.headers.get("Referer", "")
+    same_site = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    again = referer if referer and same_site else reverse("home")
+    return render(request, "403_csrf.html", {"again": again}, status=403)
 
 
 @require_GET

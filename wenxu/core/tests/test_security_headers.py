@@ -229,3 +229,32 @@ def test_template_scan_finds_what_it_looks_for():
     assert len(_EVENT_ATTRIBUTE.findall(text)) == 1
     assert len(_STYLE_ATTRIBUTE.findall(text)) == 1
     assert len(_EVALUATED.findall(text)) == 1
+
+
+@pytest.mark.django_db
+def test_a_refused_form_post_gets_a_page_the_policy_allows_in_the_users_language():
+    """An expired form (CSRF refusal) used to get Django's page, whose inline <style> the
+    policy blocks; the browser tests saw it as a CSP violation on a login retried after the
+    session changed under a service worker."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.get("/accounts/login/")
+    response = client.post(
+        "/accounts/login/",
+        {"username": "x", "password": "y"},
+        HTTP_REFERER="http://testserver/accounts/login/?next=/visits/",
+    )
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "页面已过期，内容没有提交" in html
+    assert 'href="http://testserver/accounts/login/?next=/visits/"' in html
+    assert "<style" not in html and " style=" not in html
+    _assert_common_headers(response)
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    foreign = client.post("/accounts/login/", {}, HTTP_REFERER="https://evil.example/")
+    assert foreign.status_code == 403
+    assert "evil.example" not in foreign.content.decode()
+    assert "The page expired" in foreign.content.decode()
