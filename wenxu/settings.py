@@ -119,6 +119,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: before the session is read, a read-replica set-up decides where this request reads
+    # (issue #10, ADR 0020).
+    "wenxu.core.db_router.PinPrimaryMiddleware",
+    # Names the request in every log line it causes (the proxy's X-Request-ID or a new one).
+    "wenxu.lib.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise so static files get them too (issue #9, ADR 0018).
     "csp.middleware.CSPMiddleware",
@@ -195,6 +200,9 @@ def _databases() -> dict[str, Any]:
         config["ENGINE"] = "django.db.backends.postgresql"
         config["CONN_MAX_AGE"] = env.int("WENXU_DB_CONN_MAX_AGE", default=60)
         config["CONN_HEALTH_CHECKS"] = True
+        # An unreachable server fails a request (and /healthz) in seconds, not minutes of TCP
+        # retries; ?connect_timeout= in the URL overrides it.
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     else:
         raise ImproperlyConfigured(
             f"WENXU_DATABASE_URL: unsupported database {config['ENGINE']!r}; "
@@ -204,16 +212,57 @@ def _databases() -> dict[str, Any]:
 
 
 DATABASES = _databases()
+# Read replicas (issue #10, ADR 0020, wenxu.core.db_router): PostgreSQL streaming replicas of the
+# primary, comma-separated URLs. Reads go to them unless the request wrote, is in a transaction,
+# or follows a write by less than WENXU_DATABASE_PIN_SECONDS (a cookie); commands and the worker
+# read the primary. A bad URL, a non-PostgreSQL replica or a SQLite primary stops the start.
+if TESTING:
+    # One replica that is the primary's test database (Django's test mirror); the router reads
+    # from it only in tests that turn replicas on (tests/test_replica_router.py): elsewhere a
+    # test's own transaction, invisible to a second connection, would hide its data.
+    DATABASES["replica1"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+    WENXU_READ_REPLICAS: list[str] = []
+else:
+    from wenxu.core.db_router import replica_databases
 
-# Shared by every web process (the online form's area index): a table in the database, made by
-# the `public` app's migration. Rate limits do not use it (wenxu.lib.ratelimit counts in
-# core_ratecounter). Past MAX_ENTRIES the database cache deletes a third of its rows at once.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "wenxu_cache",
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    }
+    DATABASES.update(
+        replica_databases(
+            env.str("WENXU_DATABASE_REPLICA_URLS", default=""), primary=DATABASES["default"]
+        )
+    )
+    WENXU_READ_REPLICAS = [alias for alias in DATABASES if alias != "default"]
+DATABASE_ROUTERS = ["wenxu.core.db_router.ReplicaRouter"]
+WENXU_DATABASE_PIN_SECONDS = env.int("WENXU_DATABASE_PIN_SECONDS", default=5)
+if not 1 <= WENXU_DATABASE_PIN_SECONDS <= 300:
+    raise ImproperlyConfigured("WENXU_DATABASE_PIN_SECONDS must be between 1 and 300.")
+
+# Redis (issue #10, ADR 0020; docs/operations.md "Cache and rate limits"): with WENXU_REDIS_URL
+# (redis://host:6379/0, rediss:// for TLS) Django's cache and the rate-limit counts
+# (wenxu.lib.ratelimit: INCR + EXPIRE) live in Redis. Without it the cache is the table
+# wenxu_cache (made by the `public` app's migration) and the counts are rows of core_ratecounter.
+WENXU_REDIS_URL: str = env.str("WENXU_REDIS_URL", default="")
+if WENXU_REDIS_URL and not WENXU_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        "WENXU_REDIS_URL must start with redis://, rediss:// or unix://, "
+        "for example redis://127.0.0.1:6379/0."
+    )
+CACHES: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": WENXU_REDIS_URL,
+            "KEY_PREFIX": "wenxu",
+            # A Redis that does not answer costs a request one second, not a hung worker.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+        if WENXU_REDIS_URL
+        else {
+            # Past MAX_ENTRIES the database cache deletes a third of its rows at once.
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "wenxu_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -272,10 +321,19 @@ TASKS = {
 # Every handler masks mobile and ID numbers in messages, arguments and tracebacks (issue #9,
 # wenxu.lib.logfilter; the PII block below adds the filter to handlers added here later).
 # Django's own loggers lose their default handlers and pass their lines on to ours.
+# WENXU_LOG_FORMAT=json (issue #10): one JSON object per line (time, level, logger, message,
+# exception), for a log collector; `wenxu serve` then writes gunicorn's lines as JSON too.
+WENXU_LOG_FORMAT: str = env.str("WENXU_LOG_FORMAT", default="text")
+if WENXU_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("WENXU_LOG_FORMAT must be 'text' or 'json'.")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_personal_data": {"()": "wenxu.lib.logfilter.MaskPersonalData"}},
+    "filters": {
+        "mask_personal_data": {"()": "wenxu.lib.logfilter.MaskPersonalData"},
+        "request_id": {"()": "wenxu.lib.requestid.RequestIdFilter"},
+    },
+    "formatters": {"json": {"()": "wenxu.lib.jsonlog.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["mask_personal_data"]}},
     "root": {"handlers": ["console"], "level": env.str("WENXU_LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -284,6 +342,9 @@ LOGGING: dict[str, Any] = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+if WENXU_LOG_FORMAT == "json":
+    for _handler in LOGGING["handlers"].values():
+        _handler["formatter"] = "json"
 
 # Domain settings (DESIGN §3, §4).
 WENXU_TRIAGE_HOURS = env.int("WENXU_TRIAGE_HOURS", default=24)
@@ -485,6 +546,8 @@ WENXU_PII_INDEX_KEY = _data_key("pii_index_key", "WENXU_PII_INDEX_KEY")
 for _handler in LOGGING["handlers"].values():
     if "mask_personal_data" not in _handler.setdefault("filters", []):
         _handler["filters"].append("mask_personal_data")
+    if "request_id" not in _handler["filters"]:
+        _handler["filters"].append("request_id")
 
 # Retention, erasure and backups (issue #9, retention and backups; docs/operations.md).
 # Requesters are anonymised RETENTION_DAYS after their last need settled (0: kept for ever; at

@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -57,9 +56,39 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """For the load balancer and monitoring: 200 when every database and Redis answer, else
+    503, each with what was reached. Cheap on purpose: `SELECT 1` on each database (the primary
+    and each read replica) and a Redis PING, no table read. Failures are logged, not shown
+    (their text may name hosts)."""
+    import logging
+
+    from django.conf import settings
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    from wenxu.lib import ratelimit
+
+    logger = logging.getLogger(__name__)
+    databases: dict[str, str] = {}
+    for alias in [DEFAULT_DB_ALIAS, *settings.WENXU_READ_REPLICAS]:
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+            databases[alias] = "ok"
+        except Exception:
+            logger.exception("healthz: database %s did not answer", alias)
+            databases[alias] = "unavailable"
+    answer: dict[str, object] = {"databases": databases}
+    client = ratelimit.redis_client()
+    if client is not None:
+        try:
+            client.ping()
+            answer["redis"] = "ok"
+        except Exception:
+            logger.exception("healthz: Redis did not answer")
+            answer["redis"] = "unavailable"
+    healthy = all(v == "ok" for v in databases.values()) and answer.get("redis", "ok") == "ok"
+    status = "ok" if healthy else "unavailable"
+    return JsonResponse({"status": status, **answer}, status=200 if healthy else 503)
 
 
 @login_required

@@ -27,12 +27,28 @@ _MOBILE = re.compile(
 )
 
 
+# UUIDs (job ids, client uuids) are left whole: their digit groups can look like a mobile number
+# ("…c167-4510-8975…"), and a masked id cannot be looked up.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _mask_numbers(text: str) -> str:
+    text = _ID.sub(lambda m: masking.mask_id_number(m.group()), text)
+    return _MOBILE.sub(lambda m: masking.mask_phone(m.group()), text)
+
+
 def mask_text(text: str) -> str:
     """`text` with every mobile number and ID number in it masked."""
     if not any(ch.isdigit() for ch in text):
         return text
-    text = _ID.sub(lambda m: masking.mask_id_number(m.group()), text)
-    return _MOBILE.sub(lambda m: masking.mask_phone(m.group()), text)
+    parts = []
+    last = 0
+    for found in _UUID.finditer(text):
+        parts.append(_mask_numbers(text[last : found.start()]))
+        parts.append(found.group())
+        last = found.end()
+    parts.append(_mask_numbers(text[last:]))
+    return "".join(parts)
 
 
 class MaskPersonalData(logging.Filter):

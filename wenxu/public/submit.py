@@ -18,6 +18,7 @@ of areas with their romanisations kept in the cache for a few minutes.
 """
 
 import ipaddress
+import logging
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +67,8 @@ HONEYPOT = "website"
 FIELD_KEYS = frozenset(
     {"kind", "category", "area", "description", "photo", "name", "phone", "consent"}
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _enabled() -> None:
@@ -132,7 +135,11 @@ def searchable(query: str) -> bool:
 def _area_index() -> list[_Indexed]:
     """Every village and grid with its romanisations, from the cache (built at most every
     AREA_INDEX_SECONDS: two queries, pinyin computed once for all)."""
-    index: list[_Indexed] | None = cache.get(AREA_INDEX_KEY)
+    try:
+        index: list[_Indexed] | None = cache.get(AREA_INDEX_KEY)
+    except Exception:  # a cache server (Redis) that does not answer: build it from the database
+        logger.warning("area index: the cache did not answer; reading the areas instead")
+        index = None
     if index is not None:
         return index
     rows = list(
@@ -159,7 +166,10 @@ def _area_index() -> list[_Indexed]:
         )
         for pk, name, path, level in rows
     ]
-    cache.set(AREA_INDEX_KEY, index, timeout=AREA_INDEX_SECONDS)
+    try:
+        cache.set(AREA_INDEX_KEY, index, timeout=AREA_INDEX_SECONDS)
+    except Exception:
+        logger.warning("area index: the cache did not answer; not kept this time")
     return index
 
 

@@ -147,3 +147,14 @@ def test_id_numbers_are_masked(written: str, masked: str) -> None:
 )
 def test_other_numbers_are_left_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+def test_uuids_stay_whole_while_numbers_beside_them_are_masked() -> None:
+    job = "7f32c167-4510-8975-a0b1-0123456789ab"
+    text = f"task {job} for 13812345678 done; 138-1234-5678"
+
+    masked = mask_text(text)
+
+    assert job in masked
+    assert "13812345678" not in masked
+    assert masked.count("138****5678") == 2  # the separated one too
