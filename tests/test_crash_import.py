@@ -1,11 +1,12 @@
 """A crash in the middle of an import leaves no partial rows (issue #9 item 7).
 
 Already covered: `wenxu/needs/tests/test_ledger_import.py`
-(`test_a_failure_mid_commit_leaves_nothing_behind`: the register service raising on row 500) and
+(`test_a_failure_mid_commit_leaves_nothing_behind`: the database failing on the 3rd chunk) and
 `wenxu/visits/tests/test_places_import*.py` (bad rows, a concurrent duplicate). Added here:
 
-- an exception from inside a row's second service call (the row's need registered, its
-  assignment failing), and a database error on the bookkeeping row, for the ledger import;
+- an exception from inside a row's assignment (earlier chunks of the file written, as
+  `services.bulk.need_register_batch` writes them), and a database error on the bookkeeping
+  rows, for the ledger import;
 - an exception between the places import's inserts and its updates;
 - the process killed mid-import (`os._exit` in a child process running the `import_ledger`
   command, or the places import, against the test database): every count unchanged, the
@@ -28,7 +29,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
-from wenxu.needs import services
+from wenxu.needs.services import bulk
 from wenxu.needs.ledger_import import service
 from wenxu.needs.models import LedgerCounter, LedgerImportBatch, LedgerImportRow, Need, NeedEvent
 from wenxu.needs.tests.ledger_import_helpers import ledger_row, xlsx, xlsx_bytes
@@ -87,22 +88,24 @@ def checked(actor: Any, upload: Any) -> LedgerImportBatch:
 
 @pytest.mark.django_db
 def test_a_failure_inside_a_rows_assignment_leaves_no_need_of_the_file(world, monkeypatch):
-    # Given one need registered by hand, and a checked file of 20 rows, each assigned to 住建局
+    # Given one need registered by hand, and a checked file of 20 rows, each assigned to 住建局,
+    # written five to a chunk
     world.register(title="手工登记的诉求")
     batch = checked(world.dispatcher, xlsx([ledger_row(i, unit=HOUSING) for i in range(1, 21)]))
     before = ledger_state()
-    # and the assignment of row 13 failing after its need was registered
-    real = services.need_assign
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 5)
+    # and the assignment of row 13 failing, after the first two chunks' needs were written
+    real = bulk._assign
     calls = {"n": 0}
 
-    def failing(**kwargs: Any) -> Need:
+    def failing(*args: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 13:
-            assert Need.objects.filter(pk=kwargs["need"].pk).exists()  # written, not committed
+            assert Need.objects.count() == 11  # written, not committed
             raise RuntimeError("connection reset")
-        return real(**kwargs)
+        real(*args)
 
-    monkeypatch.setattr(services, "need_assign", failing)
+    monkeypatch.setattr(bulk, "_assign", failing)
 
     with pytest.raises(RuntimeError):
         service.ledger_import_commit(actor=world.dispatcher, batch_id=batch.pk)
@@ -118,16 +121,18 @@ def test_a_database_error_on_a_bookkeeping_row_rolls_back_and_the_retry_imports_
 ):
     batch = checked(world.dispatcher, xlsx([ledger_row(i) for i in range(1, 11)]))
     before = ledger_state()
-    real = LedgerImportRow.objects.create
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 4)
+    real = bulk.insert_rows
     calls = {"n": 0}
 
-    def failing(**kwargs: Any) -> LedgerImportRow:
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise IntegrityError("duplicate key value violates unique constraint")
-        return real(**kwargs)
+    def failing(model: Any, objs: list[Any]) -> None:
+        if model is LedgerImportRow:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise IntegrityError("duplicate key value violates unique constraint")
+        real(model, objs)
 
-    monkeypatch.setattr(LedgerImportRow.objects, "create", failing)
+    monkeypatch.setattr(bulk, "insert_rows", failing)
     with pytest.raises(service.LedgerImportRejected) as caught:
         service.ledger_import_commit(actor=world.dispatcher, batch_id=batch.pk)
     assert "没有写入任何数据" in caught.value.message
@@ -246,15 +251,18 @@ def test_the_ledger_import_command_killed_mid_commit_leaves_nothing_and_runs_aga
     before = ledger_state()
     command = (
         "from django.core.management import call_command\n"
+        "from wenxu.needs.services import bulk\n"
+        "bulk.CHUNK_SIZE = 10\n"
         f"call_command('import_ledger', {str(path)!r}, user='dispatcher')"
     )
 
-    # when the command's process dies as it assigns row 40 (39 rows written, uncommitted)
-    child = run_killed("wenxu.needs.services:need_assign", 39, command)
+    # when the command's process dies as it writes the events of the 4th chunk of 10 rows (its
+    # requesters, then its needs, then its events: 40 needs written, uncommitted)
+    child = run_killed("wenxu.needs.services.bulk:insert_rows", 11, command)
 
     # then it died there, and nothing of the file is in the database
     assert child.returncode == KILLED, child.stderr[-2000:]
-    assert "killed after 39 calls" in child.stderr
+    assert "killed after 11 calls" in child.stderr
     assert_database_intact()
     assert ledger_state() == before
     # and the same file imports in full when run again

@@ -228,8 +228,7 @@ def _export_record(prepared: PreparedExport, *, job: ExportJob | None = None) ->
 
 def _rows(prepared: PreparedExport, chunk_size: int | None) -> Iterator[list[ledger.Value]]:
     ctx = ledger.RowContext.build(user=prepared.user, reveal=prepared.reveal)
-    needs = ledger.iter_needs(prepared.queryset, chunk_size=chunk_size or ledger.CHUNK_SIZE)
-    return ledger.rows(needs, prepared.columns, ctx)
+    return ledger.rows(prepared.queryset, prepared.columns, ctx, chunk_size=chunk_size)
 
 
 def export_csv_chunks(

@@ -115,14 +115,16 @@ def write_xlsx(
         ws.autofilter(HEADER_ROW, 0, HEADER_ROW, last_col)
         return ws
 
-    kinds = [column.kind for column in columns]
+    write = []  # per column, the cell writer of the current sheet (no per-cell dispatch)
     for values in rows:
         if row_in_sheet >= rows_per_sheet:
             sheet = new_sheet()
+            write = [_cell_writer(sheet, column.kind, fmt) for column in columns]
             row_in_sheet = 0
         row = HEADER_ROW + 1 + row_in_sheet
         for col, value in enumerate(values):
-            _write_cell(sheet, row, col, value, kinds[col], fmt)
+            if value is not None and value != "":  # blank: constant_memory writes nothing
+                write[col](row, col, value)
         row_in_sheet += 1
         total += 1
         if progress is not None and total % PROGRESS_EVERY == 0:
@@ -133,6 +135,37 @@ def write_xlsx(
     if progress is not None:
         progress(total)
     return total
+
+
+CellWriter = Callable[[int, int, Value], None]
+
+
+def _cell_writer(sheet: Any, kind: str, fmt: dict[str, Any]) -> CellWriter:
+    """How a column's cells are written: the writer and format of its kind chosen once, not per
+    cell; any value of an unexpected type takes the general way (`_write_cell`)."""
+    write_string, write_datetime = sheet.write_string, sheet.write_datetime
+    if kind in (DATE, DATETIME):
+        style, expected = fmt[kind], (date if kind == DATE else datetime)
+
+        def moment(row: int, col: int, value: Value) -> None:
+            if type(value) is expected:
+                write_datetime(row, col, value, style)
+            else:
+                _write_cell(sheet, row, col, value, kind, fmt)
+
+        return moment
+    if kind == NUMBER:
+        return lambda row, col, value: _write_cell(sheet, row, col, value, kind, fmt)
+    plain = fmt["long" if kind == LONG else "text"]
+    quoted = fmt["long_quoted" if kind == LONG else "text_quoted"]
+
+    def text(row: int, col: int, value: Value) -> None:
+        if type(value) is str:
+            write_string(row, col, value, quoted if value.startswith(_FORMULA_STARTS) else plain)
+        else:
+            _write_cell(sheet, row, col, value, kind, fmt)
+
+    return text
 
 
 def _write_cell(

@@ -14,7 +14,6 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from wenxu.insight.models import RouterModel, RoutingRule, RoutingSuggestion
-from wenxu.insight.routing.rules import keywords
 from wenxu.needs.admin import scoped_needs
 
 
@@ -35,6 +34,10 @@ class RoutingRuleForm(forms.ModelForm[RoutingRule]):
         }
 
     def clean_keywords(self) -> str:
+        # Imported here: routing.rules reads insight.text, which loads scikit-learn (~110 MB);
+        # every process imports the admin at start-up, few ever edit a rule.
+        from wenxu.insight.routing.rules import keywords
+
         value: str = self.cleaned_data.get("keywords", "")
         if not keywords(value):
             raise forms.ValidationError(_("请至少填写一个关键词。"))
@@ -70,6 +73,8 @@ class RoutingRuleAdmin(admin.ModelAdmin[RoutingRule]):
 
     @admin.display(description=_("关键词"))
     def keyword_list(self, obj: RoutingRule) -> str:
+        from wenxu.insight.routing.rules import keywords
+
         words = keywords(obj.keywords)
         shown = "、".join(words[:6])
         return shown + ("…" if len(words) > 6 else "")

@@ -6,8 +6,11 @@ defusedxml, formulas read as their cached values) are the place import's
 free-form (the columns are mapped afterwards), and keeps every column.
 """
 
+import base64
 import hashlib
-from collections.abc import Sequence
+import json
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +21,13 @@ from wenxu.needs.ledger_import.fields import field_for_header
 from wenxu.visits import place_files
 from wenxu.visits.place_files import PlaceImportRejected
 
-MAX_IMPORT_BYTES = place_files.MAX_IMPORT_BYTES
-MAX_IMPORT_ROWS = place_files.MAX_IMPORT_ROWS
+# A ledger is larger than a list of places: a year of a district's needs (issue #10). A CSV of
+# 100,000 needs is about 36 MB; an .xlsx that large meets the reader's limits on unpacked text
+# first (`place_files.MAX_SHARED_STRINGS_BYTES`), and says so.
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+MAX_IMPORT_ROWS = 100_000
+# Rows read (blank ones included) before a sheet counts as malformed.
+MAX_SCANNED_ROWS = 2 * MAX_IMPORT_ROWS
 MAX_COLUMNS = place_files.MAX_COLUMNS
 HEADER_SEARCH_ROWS = place_files.HEADER_SEARCH_ROWS
 
@@ -43,32 +51,90 @@ class LedgerRow:
         return self.cells[index] if index < len(self.cells) else ""
 
 
+# The first rows, kept as they are for the mapping page's samples; all rows are kept packed.
+SAMPLE_ROWS = 50
+
+
+class _Packer:
+    """Rows as JSON lines, zlib-compressed as they come: a 100,000-row ledger is a few MB in the
+    batch (and in memory) instead of a hundred MB of JSON with every character escaped."""
+
+    def __init__(self) -> None:
+        self._zip = zlib.compressobj(6)
+        self._parts: list[bytes] = []
+
+    def add(self, number: int, cells: list[str]) -> None:
+        line = json.dumps([number, cells], ensure_ascii=False, separators=(",", ":")) + "\n"
+        self._parts.append(self._zip.compress(line.encode()))
+
+    def packed(self) -> str:
+        self._parts.append(self._zip.flush())
+        return base64.b64encode(b"".join(self._parts)).decode("ascii")
+
+
+def _unpacked(packed: str) -> Iterator[LedgerRow]:
+    unzip = zlib.decompressobj()
+    data = base64.b64decode(packed)
+    rest = b""
+    for start in range(0, len(data), 1 << 16):
+        rest += unzip.decompress(data[start : start + (1 << 16)])
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            number, cells = json.loads(line)
+            yield LedgerRow(int(number), [str(c) for c in cells])
+    rest += unzip.flush()
+    for line in rest.split(b"\n"):
+        if line:
+            number, cells = json.loads(line)
+            yield LedgerRow(int(number), [str(c) for c in cells])
+
+
 @dataclass(frozen=True)
 class LedgerFile:
+    """The header and the data rows of a file; `rows` reads them again at each use, one by one
+    (from the packed form the batch keeps), so no step holds every row as objects."""
+
     name: str
     sha256: str
     headers: list[str]
     header_row: int
-    rows: list[LedgerRow]
+    row_count: int
+    packed: str  # every data row: `_Packer`
+    sample: list[LedgerRow]  # the first rows
+
+    @property
+    def rows(self) -> Iterator[LedgerRow]:
+        return _unpacked(self.packed)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "headers": self.headers,
             "header_row": self.header_row,
-            "rows": [[row.number, row.cells] for row in self.rows],
+            "rows": [[row.number, row.cells] for row in self.sample],  # the mapping page's
+            "row_count": self.row_count,
+            "packed": self.packed,
         }
 
     @classmethod
     def from_json(cls, *, name: str, sha256: str, data: dict[str, Any]) -> "LedgerFile":
+        sample = [
+            LedgerRow(int(number), [str(c) for c in cells])
+            for number, cells in data.get("rows", [])
+        ]
+        packed = data.get("packed")
+        if packed is None:  # a batch uploaded before rows were packed: all its rows are here
+            packer = _Packer()
+            for row in sample:
+                packer.add(row.number, row.cells)
+            packed = packer.packed()
         return cls(
             name=name,
             sha256=sha256,
             headers=[str(h) for h in data.get("headers", [])],
             header_row=int(data.get("header_row", 1)),
-            rows=[
-                LedgerRow(int(number), [str(c) for c in cells])
-                for number, cells in data.get("rows", [])
-            ],
+            row_count=int(data.get("row_count", len(sample))),
+            packed=str(packed),
+            sample=sample[:SAMPLE_ROWS],
         )
 
 
@@ -119,13 +185,15 @@ def ledger_file_read(*, upload: UploadedFile) -> LedgerFile:
     sha256 = file_sha256(upload)
     headers: list[str] | None = None
     header_row = 0
-    rows: list[LedgerRow] = []
+    count = 0
+    packer = _Packer()
+    sample: list[LedgerRow] = []
     try:
         for number, values in place_files.sheet_rows(upload):
-            if number > place_files.MAX_SCANNED_ROWS:
+            if number > MAX_SCANNED_ROWS:
                 raise LedgerFileRejected(
                     _("工作表超过 %(max)d 行（含空行）：请删去多余的空行，或拆分文件。")
-                    % {"max": place_files.MAX_SCANNED_ROWS}
+                    % {"max": MAX_SCANNED_ROWS}
                 )
             texts = [place_files.cell_text(value) for value in values]
             if headers is None:
@@ -144,13 +212,17 @@ def ledger_file_read(*, upload: UploadedFile) -> LedgerFile:
                 continue
             if not any(texts):
                 continue
-            if len(rows) >= MAX_IMPORT_ROWS:
+            if count >= MAX_IMPORT_ROWS:
                 raise LedgerFileRejected(
                     _("数据超过 %(max)d 行：一次最多导入 %(max)d 行，请把文件拆成几个分别导入。")
                     % {"max": MAX_IMPORT_ROWS}
                 )
             width = len(headers)
-            rows.append(LedgerRow(number, (texts + [""] * width)[:width]))
+            cells = (texts + [""] * width)[:width]
+            packer.add(number, cells)
+            if count < SAMPLE_ROWS:
+                sample.append(LedgerRow(number, cells))
+            count += 1
     except PlaceImportRejected as error:
         raise _rejection(error) from error
     except LedgerFileRejected:
@@ -166,10 +238,16 @@ def ledger_file_read(*, upload: UploadedFile) -> LedgerFile:
         ) from error
     if headers is None:
         raise LedgerFileRejected(_("文件是空的：请在导入模板中填写后再上传。"))
-    if not rows:
+    if not count:
         raise LedgerFileRejected(
             _("表头下面没有数据：请从第 %(row)d 行起每行填写一条诉求。") % {"row": header_row + 1}
         )
     return LedgerFile(
-        name=upload.name or "", sha256=sha256, headers=headers, header_row=header_row, rows=rows
+        name=upload.name or "",
+        sha256=sha256,
+        headers=headers,
+        header_row=header_row,
+        row_count=count,
+        packed=packer.packed(),
+        sample=sample,
     )

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -63,6 +64,7 @@ DEFAULT_KIND = states.Kind.HELP
 CLOSED_WORDS = ("办结", "完成", "已解决", "结案", "已答复")
 
 
+@lru_cache(maxsize=4096)
 def _key(text: str) -> str:
     return re.sub(r"\s", "", unicodedata.normalize("NFKC", text))
 
@@ -118,8 +120,22 @@ class PlannedRow:
 
 @dataclass
 class CheckResult:
-    rows: list[PlannedRow] = field(default_factory=list)
+    rows: list[PlannedRow] = field(default_factory=list)  # all of them, when asked to keep them
     problems: list[RowProblem] = field(default_factory=list)
+    # What the good rows would do (the dry run's report), counted as they are checked.
+    planned: int = 0
+    to_assign: int = 0
+    unit_not_assigned: int = 0
+    closed_in_file: int = 0
+    with_dates: int = 0
+
+    def count(self, row: PlannedRow) -> None:
+        self.planned += 1
+        self.to_assign += row.assign
+        # (rows closed in the file are never assigned: they are counted as closed_in_file)
+        self.unit_not_assigned += bool(row.unit and not row.assign and not row.closed_in_file)
+        self.closed_in_file += row.closed_in_file
+        self.with_dates += row.registered_at is not None
 
     @property
     def bad_rows(self) -> int:
@@ -241,12 +257,36 @@ def _already_imported(
     return found
 
 
+class _Words:
+    """The fixed words of every row's 【原台账信息】, translated once per check."""
+
+    def __init__(self) -> None:
+        self.heading = _("【原台账信息】")
+        self.labels = {
+            "original_number": _("原编号"),
+            "unit": _("原责任单位"),
+            "assigned_at": _("原交办时间"),
+            "status": _("原办理状态"),
+            "result": _("原答复内容"),
+            "closed_at": _("原办结时间"),
+            "note": _("备注"),
+        }
+
+
 def check_rows(
-    *, actor: User, file: LedgerFile, mapping: Sequence[str], default_source: str
+    *,
+    actor: User,
+    file: LedgerFile,
+    mapping: Sequence[str],
+    default_source: str,
+    keep_rows: bool = True,
 ) -> CheckResult:
-    """Every row checked against the mapping; the problems of all rows, or the planned rows."""
+    """Every row checked against the mapping; the problems of all rows, or the planned rows
+    (only counted, without `keep_rows`: the dry run keeps a report, not the rows)."""
     resolver = _NeedAreaResolver(actor)
     lookups = _Lookups()
+    words = _Words()
+    dispatcher_over: dict[str, bool] = {}
     result = CheckResult()
     columns: dict[str, list[int]] = {}
     for index, key in enumerate(mapping):
@@ -257,9 +297,13 @@ def check_rows(
         for key, indexes in columns.items()
     }
     seen: dict[tuple[int, str], int] = {}
+    numbered: list[tuple[int, str, int]] = []  # (area, 原编号, sheet row) of the good rows
     planned: list[PlannedRow] = []
     for row in file.rows:
-        item = _check_row(actor, row, columns, header_of, default_source, resolver, lookups, result)
+        item = _check_row(
+            actor, row, columns, header_of, default_source, resolver, lookups, result, words,
+            dispatcher_over,
+        )  # fmt: skip
         if item is None:
             continue
         if item.original_number:
@@ -279,23 +323,26 @@ def check_rows(
                 )
                 continue
             seen[place] = row.number
-        planned.append(item)
-    earlier = _already_imported([(p.area.pk, p.original_number) for p in planned])
-    for item in planned:
-        done = earlier.get((item.area.pk, item.original_number))
+            numbered.append((item.area.pk, item.original_number, item.number))
+        result.count(item)
+        if keep_rows and not result.problems:
+            planned.append(item)
+    earlier = _already_imported([(area, number) for area, number, _row in numbered])
+    for area, number, row_number in numbered:
+        done = earlier.get((area, number))
         if done is None:
             continue
         result.problems.append(
             RowProblem(
-                item.number,
+                row_number,
                 header_of["original_number"],
-                item.original_number,
+                number,
                 _(
                     "重复：原编号 %(number)s 在该区域已于 %(date)s 由 %(user)s 导入"
                     "（台账编号 %(need)s）。请删去这一行。"
                 )
                 % {
-                    "number": item.original_number,
+                    "number": number,
                     "date": timezone.localtime(
                         done.batch.committed_at or done.batch.created_at
                     ).strftime("%Y-%m-%d %H:%M"),
@@ -319,6 +366,8 @@ def _check_row(
     resolver: _NeedAreaResolver,
     lookups: _Lookups,
     result: CheckResult,
+    words: _Words,
+    dispatcher_over: dict[str, bool],
 ) -> PlannedRow | None:
     before = len(result.problems)
 
@@ -448,25 +497,27 @@ def _check_row(
     closed_in_file = bool(closed_text) or any(word in status_text for word in CLOSED_WORDS)
     # A row closed in the file is never assigned (its unit finished it long ago); the others are
     # assigned at the import's time, so their deadlines run from now, not from the file's date.
-    assign = (
-        unit is not None
-        and not closed_in_file
-        and states.DISPATCHER in roles_over_area(actor, area.path)
-    )
+    dispatcher: bool | None = False
+    if unit is not None and not closed_in_file:
+        dispatcher = dispatcher_over.get(area.path)
+        if dispatcher is None:
+            dispatcher = dispatcher_over[area.path] = states.DISPATCHER in roles_over_area(
+                actor, area.path
+            )
+    assign = bool(unit is not None and not closed_in_file and dispatcher)
+    labels = words.labels
     lines = [
-        (_("原编号"), original_number),
-        (_("原责任单位"), cell("unit") if not assign else ""),
-        (_("原交办时间"), cell("assigned_at")),
-        (_("原办理状态"), status_text),
-        (_("原答复内容"), cell("result")),
-        (_("原办结时间"), closed_text),
-        (_("备注"), cell("note")),
+        (labels["original_number"], original_number),
+        (labels["unit"], cell("unit") if not assign else ""),
+        (labels["assigned_at"], cell("assigned_at")),
+        (labels["status"], status_text),
+        (labels["result"], cell("result")),
+        (labels["closed_at"], closed_text),
+        (labels["note"], cell("note")),
     ]
     kept = [f"{label}：{value}" for label, value in lines if value]
     full = (
-        description
-        if not kept
-        else description + "\n\n" + _("【原台账信息】") + "\n" + "\n".join(kept)
+        description if not kept else description + "\n\n" + words.heading + "\n" + "\n".join(kept)
     )
     requester = RequesterInput(name=name, phone=phone, address=address) if (name or phone) else None
     return PlannedRow(

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from wenxu.accounts.models import User
 from wenxu.exchange.writers import is_formula_like
 from wenxu.needs import states
-from wenxu.needs.ledger_import.files import MAX_IMPORT_ROWS
+from wenxu.needs.ledger_import.files import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS
 from wenxu.needs.ledger_import.rows import RowProblem
 from wenxu.needs.models import Category, Urgency
 from wenxu.organisations.models import Area
@@ -178,9 +178,9 @@ def import_template(*, user: User) -> bytes:
             _("整个文件"),
             _(
                 "一次导入：只要有一行有误就一行也不导入，页面列出每行的错误；"
-                "改好后重新上传。一次最多 %(rows)d 行、5 MB。"
+                "改好后重新上传。一次最多 %(rows)d 行、%(mb)d MB。"
             )
-            % {"rows": MAX_IMPORT_ROWS},
+            % {"rows": MAX_IMPORT_ROWS, "mb": MAX_IMPORT_BYTES // 1024 // 1024},
         ),
     )
     guide.write_string(0, 0, _("列"), head)

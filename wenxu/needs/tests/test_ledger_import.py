@@ -13,12 +13,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from conftest import World
 from wenxu.accounts.models import User
 from wenxu.lib import clock
-from wenxu.needs import services
-from wenxu.needs.exceptions import InvalidInput, NotFound, NotPermitted
+from wenxu.needs.exceptions import NotFound, NotPermitted
 from wenxu.needs.ledger_import import files, service
 from wenxu.needs.ledger_import.fields import auto_mapping
 from wenxu.needs.ledger_import.rows import parse_datetime
 from wenxu.needs.models import LedgerImportBatch, LedgerImportRow, Need, NeedEvent
+from wenxu.needs.services import bulk
 from wenxu.needs.tests.ledger_import_helpers import HEADER, csv_file, ledger_row, xlsx, xlsx_bytes
 from wenxu.residents.models import Requester
 
@@ -185,26 +185,29 @@ def test_1000_rows_with_3_bad_ones_report_exactly_those_and_import_nothing_until
 
 
 def test_a_failure_mid_commit_leaves_nothing_behind(world: World, monkeypatch: Any) -> None:
-    # Given a checked file of 1,000 rows
+    # Given a checked file of 1,000 rows, written in chunks of 200
     dry = upload_and_check(world.dispatcher, xlsx([ledger_row(i) for i in range(1, 1001)]))
     assert dry.result is not None
     assert dry.result.ok
-    # and a register service that fails on the 500th row
-    real = services.need_register
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 200)
+    # and the database failing on the events of the third chunk (its needs just written)
+    real = bulk.insert_rows
     calls = {"n": 0}
 
-    def failing(**kwargs: Any) -> Need:
-        calls["n"] += 1
-        if calls["n"] == 500:
-            raise RuntimeError("disk full")
-        return real(**kwargs)
+    def failing(model: Any, objs: list[Any]) -> None:
+        if model is NeedEvent:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                assert Need.objects.count() == 600  # written, not committed
+                raise RuntimeError("disk full")
+        real(model, objs)
 
-    monkeypatch.setattr(services, "need_register", failing)
+    monkeypatch.setattr(bulk, "insert_rows", failing)
     # when the import is confirmed
     with pytest.raises(RuntimeError):
         service.ledger_import_commit(actor=world.dispatcher, batch_id=dry.batch.pk)
     # then no need, event, requester or import row is left, and the batch is not committed
-    assert calls["n"] == 500
+    assert calls["n"] == 3
     assert Need.objects.count() == 0
     assert NeedEvent.objects.count() == 0
     assert Requester.objects.count() == 0
@@ -216,14 +219,14 @@ def test_a_row_the_service_refuses_names_the_row_and_rolls_back(
     world: World, monkeypatch: Any
 ) -> None:
     dry = upload_and_check(world.officer, xlsx([ledger_row(i) for i in range(1, 4)]))
-    real = services.need_register
+    real = bulk._Batch.register_errors
 
-    def refusing(**kwargs: Any) -> Need:
-        if "3号" in kwargs["description"]:
-            raise InvalidInput({"title": ["标题不合适。"]})
-        return real(**kwargs)
+    def refusing(self: Any, item: bulk.Registration, tags: list[str]) -> dict[str, list[str]]:
+        if "3号" in item.description:
+            return {"title": ["标题不合适。"]}
+        return real(self, item, tags)
 
-    monkeypatch.setattr(services, "need_register", refusing)
+    monkeypatch.setattr(bulk._Batch, "register_errors", refusing)
     with pytest.raises(service.LedgerImportRejected) as caught:
         service.ledger_import_commit(actor=world.officer, batch_id=dry.batch.pk)
     assert caught.value.problems[0].row == 4

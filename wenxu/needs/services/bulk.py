@@ -1,0 +1,478 @@
+"""登记 in bulk: many needs in one call, for an imported ledger (issue #10, ADR 0022).
+
+`need_register_batch` registers a list of needs, and assigns the ones given a unit, with the
+checks and the results of calling `need_register` (at each need's own registration time) and
+then `need_assign` (at the time of the call) for each, one after the other, in one
+transaction, all or nothing. What differs is only how the rows get written: per chunk of
+`CHUNK_SIZE` needs, one `bulk_create` each for the requesters, the needs and their events, and
+one query for the tracking codes, instead of about ten queries a need. So:
+
+- the same checks in the same order, row by row (`need_register`'s rights and inputs, the
+  requester's and the need's field validation, then `need_assign`'s rights, units and state):
+  the first row that fails raises `RegistrationRejected` naming it (its index in the input and
+  the service's own error), and nothing is written;
+- ledger numbers from the year's counter (`LedgerCounter`, under its row lock), a block per
+  chunk and year, in input order, so numbers are gap-free as with one call per need;
+- tracking codes from `ids.tracking_code`, unique among all needs;
+- requesters encrypted with their blind indexes (`RequesterQuerySet.bulk_create`), the need's
+  texts scrubbed of the requester's own phone and ID number as `need_register` scrubs them;
+- deadlines from the deadline rules and the work calendar of the moment of the call, as
+  `need_assign` stores them (status assigned, version 2);
+- the same `NeedEvent`s (register at the need's registration time, then assign) with the same
+  data, and their notifications queued after the commit (one task per chunk:
+  `deliver_need_events`).
+
+Two things stay with the caller. Events dated in the past (a registration time from a file)
+committed late could be skipped by a rollup catch-up running meanwhile: a caller writing such
+events holds the rollup cursor's row lock for its transaction first, as the ledger import does.
+And there is no audit entry per need (none of the per-need services writes one either): the
+caller records its one entry for the whole batch.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from wenxu.accounts.models import User
+from wenxu.accounts.selectors import user_roles
+from wenxu.lib import clock, ids
+from wenxu.needs import deadlines, states
+from wenxu.needs.exceptions import DomainError, IllegalTransition, InvalidInput, NotPermitted
+from wenxu.needs.models import Category, LedgerCounter, Need, NeedEvent, Urgency
+from wenxu.needs.services._core import _may, _raise, _required_text, actor_roles
+from wenxu.needs.services.disclosure import check_units_not_criticised
+from wenxu.needs.services.handling import _check_units
+from wenxu.needs.services.register import RequesterInput, _validate_register
+from wenxu.needs.states import Action, Status
+from wenxu.organisations.models import Area, Unit
+from wenxu.residents.models import Requester
+from wenxu.residents.scrub import requester_scrubber
+
+CHUNK_SIZE = 1000
+# `need_register`'s own texts that may hold the requester's numbers at registration.
+_SCRUBBED = ("title", "description", "address")
+# The need's fields whose values come from the input, validated row by row as `need_register`'s
+# `full_clean` validates them. The others hold the service's own values (the status, version,
+# defaults, numbers checked for uniqueness by the database), and the foreign keys objects this
+# batch holds (loaded, or created in this transaction), whose existence is the database's to
+# enforce rather than a query a row (`ForeignKey.validate`).
+_VALIDATED = (
+    "title",
+    "description",
+    "kind",
+    "source",
+    "urgency",
+    "nature_tags",
+    "address",
+    "registered_at",
+)
+_NOT_VALIDATED = [f.name for f in Need._meta.fields if f.name not in _VALIDATED]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One need: `need_register`'s arguments, when it was registered, whom to assign it to."""
+
+    title: str
+    description: str
+    kind: str
+    source: str
+    area: Area | None
+    category: Category | None = None
+    urgency: str = Urgency.NORMAL
+    nature_tags: tuple[str, ...] = ()
+    address: str = ""
+    requester: RequesterInput | None = None
+    # The registration time (None: the time of the call); the ledger number is of its year.
+    registered_at: datetime | None = None
+    # Assign at once to this lead unit, at the time of the call (`need_assign`); None: don't.
+    assign_to: Unit | None = None
+
+
+class RegistrationRejected(DomainError):
+    """Registration `index` (of the input, from 0) failed a check; nothing was written.
+    `error` is what `need_register` or `need_assign` would have raised for it."""
+
+    def __init__(self, index: int, error: DomainError) -> None:
+        self.index = index
+        self.error = error
+        self.status_code = error.status_code
+        self.code = error.code
+        super().__init__(error.message)
+
+
+@dataclass
+class _Batch:
+    """What every row of one call shares: the actor's rights by area, the rules, the clock."""
+
+    actor: User
+    now: datetime
+    calendar: Any = None
+    rights: dict[str, bool] | None = None
+    dues: dict[tuple[int | None, str], dict[str, Any]] | None = None
+    checks: dict[tuple[Any, ...], dict[str, list[str]]] | None = None
+
+    def register_errors(self, item: Registration, tags: list[str]) -> dict[str, list[str]]:
+        """`need_register`'s input checks (`_validate_register`), its rules for everything but
+        the texts asked once per combination of kind, source, urgency, tags, area and
+        category; the texts' own two rules (required, a title of at most 200) row by row."""
+        if self.checks is None:
+            self.checks = {}
+        area, category = item.area, item.category
+        key = (
+            item.kind,
+            item.source,
+            item.urgency,
+            tuple(tags),
+            area.path if area else None,
+            category.pk if category else None,
+            category.active if category else None,
+        )
+        rest = self.checks.get(key)
+        if rest is None:
+            rest = _validate_register(
+                actor=self.actor,
+                title="-",
+                description="-",
+                kind=item.kind,
+                source=item.source,
+                urgency=item.urgency,
+                nature_tags=tags,
+                area=area,
+                category=category,
+                handling=states.Handling.ROUTINE,
+            )
+            self.checks[key] = rest
+        errors: dict[str, list[str]] = {}
+        _required_text(errors, "title", item.title, self.words("title"))
+        _required_text(errors, "description", item.description, self.words("description"))
+        if len(item.title) > 200:
+            errors.setdefault("title", []).append(_("标题最多 200 字。"))
+        for name, messages in rest.items():
+            errors[name] = [*errors.get(name, []), *messages]
+        return errors
+
+    def words(self, name: str) -> str:
+        return _("标题") if name == "title" else _("诉求内容")
+
+    def may_assign(self, area: Area) -> bool:
+        """`need_assign`'s right over a need just registered by the actor in `area`."""
+        if self.rights is None:
+            self.rights = {}
+        found = self.rights.get(area.path)
+        if found is None:
+            prototype = Need(area=area, recorded_by=self.actor, status=Status.REGISTERED)
+            found = _may(Action.ASSIGN, actor_roles(self.actor, prototype))
+            self.rights[area.path] = found
+        return found
+
+    def due(self, category: Category | None, urgency: str) -> dict[str, Any]:
+        """The deadline fields `need_assign` stores now, by the rule of category and urgency."""
+        if self.dues is None:
+            self.dues = {}
+            self.calendar = deadlines.current_calendar()
+        key = (category.pk if category else None, urgency)
+        found = self.dues.get(key)
+        if found is None:
+            rule = deadlines.rule_for(category=category, urgency=urgency)
+            response_due, p1 = deadlines.due_after(
+                self.now, rule.response_value, rule.response_unit, self.calendar
+            )
+            resolve_due, p2 = deadlines.due_after(
+                self.now, rule.resolve_value, rule.resolve_unit, self.calendar
+            )
+            found = {
+                "response_due": response_due,
+                "resolve_due": resolve_due,
+                "provisional": p1 or p2,
+                "calendar_version": self.calendar.version,
+            }
+            self.dues[key] = found
+        return found
+
+
+@dataclass
+class _Row:
+    index: int
+    registration: Registration
+    moment: datetime
+    person: Requester | None
+    need: Need
+
+
+def _chunks(items: Iterable[Registration], size: int) -> Iterator[list[Registration]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+@transaction.atomic
+def need_register_batch(
+    *, actor: User, registrations: Iterable[Registration], chunk_size: int | None = None
+) -> list[int]:
+    """登记 (and 交办 where asked) of every registration, in order; the new needs' ids.
+
+    All or nothing: `RegistrationRejected` for the first row that fails. Read in chunks, so
+    `registrations` may be a generator."""
+    if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
+        raise NotPermitted(_("只有走访干部、网格员或调度人员可以登记诉求。"))
+    batch = _Batch(actor=actor, now=clock.now())
+    need_ids: list[int] = []
+    start = 0
+    for chunk in _chunks(registrations, chunk_size or CHUNK_SIZE):
+        need_ids += _write_chunk(batch, start, chunk)
+        start += len(chunk)
+    return need_ids
+
+
+def _write_chunk(batch: _Batch, start: int, chunk: Sequence[Registration]) -> list[int]:
+    rows = [_checked_row(batch, start + offset, item) for offset, item in enumerate(chunk)]
+    _number(rows)
+    for row, code in zip(rows, _tracking_codes(len(rows)), strict=True):
+        row.need.tracking_code = code
+    people = [row.person for row in rows if row.person is not None]
+    for person in people:
+        person.refresh_pii_indexes()  # (what `Requester.objects.bulk_create` does first)
+    insert_rows(Requester, people)
+    for row in rows:
+        if row.person is not None:
+            row.need.requester = row.person  # now saved: sets requester_id
+    insert_rows(Need, [row.need for row in rows])
+    events: list[NeedEvent] = []
+    for row in rows:
+        need = row.need
+        events.append(
+            NeedEvent(
+                need=need,
+                seq=1,
+                actor=batch.actor,
+                action=Action.REGISTER,
+                from_status="",
+                to_status=Status.REGISTERED,
+                note="",
+                data={"lead_unit": None},
+                created_at=row.moment,
+            )
+        )
+        if row.registration.assign_to is not None:
+            due = batch.due(need.category, need.urgency)
+            events.append(
+                NeedEvent(
+                    need=need,
+                    seq=2,
+                    actor=batch.actor,
+                    action=Action.ASSIGN,
+                    from_status=Status.REGISTERED,
+                    to_status=Status.ASSIGNED,
+                    note="",
+                    data={
+                        "lead_unit": need.lead_unit_id,
+                        "co_units": [],
+                        "response_due": due["response_due"].isoformat(),
+                        "resolve_due": due["resolve_due"].isoformat(),
+                        "provisional": due["provisional"],
+                        "calendar_version": due["calendar_version"],
+                    },
+                    created_at=batch.now,
+                )
+            )
+    insert_rows(NeedEvent, events)
+    event_ids = [event.pk for event in events]
+    transaction.on_commit(lambda: deliver_need_events.enqueue(event_ids))
+    return [row.need.pk for row in rows]
+
+
+def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
+    """The row's need (and requester) built and checked as `need_register` and `need_assign`
+    check them, in their order; nothing saved yet."""
+    actor = batch.actor
+    tags = list(dict.fromkeys(item.nature_tags))
+    try:
+        _raise(batch.register_errors(item, tags))
+        moment = item.registered_at or batch.now
+        need = Need(
+            recorded_by=actor,
+            registered_at=moment,
+            title=item.title.strip(),
+            description=item.description.strip(),
+            kind=item.kind,
+            source=item.source,
+            area=item.area,
+            category=item.category,
+            urgency=item.urgency,
+            nature_tags=tags,
+            address=item.address,
+            handling=states.Handling.ROUTINE,
+            status=Status.REGISTERED,
+        )
+        person = _person(item.requester)
+        if person is not None:
+            # What was typed before the requester was known: their own numbers kept masked only
+            # (`scrub_need_texts`, with the requester about to be saved).
+            scrub = requester_scrubber(
+                phone=person.phone, id_number=person.id_number, hidden=person.confidential
+            )
+            for name in _SCRUBBED:
+                setattr(need, name, scrub(getattr(need, name)))
+        try:
+            need.clean_fields(exclude=_NOT_VALIDATED)
+        except ValidationError as exc:
+            raise InvalidInput(exc.message_dict) from exc
+        if item.assign_to is not None:
+            _assign(batch, need, item.assign_to)
+    except DomainError as error:
+        raise RegistrationRejected(index, error) from error
+    return _Row(index=index, registration=item, moment=moment, person=person, need=need)
+
+
+def _person(requester: RequesterInput | None) -> Requester | None:
+    if requester is None or not (requester.name.strip() or requester.phone.strip()):
+        return None
+    person = Requester(
+        kind=requester.kind,
+        name=requester.name.strip(),
+        phone=requester.phone.strip(),
+        id_number=requester.id_number.strip(),
+        address=requester.address.strip(),
+        confidential=requester.confidential,
+    )
+    try:
+        # The kind's check constraint is its field's choices, checked here: no query a row.
+        person.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        raise InvalidInput({"requester": exc.messages}) from exc
+    return person
+
+
+def _assign(batch: _Batch, need: Need, lead_unit: Unit) -> None:
+    """`need_assign` of the need just registered: its checks, then its fields (version 2)."""
+    assert need.area is not None
+    if not batch.may_assign(need.area):
+        raise NotPermitted(
+            _("您的角色不能对该诉求执行“%(action)s”。") % {"action": Action.ASSIGN.label}
+        )
+    if not states.allowed(Action.ASSIGN, need.status):
+        raise IllegalTransition(
+            _("诉求当前状态为“%(status)s”，不能执行“%(action)s”。")
+            % {"status": Status(need.status).label, "action": Action.ASSIGN.label}
+        )
+    errors: dict[str, list[str]] = {}
+    _check_units(errors, lead_unit, ())
+    check_units_not_criticised(errors, need, lead_unit=lead_unit)
+    _raise(errors)
+    due = batch.due(need.category, need.urgency)
+    need.lead_unit = lead_unit
+    need.assigned_at = batch.now
+    need.response_due = due["response_due"]
+    need.resolve_due = due["resolve_due"]
+    need.original_resolve_due = due["resolve_due"]
+    need.due_provisional = due["provisional"]
+    need.calendar_version = due["calendar_version"]
+    need.status = Status.ASSIGNED
+    need.version = 2
+
+
+def _number(rows: list[_Row]) -> None:
+    """Ledger numbers in input order, each year's as a block from its counter (row-locked)."""
+    years = [timezone.localdate(row.moment).year for row in rows]
+    following: dict[int, int] = {}
+    for year, count in Counter(years).items():
+        LedgerCounter.objects.get_or_create(year=year)
+        counter = LedgerCounter.objects.select_for_update().get(year=year)
+        following[year] = counter.last + 1
+        counter.last += count
+        counter.save(update_fields=["last"])
+    for row, year in zip(rows, years, strict=True):
+        row.need.number = ids.ledger_number(year, following[year])
+        following[year] += 1
+
+
+def _tracking_codes(count: int) -> list[str]:
+    """`count` new tracking codes, unique among themselves and every need's."""
+    codes: list[str] = []
+    while len(codes) < count:
+        fresh = list(dict.fromkeys(ids.tracking_code() for _ in range(count - len(codes))))
+        taken = set(
+            Need.objects.filter(tracking_code__in=fresh).values_list("tracking_code", flat=True)
+        )
+        codes += [code for code in fresh if code not in taken and code not in codes]
+    return codes
+
+
+# Field classes whose attribute value is already what the database stores (no encryption, no
+# JSON): COPY takes it as it is, the others go through `get_db_prep_save`.
+_PLAIN = (
+    models.AutoField,
+    models.BigAutoField,
+    models.BooleanField,
+    models.CharField,
+    models.DateField,
+    models.DateTimeField,
+    models.ForeignKey,
+    models.IntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.TextField,
+)
+
+
+def insert_rows(model: type[models.Model], objs: list[Any]) -> None:
+    """Insert `objs` and give them their ids: `bulk_create`, or on PostgreSQL COPY with ids
+    taken from the table's sequence first (a tenth of the time for a chunk of needs)."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs)
+        return
+    opts = model._meta
+    fields = list(opts.concrete_fields)
+    stamped = [
+        f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    ]
+    table, pk = opts.db_table, opts.pk
+    assert pk is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk.column, len(objs)],
+        )
+        for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = new_id
+        plain = [type(f) in _PLAIN or isinstance(f, models.ForeignKey) for f in fields]
+        names = [f.attname for f in fields]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with cursor.cursor.copy(
+            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
+        ) as copy:
+            for obj in objs:
+                for field in stamped:
+                    field.pre_save(obj, True)
+                obj._prepare_related_fields_for_save(operation_name="bulk_create")
+                copy.write_row(
+                    [
+                        getattr(obj, name)
+                        if as_is
+                        else field.get_db_prep_save(getattr(obj, name), connection)
+                        for name, as_is, field in zip(names, plain, fields, strict=True)
+                    ]
+                )
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+@task()
+def deliver_need_events(event_ids: list[int]) -> int:
+    """The notifications of many events (`notify.tasks.deliver_need_event`, one by one)."""
+    from wenxu.notify.services import notify_for_event
+
+    return sum(notify_for_event(event_id=event_id) for event_id in event_ids)
