@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint format types install serve clean messages openapi
+.PHONY: demo test check lint format types install serve clean messages openapi bench bench-1m
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,12 @@ clean:
 # The committed v1 API schema; a test and CI fail when the API changes without it.
 openapi: $(STAMP)
 	$(BIN)/wenxu export_openapi_schema --api wenxu.api.api.api --indent 2 --sorted --output docs/api/openapi.json
+
+# Benchmarks B1–B9 with same-run baselines (docs/performance.md): PostgreSQL on 127.0.0.1:5432
+# (WENXU_BENCH_SERVER to change it). The data set of a tier is generated once into its own
+# database (wenxu_bench_100k, wenxu_bench_1m) and reused while the generator and schema are the same.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --tier 100k $(BENCH_ARGS)
+
+bench-1m: $(STAMP)
+	$(BIN)/python bench/run.py --tier 1m $(BENCH_ARGS)
