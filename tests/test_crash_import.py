@@ -29,9 +29,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
-from wenxu.needs.services import bulk
 from wenxu.needs.ledger_import import service
 from wenxu.needs.models import LedgerCounter, LedgerImportBatch, LedgerImportRow, Need, NeedEvent
+from wenxu.needs.services import bulk
 from wenxu.needs.tests.ledger_import_helpers import ledger_row, xlsx, xlsx_bytes
 from wenxu.residents.models import Requester
 from wenxu.visits import place_import
