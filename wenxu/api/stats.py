@@ -11,7 +11,7 @@ from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
 from wenxu.api.refs import RefResolver
 from wenxu.insight import measures
-from wenxu.insight.selectors import StatsFilters, daily_counts_for_user
+from wenxu.insight.selectors import StatsFilters, counts_for_user
 from wenxu.lib import clock
 from wenxu.needs.exceptions import InvalidInput
 
@@ -92,11 +92,11 @@ def stats_rates(request: HttpRequest, query: Query[RatesQuery]) -> dict[str, Any
         errors["start"] = [_("一次最多统计 3 年。")]
     if errors:
         raise InvalidInput(errors)
-    rows = daily_counts_for_user(
+    counts = counts_for_user(
         user=user,
         filters=StatsFilters(start=start, end=end, area=area, unit=unit, category=category),
     )
-    totals = measures.totals(rows)
+    totals = counts.totals(start, end)
     out: dict[str, Any] = {"start": start, "end": end, "counts": totals}
     for name, rate in measures.rates(totals).items():
         out[name] = _rate_json(rate)

@@ -1,9 +1,10 @@
 """The statistics page (/stats/, issue #6 item 3): what it shows, read from the rollups.
 
-Every number comes from `DailyCount` through the scoped selector (`daily_counts_for_user`) with
-grouped aggregates (`values(...).annotate(Sum(...))`), so the page costs the same few queries
-however many days, areas or units it covers. The one exception is the overdue board, which
-lists the live overdue needs through the needs' own scoped selector.
+Every number comes from the rollups through the scoped selector (`counts_for_user`: the scope
+rollups for leaders' area scopes, the daily rows otherwise, ADR 0023), one grouped aggregate
+per panel, so the page costs the same few queries however many days, areas or units it covers
+and reads a number of rows bounded by what it shows, not by the ledger. The one exception is
+the overdue board, which lists the live overdue needs through the needs' own scoped selector.
 
 Each chart is a `Table` (what the page shows under the chart and what its CSV holds, from the
 same rows) plus a small `chart` dict that the page hands to ECharts through `json_script`.
@@ -16,14 +17,12 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import QuerySet, Sum
-from django.db.models.functions import Substr
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.insight import measures
-from wenxu.insight.models import COUNTERS, DailyCount
+from wenxu.insight.models import COUNTERS
 from wenxu.insight.periods import (
     WEEKLY_AFTER_DAYS,
     previous_period,
@@ -38,7 +37,7 @@ from wenxu.insight.ranking import (
     rankable,
     rate_labels,
 )
-from wenxu.insight.selectors import StatsFilters, daily_counts_for_user, scope_q
+from wenxu.insight.selectors import StatsFilters, counts_for_user, scope_q
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Area, path_roots
@@ -47,6 +46,15 @@ SORTS = (*RATE_NAMES, "volume")
 DEFAULT_SORT = "ontime_rate"
 AREA_LIMIT = 50  # areas in each ranked list
 BOARD_LIMIT = 50  # needs on the overdue board
+# What the board shows of each need (stats.html): loaded alone, with its area and lead unit.
+BOARD_FIELDS = (
+    "number",
+    "title",
+    "resolve_due",
+    "area__name",
+    "lead_unit__name",
+    "lead_unit__short_name",
+)
 
 
 # --------------------------------------------------------------------------- tables
@@ -164,10 +172,6 @@ class Dashboard:
         return panel.table if panel is not None else None
 
 
-def _sums(names: Iterable[str]) -> dict[str, Sum]:
-    return {name: Sum(name) for name in names}
-
-
 def _ints(row: dict[str, Any], names: Iterable[str] = COUNTERS) -> dict[str, int]:
     return {name: int(row.get(name) or 0) for name in names}
 
@@ -180,30 +184,19 @@ def dashboard_for_user(
     period: str = "custom",
     now: datetime,
 ) -> Dashboard:
-    """Everything /stats/ shows for `user` over `filters` (a constant number of queries);
-    `period` is the period choice the days came from (what they are compared with)."""
-    rows = daily_counts_for_user(user=user, filters=filters)
-    previous_start, previous_end = previous_period(filters.start, filters.end, period)
-    previous_rows = daily_counts_for_user(
-        user=user,
-        filters=StatsFilters(
-            start=previous_start,
-            end=previous_end,
-            area=filters.area,
-            unit=filters.unit,
-            category=filters.category,
-        ),
-    )
-    weekly = (filters.end - filters.start).days + 1 > WEEKLY_AFTER_DAYS
+    """Everything /stats/ shows for `user` over `filters` (a constant number of queries, one
+    per panel); `period` is the period choice the days came from (what they are compared
+    with)."""
+    counts = counts_for_user(user=user, filters=filters)
+    start, end = filters.start, filters.end
+    previous_start, previous_end = previous_period(start, end, period)
+    weekly = (end - start).days + 1 > WEEKLY_AFTER_DAYS
 
     # 1 query: every counter per day; the period's totals are their sum.
-    by_day = {
-        row["day"]: _ints(row)
-        for row in rows.values("day").annotate(**_sums(COUNTERS)).order_by("day")
-    }
+    by_day = counts.by_day(start, end)
     totals = {name: sum(day[name] for day in by_day.values()) for name in COUNTERS}
     current = measures.rates(totals)
-    before = measures.rates(measures.totals(previous_rows))  # 1 query
+    before = measures.rates(counts.totals(previous_start, previous_end))  # 1 query
     cards = [
         RateCard(current[name], before[name], _change(current[name].value, before[name].value))
         for name in RATE_NAMES
@@ -211,15 +204,18 @@ def dashboard_for_user(
 
     focus = _focus_area(user, filters.area)
     panels: dict[str, Panel] = {}
-    trend_volume, trend_rates = _trend_panels(by_day, filters.start, filters.end, weekly)
+    trend_volume, trend_rates = _trend_panels(by_day, start, end, weekly)
     panels["trend_volume"] = trend_volume
     panels["trend_rates"] = trend_rates
     sort = sort if sort in SORTS else DEFAULT_SORT
-    panels["units"], units_small = _unit_panels(rows, sort)
-    panels["categories"] = _category_panel(rows, filters.category)
-    panels["areas_volume"], panels["areas_overdue"] = _area_panels(rows)
+    panels["units"], units_small = _unit_panels(counts.by_unit(start, end), sort)
+    panels["categories"] = _category_panel(counts.by_category(start, end), filters.category)
+    panels["areas_volume"], panels["areas_overdue"] = _area_panels(
+        counts.by_area(start, end, top=AREA_LIMIT)
+    )
     panels["satisfaction"] = _satisfaction_panel(totals)
-    panels["mood"], panels["coverage"] = _visit_panels(rows, focus, filters.start, filters.end)
+    visits, names = counts.visits(start, end, focus)
+    panels["mood"], panels["coverage"] = _visit_panels(visits, names, focus, start, end)
 
     overdue, overdue_total = _overdue_board(user, filters, now)
     return Dashboard(
@@ -369,17 +365,11 @@ class UnitLine:
         )
 
 
-def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]:
+def _unit_panels(by_unit: list[dict[str, Any]], sort: str) -> tuple[Panel, Table]:
     lines = [
-        UnitLine(
-            row["unit__short_name"] or row["unit__name"],
-            _ints(row),
-            measures.rates(_ints(row)),
-        )
-        for row in rows.filter(unit__isnull=False)
-        .values("unit_id", "unit__name", "unit__short_name")
-        .annotate(**_sums(COUNTERS))
-        .order_by()
+        UnitLine(row["unit__short_name"] or row["unit__name"], counts, measures.rates(counts))
+        for row in by_unit
+        for counts in (_ints(row),)
     ]
     ranked = sorted((u for u in lines if rankable(u.rates, sort)), key=lambda u: u.key(sort))
     small = sorted((u for u in lines if not rankable(u.rates, sort)), key=lambda u: u.key(sort))
@@ -445,26 +435,23 @@ def _unit_panels(rows: "QuerySet[DailyCount]", sort: str) -> tuple[Panel, Table]
     return Panel(table, chart), small_table
 
 
-def _category_panel(rows: "QuerySet[DailyCount]", chosen: Category | None) -> Panel:
+def _category_panel(counts: dict[int | None, int], chosen: Category | None) -> Panel:
     """Registered needs per top-level category (per sub-category when one is chosen)."""
-    counts = {
-        row["category_id"]: int(row["registered"] or 0)
-        for row in rows.values("category_id").annotate(registered=Sum("registered")).order_by()
+    categories = {
+        pk: (name, path) for pk, name, path in Category.objects.values_list("pk", "name", "path")
     }
-    categories = {c.pk: c for c in Category.objects.only("name", "path")}
-    by_path = {c.path: c for c in categories.values()}
+    by_path = {path: name for name, path in categories.values()}
     prefix = chosen.path if chosen is not None else "/"
     by_group: dict[str, int] = defaultdict(int)
     for category_id, registered in counts.items():
         if not registered:
             continue
-        category = categories.get(category_id) if category_id is not None else None
-        if category is None:
+        found = categories.get(category_id) if category_id is not None else None
+        if found is None:
             by_group[_("未分类")] += registered
             continue
-        segment = category.path[: len(prefix) + SEGMENT]
-        group = by_path.get(segment)
-        by_group[group.name if group is not None else category.name] += registered
+        name, path = found
+        by_group[by_path.get(path[: len(prefix) + SEGMENT], name)] += registered
     ordered = sorted(by_group.items(), key=lambda item: (-item[1], item[0]))
     total = sum(by_group.values())
     table = Table(
@@ -481,18 +468,10 @@ def _category_panel(rows: "QuerySet[DailyCount]", chosen: Category | None) -> Pa
     return Panel(table, chart)
 
 
-def _area_panels(rows: "QuerySet[DailyCount]") -> tuple[Panel, Panel]:
+def _area_panels(by_area: list[tuple[int, str, str | None, int, int]]) -> tuple[Panel, Panel]:
     lines = [
-        (
-            f"{row['area__parent__name']} · {row['area__name']}"
-            if row["area__parent__name"]
-            else row["area__name"],
-            int(row["registered"] or 0),
-            int(row["overdue"] or 0),
-        )
-        for row in rows.values("area_id", "area__name", "area__parent__name")
-        .annotate(registered=Sum("registered"), overdue=Sum("overdue"))
-        .order_by()
+        (f"{parent} · {name}" if parent else name, registered, overdue)
+        for _area, name, parent, registered, overdue in by_area
     ]
     headers = [_("名次"), _("区域（网格 / 村社区）"), _("登记"), _("超期未答复")]
     note = _("只列前 %(n)s 个。") % {"n": AREA_LIMIT}
@@ -562,22 +541,15 @@ def _focus_area(user: User, chosen: Area | None) -> Area | None:
 
 
 def _visit_panels(
-    rows: "QuerySet[DailyCount]", focus: Area | None, start: date, end: date
+    grouped: list[dict[str, Any]],
+    names: dict[str, str],
+    focus: Area | None,
+    start: date,
+    end: date,
 ) -> tuple[Panel, Panel]:
-    """民情温度 per week and visit coverage, per child of the focus area."""
-    prefix = focus.path if focus is not None else "/"
-    grouped = list(
-        rows.filter(area_path__startswith=prefix)
-        .annotate(segment=Substr("area_path", 1, len(prefix) + SEGMENT))
-        .values("segment", "day")
-        .annotate(
-            visits=Sum("visits"), households=Sum("households_reached"), mood=Sum("mood_total")
-        )
-        .filter(visits__gt=0)
-        .order_by()
-    )
+    """民情温度 per week and visit coverage, per child of the focus area (`grouped`: visits,
+    households reached and the moods' sum per day and child, `StatsCounts.visits`)."""
     segments = sorted({row["segment"] for row in grouped})
-    names = {a.path: a.name for a in Area.objects.filter(path__in=segments).only("name", "path")}
 
     def name(segment: str) -> str:
         if focus is not None and segment == focus.path:
@@ -673,9 +645,9 @@ def _overdue_board(user: User, filters: StatsFilters, now: datetime) -> tuple[li
     if filters.unit is not None:
         needs = needs.filter(lead_unit__path__startswith=filters.unit.path)
     board = list(
-        needs.select_related("area", "lead_unit", "category").order_by("resolve_due", "id")[
-            :BOARD_LIMIT
-        ]
+        needs.select_related("area", "lead_unit")
+        .only(*BOARD_FIELDS)
+        .order_by("resolve_due", "id")[:BOARD_LIMIT]
     )
     total = len(board) if len(board) < BOARD_LIMIT else needs.count()
     return [BoardLine(need, _late(need.resolve_due, now)) for need in board], total

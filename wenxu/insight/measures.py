@@ -6,11 +6,13 @@ Configurable per deployment (settings): the weight of a "partly resolved" answer
 denominator is zero: no data is not 0 %.
 """
 
+import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from wenxu.insight.models import COUNTERS, DailyCount
@@ -67,38 +69,60 @@ def _ratio(numerator: Decimal, denominator: int) -> Decimal | None:
     return (numerator / Decimal(denominator)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
 
 
+@functools.lru_cache(maxsize=64)
+def _texts(language: str | None, config: RateConfig) -> dict[str, tuple[str, str]]:
+    """Each rate's name and formula in words, in `language` (gettext once per language and
+    configuration: a dashboard computes the rates of every unit and every week)."""
+    levels = " + ".join(str(states.Satisfaction(level).label) for level in config.satisfied_levels)
+    return {
+        "response_rate": (_("响应率"), _("按时签收 ÷（按时签收 + 超时未签收）")),
+        "ontime_rate": (
+            _("按期办结率"),
+            _("按期答复 ÷（按期答复 + 超期未答复）；延期获批的按延期后的时限"),
+        ),
+        "resolution_rate": (
+            _("解决率"),
+            _("（已解决 + %(weight)s × 部分解决）÷ 有评价的回访")
+            % {"weight": config.partly_weight},
+        ),
+        "satisfaction_rate": (_("满意率"), _("（%(levels)s）÷ 有评价的回访") % {"levels": levels}),
+        "callback_rate": (_("回访率"), _("有评价的回访 ÷（有评价的回访 + 未联系上）")),
+    }
+
+
 def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate]:
     c = config or RateConfig.from_settings()
+    texts = _texts(translation.get_language(), c)
     out: dict[str, Rate] = {}
 
     due = t["accepted_on_time"] + t["response_overdue"]
     out["response_rate"] = Rate(
         "response_rate",
-        _("响应率"),
+        texts["response_rate"][0],
         _ratio(Decimal(t["accepted_on_time"]), due),
         Decimal(t["accepted_on_time"]),
         due,
-        _("按时签收 ÷（按时签收 + 超时未签收）"),
+        texts["response_rate"][1],
         {"accepted_on_time": t["accepted_on_time"], "response_overdue": t["response_overdue"]},
     )
     due = t["replied_on_time"] + t["overdue"]
     out["ontime_rate"] = Rate(
         "ontime_rate",
-        _("按期办结率"),
+        texts["ontime_rate"][0],
         _ratio(Decimal(t["replied_on_time"]), due),
         Decimal(t["replied_on_time"]),
         due,
-        _("按期答复 ÷（按期答复 + 超期未答复）；延期获批的按延期后的时限"),
+        texts["ontime_rate"][1],
         {"replied_on_time": t["replied_on_time"], "overdue": t["overdue"]},
     )
     solved = Decimal(t["resolved"]) + c.partly_weight * t["partly_resolved"]
     out["resolution_rate"] = Rate(
         "resolution_rate",
-        _("解决率"),
+        texts["resolution_rate"][0],
         _ratio(solved, t["callbacks"]),
         solved,
         t["callbacks"],
-        _("（已解决 + %(weight)s × 部分解决）÷ 有评价的回访") % {"weight": c.partly_weight},
+        texts["resolution_rate"][1],
         {
             "resolved": t["resolved"],
             "partly_resolved": t["partly_resolved"],
@@ -110,26 +134,21 @@ def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate
     satisfied = sum(t[name] for name in levels)
     out["satisfaction_rate"] = Rate(
         "satisfaction_rate",
-        _("满意率"),
+        texts["satisfaction_rate"][0],
         _ratio(Decimal(satisfied), t["callbacks"]),
         Decimal(satisfied),
         t["callbacks"],
-        _("（%(levels)s）÷ 有评价的回访")
-        % {
-            "levels": " + ".join(
-                str(states.Satisfaction(level).label) for level in c.satisfied_levels
-            )
-        },
+        texts["satisfaction_rate"][1],
         {name: t[name] for name in SATISFACTION_FIELDS.values()},
     )
     reached = t["callbacks"] + t["unreachable"]
     out["callback_rate"] = Rate(
         "callback_rate",
-        _("回访率"),
+        texts["callback_rate"][0],
         _ratio(Decimal(t["callbacks"]), reached),
         Decimal(t["callbacks"]),
         reached,
-        _("有评价的回访 ÷（有评价的回访 + 未联系上）"),
+        texts["callback_rate"][1],
         {"callbacks": t["callbacks"], "unreachable": t["unreachable"]},
     )
     return out

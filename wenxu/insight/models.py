@@ -43,30 +43,8 @@ COUNTERS: tuple[str, ...] = (
 )
 
 
-class DailyCount(models.Model):
-    key = models.CharField(max_length=80, unique=True, editable=False)
-    day = models.DateField(_("日期"))
-    area = models.ForeignKey(
-        "organisations.Area", verbose_name=_("区域"), on_delete=models.CASCADE, related_name="+"
-    )
-    area_path = models.CharField(max_length=255, db_index=True)
-    unit = models.ForeignKey(
-        "organisations.Unit",
-        verbose_name=_("责任单位"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-    )
-    unit_path = models.CharField(max_length=255, blank=True, db_index=True)
-    category = models.ForeignKey(
-        "needs.Category",
-        verbose_name=_("诉求类别"),
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="+",
-    )
+class Counters(models.Model):
+    """The additive counters every rollup row holds (COUNTERS, in this order)."""
 
     registered = models.PositiveIntegerField(_("登记"), default=0)
     on_the_spot = models.PositiveIntegerField(_("马上就办"), default=0)
@@ -95,6 +73,37 @@ class DailyCount(models.Model):
     mood_total = models.PositiveIntegerField(_("民情温度合计"), default=0)
 
     class Meta:
+        abstract = True
+
+
+class DailyCount(Counters):
+    """One local day × the need's area × the lead unit × the category (the module docstring)."""
+
+    key = models.CharField(max_length=80, unique=True, editable=False)
+    day = models.DateField(_("日期"))
+    area = models.ForeignKey(
+        "organisations.Area", verbose_name=_("区域"), on_delete=models.CASCADE, related_name="+"
+    )
+    area_path = models.CharField(max_length=255, db_index=True)
+    unit = models.ForeignKey(
+        "organisations.Unit",
+        verbose_name=_("责任单位"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    unit_path = models.CharField(max_length=255, blank=True, db_index=True)
+    category = models.ForeignKey(
+        "needs.Category",
+        verbose_name=_("诉求类别"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+
+    class Meta:
         verbose_name = _("每日统计")
         verbose_name_plural = _("每日统计")
         indexes: ClassVar = [
@@ -104,6 +113,105 @@ class DailyCount(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ScopeCount(Counters):
+    """The daily rows summed for one scope (an area subtree), per day, month or year: in total,
+    or per unit, category, area or child area, as one panel of the statistics groups them
+    (ADR 0023). Kept by the same catch-up as `DailyCount`, in the same transaction, from the
+    same increments; `rollups.scope_counts_rebuild()` derives them from the daily rows.
+
+    `area` is the scope: every area at depth ≤ `SCOPE_DEPTH` above (or at) the counted
+    area gets the row, so a scope is an equality, not a prefix over thousands of rows. A row
+    holds only the counters its kind is read for (`KIND_COUNTERS`); the others stay 0."""
+
+    class Kind(models.TextChoices):
+        TOTAL = "total", _("合计")
+        UNIT = "unit", _("按责任单位")
+        CATEGORY = "category", _("按诉求类别")
+        AREA = "area", _("按区域")
+        CHILD = "child", _("按下级区域")
+
+    class Grain(models.TextChoices):
+        DAY = "d", _("日")
+        MONTH = "m", _("月")
+        YEAR = "y", _("年")
+
+    key = models.CharField(max_length=80, unique=True, editable=False)
+    kind = models.CharField(_("分组"), max_length=8, choices=Kind.choices)
+    grain = models.CharField(_("周期"), max_length=1, choices=Grain.choices)
+    period = models.DateField(_("起始日期"), help_text=_("该日、该月第一天或该年第一天。"))
+    area = models.ForeignKey(
+        "organisations.Area", verbose_name=_("范围"), on_delete=models.CASCADE, related_name="+"
+    )
+    unit = models.ForeignKey(
+        "organisations.Unit",
+        verbose_name=_("责任单位"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    category = models.ForeignKey(
+        "needs.Category",
+        verbose_name=_("诉求类别"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # kind "area": the area counted (anywhere in the scope); kind "child": the scope's child
+    # that holds it, or the scope itself when it was counted at the scope.
+    place = models.ForeignKey(
+        "organisations.Area",
+        verbose_name=_("区域"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("范围统计")
+        verbose_name_plural = _("范围统计")
+        indexes: ClassVar = [
+            models.Index(fields=["kind", "area", "grain", "period"], name="scopecount_read"),
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["total", "unit", "category", "area", "child"]),
+                name="scopecount_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(grain__in=["d", "m", "y"]), name="scopecount_grain_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+# Areas at this depth or above (the city, its districts, their streets or towns: where
+# leaders' scopes lie) get ScopeCount rows; a scope below reads the daily rows, few as they are.
+SCOPE_DEPTH = 2
+
+# The counters each kind of ScopeCount row is read for, and the grains it is kept in: days
+# only where a panel shows days (the trend, the weekly 民情温度); the other kinds take the
+# odd days at the edges of a period from the daily rows (selectors.ScopeReader).
+KIND_COUNTERS: dict[str, tuple[str, ...]] = {
+    ScopeCount.Kind.TOTAL: COUNTERS,
+    ScopeCount.Kind.UNIT: COUNTERS,
+    ScopeCount.Kind.CATEGORY: ("registered",),
+    ScopeCount.Kind.AREA: ("registered", "overdue"),
+    ScopeCount.Kind.CHILD: ("visits", "households_reached", "mood_total"),
+}
+KIND_GRAINS: dict[str, tuple[str, ...]] = {
+    ScopeCount.Kind.TOTAL: ("d", "m", "y"),
+    ScopeCount.Kind.UNIT: ("m", "y"),
+    ScopeCount.Kind.CATEGORY: ("m", "y"),
+    ScopeCount.Kind.AREA: ("m", "y"),
+    ScopeCount.Kind.CHILD: ("d",),
+}
 
 
 class RollupCursor(models.Model):

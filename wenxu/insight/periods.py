@@ -1,6 +1,8 @@
 """Periods of the statistics (/stats/ and the API): what a period choice names and what it is
 compared with."""
 
+import calendar
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -61,3 +63,96 @@ def previous_period(start: date, end: date, choice: str = "custom") -> tuple[dat
         return start - timedelta(days=days), start - timedelta(days=1)
     first = _months_back(start, months)
     return first, min(first + (end - start), start - timedelta(days=1))
+
+
+# --------------------------------------------------------------------------- covers
+#
+# The scope rollups (ScopeCount) hold days, months and years. A period is read as a few of
+# them, added or taken away: 1–29 October is October less its 30th and 31st; the twelve months
+# to 29 November 2026 are 30 November 2025, December 2025 and the year 2026 less the days
+# after today (none have counts yet, so reading them costs nothing). `cover` picks the sum
+# that reads the fewest rows by a rough cost per block.
+
+GRAINS = ("y", "m", "d")
+FUTURE_DAY_COST = 0.01  # days after today: nothing (or a visit's clock drift) to read
+
+
+@dataclass(frozen=True)
+class Span:
+    """The blocks of one grain whose first days run `first`…`last`, added (+1) or taken
+    away (−1)."""
+
+    grain: str  # "d", "m", "y"
+    first: date
+    last: date
+    sign: int
+
+
+def _block(day: date, grain: str) -> tuple[date, date]:
+    if grain == "y":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    if grain == "m":
+        return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    return day, day
+
+
+def _best(
+    start: date, end: date, level: int, costs: dict[str, float], today: date
+) -> tuple[float, list[tuple[str, date, int]]]:
+    """The cheapest signed blocks of GRAINS[level:] whose sum is the days start…end."""
+    if start > end:
+        return 0.0, []
+    grain = GRAINS[level]
+    if grain == "d":
+        days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        cost = sum(costs["d"] if day <= today else FUTURE_DAY_COST for day in days)
+        return cost, [("d", day, 1) for day in days]
+    one = timedelta(days=1)
+    total, out = 0.0, []
+    first, last = _block(start, grain)
+    while first <= end:
+        low, high = max(start, first), min(end, last)
+        if (low, high) == (first, last):
+            cost = costs[grain] if first <= today else FUTURE_DAY_COST
+            parts = [(grain, first, 1)]
+        else:
+            cost, parts = _best(low, high, level + 1, costs, today)
+            head_cost, head = (
+                _best(first, low - one, level + 1, costs, today) if low > first else (0.0, [])
+            )
+            tail_cost, tail = (
+                _best(high + one, last, level + 1, costs, today) if high < last else (0.0, [])
+            )
+            whole = costs[grain] if first <= today else FUTURE_DAY_COST
+            if whole + head_cost + tail_cost < cost:
+                cost = whole + head_cost + tail_cost
+                parts = [(grain, first, 1)] + [(g, b, -s) for g, b, s in head + tail]
+        total += cost
+        out += parts
+        if last >= end:
+            break
+        first, last = _block(last + one, grain)
+    return total, out
+
+
+def cover(start: date, end: date, *, today: date, costs: dict[str, float]) -> list[Span]:
+    """Signed spans of days, months and years whose sum is exactly the days start…end
+    (inclusive), the cheapest by `costs` (the rows one block of each grain reads)."""
+    signs: dict[tuple[str, date], int] = {}
+    for grain, block, sign in _best(start, end, 0, costs, today)[1]:
+        signs[grain, block] = signs.get((grain, block), 0) + sign
+    spans: list[Span] = []
+    for (grain, block), sign in sorted(signs.items()):
+        if sign == 0:
+            continue
+        assert sign in (1, -1), (grain, block, sign)
+        previous = spans[-1] if spans else None
+        if (
+            previous is not None
+            and (previous.grain, previous.sign) == (grain, sign)
+            and _block(previous.last, grain)[1] + timedelta(days=1) == block
+        ):
+            spans[-1] = Span(grain, previous.first, block, sign)
+        else:
+            spans.append(Span(grain, block, block, sign))
+    return spans

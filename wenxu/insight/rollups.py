@@ -25,20 +25,46 @@ the lead unit the event concerned, which every event records):
   level), or unreachable;
 - a visit → visits and its mood (民情温度, 1–5) into mood_total on its day and area, and
   households_reached for the first visit of the day to a household.
+
+Whatever a batch adds to the daily rows it adds, in the same transaction, to the scope rollups
+(`ScopeCount`, ADR 0023): the same increments summed per scope area, per day, month or year
+(`scope_increments`). `scope_counts_rebuild()` derives them from the daily rows instead, for
+rows written in bulk (`wenxu generate`).
 """
 
 import time as timer
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    DateField,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Concat, Length, Substr
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from wenxu.insight.models import COUNTERS, DailyCount, RollupCursor
+from wenxu.insight.models import (
+    COUNTERS,
+    KIND_COUNTERS,
+    KIND_GRAINS,
+    SCOPE_DEPTH,
+    DailyCount,
+    RollupCursor,
+    ScopeCount,
+)
 from wenxu.lib import clock
 from wenxu.needs import states
 from wenxu.needs.models import Need, NeedEvent
@@ -196,7 +222,202 @@ class _Batch:
         DailyCount.objects.bulk_create(new, batch_size=500)
         if changed:
             DailyCount.objects.bulk_update(changed, list(COUNTERS), batch_size=500)
+        scope_counts_add(self.counts)
         return len(new) + len(changed)
+
+
+# --------------------------------------------------------------------------- scope rollups
+
+_PERIOD_OF: dict[str, Callable[[date], date]] = {
+    "d": lambda day: day,
+    "m": lambda day: day.replace(day=1),
+    "y": lambda day: day.replace(month=1, day=1),
+}
+
+
+def path_ids(path: str) -> list[int]:
+    """The ids of the areas a materialised path runs through, from the root."""
+    return [int(segment) for segment in path.strip("/").split("/") if segment]
+
+
+def scope_key(kind: str, grain: str, period: date, area_id: int, member: int | None) -> str:
+    return f"{kind}|{grain}|{period.isoformat()}|{area_id}|{'' if member is None else member}"
+
+
+def scope_increments(
+    dims: Dims, counts: Counter[str]
+) -> Iterator[tuple[str, dict[str, Any], dict[str, int]]]:
+    """What one daily increment adds to the scope rollups: (key, the row's dimensions, the
+    counters) for each scope area at depth ≤ SCOPE_DEPTH above or at the counted area, each
+    kind whose counters it touches and each grain that kind is kept in."""
+    ids = path_ids(dims.area_path)
+    for depth, scope in enumerate(ids[: SCOPE_DEPTH + 1]):
+        child = ids[depth + 1] if depth + 1 < len(ids) else scope
+        members: dict[str, tuple[str, int | None]] = {
+            ScopeCount.Kind.TOTAL: ("", None),
+            ScopeCount.Kind.CATEGORY: ("category_id", dims.category_id),
+            ScopeCount.Kind.AREA: ("place_id", dims.area_id),
+            ScopeCount.Kind.CHILD: ("place_id", child),
+        }
+        if dims.unit_id is not None:
+            members[ScopeCount.Kind.UNIT] = ("unit_id", dims.unit_id)
+        for kind, (field, member) in members.items():
+            touched = {name: counts[name] for name in KIND_COUNTERS[kind] if counts[name]}
+            if not touched:
+                continue
+            for grain in KIND_GRAINS[kind]:
+                period = _PERIOD_OF[grain](dims.day)
+                row: dict[str, Any] = {
+                    "kind": kind,
+                    "grain": grain,
+                    "period": period,
+                    "area_id": scope,
+                }
+                if field:
+                    row[field] = member
+                yield scope_key(kind, grain, period, scope, member), row, touched
+
+
+def scope_counts_add(counts: dict[Dims, Counter[str]]) -> None:
+    """Add daily increments to the scope rollups: what every writer of daily rows does in the
+    same transaction (the catch-up and the rebuild here; tests that plant daily rows)."""
+    adds: dict[str, tuple[dict[str, Any], Counter[str]]] = {}
+    for dims, added in counts.items():
+        for key, row, touched in scope_increments(dims, added):
+            if key not in adds:
+                adds[key] = (row, Counter())
+            adds[key][1].update(touched)
+    keys = list(adds)
+    existing: dict[str, ScopeCount] = {}
+    for start in range(0, len(keys), 500):
+        existing.update(
+            (row.key, row) for row in ScopeCount.objects.filter(key__in=keys[start : start + 500])
+        )
+    new: list[ScopeCount] = []
+    changed: dict[str, list[ScopeCount]] = defaultdict(list)
+    for key, (columns, added) in adds.items():
+        found = existing.get(key)
+        if found is None:
+            new.append(ScopeCount(key=key, **columns, **added))
+            continue
+        for name, n in added.items():
+            setattr(found, name, getattr(found, name) + n)
+        changed[found.kind].append(found)
+    ScopeCount.objects.bulk_create(new, batch_size=500)
+    for kind, rows in changed.items():
+        ScopeCount.objects.bulk_update(rows, list(KIND_COUNTERS[kind]), batch_size=500)
+
+
+_MEMBER_COLUMN: dict[str, str] = {
+    ScopeCount.Kind.UNIT: "unit_id",
+    ScopeCount.Kind.CATEGORY: "category_id",
+    ScopeCount.Kind.AREA: "place_id",
+    ScopeCount.Kind.CHILD: "place_id",
+}
+
+
+def _block_of(day: Any, grain: str) -> Any:
+    """The first day of `day`'s block of `grain`, as a date, in SQL on either backend."""
+    if grain == "d":
+        return day
+    text = Cast(day, CharField())  # YYYY-MM-DD on both backends
+    first = (
+        Concat(Substr(text, 1, 7), Value("-01"))
+        if grain == "m"
+        else Concat(Substr(text, 1, 4), Value("-01-01"))
+    )
+    return Cast(first, DateField())
+
+
+def _insert_grouped(kind: str, grain: str, grouped: "QuerySet[Any]") -> None:
+    """INSERT the groups (scope_id, member_id, block, sum_<counter>…) as rows of `kind`."""
+    names = KIND_COUNTERS[kind]
+    quote = connection.ops.quote_name
+    select, params = grouped.query.sql_with_params()
+    columns = ["key", "kind", "grain", "period", "area_id", *names]
+    values = [
+        "%s || CAST(g.block AS text) || '|' || CAST(g.scope_id AS text) || '|' || "
+        "COALESCE(CAST(g.member_id AS text), '')",
+        "%s",
+        "%s",
+        "g.block",
+        "g.scope_id",
+        *(f"g.sum_{name}" for name in names),
+    ]
+    if kind in _MEMBER_COLUMN:
+        columns.append(_MEMBER_COLUMN[kind])
+        values.append("g.member_id")
+    zeros = [name for name in COUNTERS if name not in names]
+    columns += zeros
+    values += ["0"] * len(zeros)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(ScopeCount._meta.db_table)} "  # noqa: S608 - our own names
+            f"({', '.join(quote(c) for c in columns)}) SELECT {', '.join(values)} "
+            f"FROM ({select}) g ORDER BY g.scope_id, g.block",  # read together: stored together
+            [f"{kind}|{grain}|", kind, grain, *params],
+        )
+
+
+def scope_counts_rebuild() -> int:
+    """Derive every scope rollup from the daily rows, in SQL: for daily rows written in bulk
+    (`wenxu generate`). Each kind's finest grain is grouped from the daily rows, once per
+    scope depth; its coarser grains from those. Call it in the transaction that wrote the
+    daily rows, or with the cursor's row locked (`rollup_rebuild` keeps them by the catch-up's
+    increments instead). Returns the number of rows."""
+    ScopeCount.objects.all().delete()
+    big: BigIntegerField[int, int] = BigIntegerField()
+    for kind, grains in KIND_GRAINS.items():
+        names = KIND_COUNTERS[kind]
+        sums = {f"sum_{name}": Sum(name) for name in names}
+        touched = Q()
+        for name in names:
+            touched |= Q(**{f"{name}__gt": 0})
+        finest, *coarser = sorted(grains, key=("d", "m", "y").index)
+        for depth in range(SCOPE_DEPTH + 1):
+            length = 1 + 11 * (depth + 1)  # "/" and one "<10 digits>/" per level
+            scope = Cast(Substr("area_path", 2 + 11 * depth, 10), big)
+            members: dict[str, Any] = {
+                ScopeCount.Kind.TOTAL: Value(None, output_field=big),
+                ScopeCount.Kind.UNIT: F("unit_id"),
+                ScopeCount.Kind.CATEGORY: F("category_id"),
+                ScopeCount.Kind.AREA: F("area_id"),
+                ScopeCount.Kind.CHILD: Case(
+                    When(
+                        path_length__gt=length,
+                        then=Cast(Substr("area_path", 2 + 11 * (depth + 1), 10), big),
+                    ),
+                    default=scope,
+                ),
+            }
+            member = members[kind]
+            rows = DailyCount.objects.annotate(path_length=Length("area_path")).filter(
+                touched, path_length__gte=length
+            )
+            if kind == ScopeCount.Kind.UNIT:
+                rows = rows.filter(unit__isnull=False)
+            grouped = (
+                rows.annotate(scope_id=scope, member_id=member, block=_block_of(F("day"), finest))
+                .values("scope_id", "member_id", "block")
+                .annotate(**sums)
+                .order_by()
+            )
+            _insert_grouped(kind, finest, grouped)
+        member_field = _MEMBER_COLUMN.get(kind)
+        for grain in coarser:
+            derived = (
+                ScopeCount.objects.filter(kind=kind, grain=finest)
+                .annotate(
+                    scope_id=F("area_id"),
+                    member_id=F(member_field) if member_field else Value(None, output_field=big),
+                    block=_block_of(F("period"), grain),
+                )
+                .values("scope_id", "member_id", "block")
+                .annotate(**sums)
+                .order_by()
+            )
+            _insert_grouped(kind, grain, derived)
+    return ScopeCount.objects.count()
 
 
 def _event_unit(event: NeedEvent) -> int | None:
@@ -381,6 +602,7 @@ def rollup_rebuild(*, limit: int = BATCH, lag: timedelta = LAG) -> int:
         assert cursor is not None
         until = clock.now() - lag
         DailyCount.objects.all().delete()
+        ScopeCount.objects.all().delete()
         last_event = NeedEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         last_visit = Visit.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         event_at, visit_at = 0, 0

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from wenxu.insight import dashboards, periods, ranking
-from wenxu.insight.models import DailyCount
+from wenxu.insight.tests.planting import plant
 from wenxu.needs.services import need_assign
 from wenxu.needs.sweeps import sweep
 from wenxu.organisations.models import Area, Unit
@@ -52,17 +52,8 @@ def _no_sending(monkeypatch):
 
 
 def count(day, area, unit=None, category=None, **counters):
-    """One rollup row, as the sweep would have written it."""
-    return DailyCount.objects.create(
-        key=f"{day:%Y%m%d}|{area.pk}|{unit.pk if unit else ''}|{category.pk if category else ''}",
-        day=day,
-        area=area,
-        area_path=area.path,
-        unit=unit,
-        unit_path=unit.path if unit else "",
-        category=category,
-        **counters,
-    )
+    """One rollup row, as the sweep would have written it (with its scope rollups)."""
+    return plant(day, area, unit, category, **counters)
 
 
 def stats(client, user, **params):

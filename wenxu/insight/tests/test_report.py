@@ -16,6 +16,7 @@ from django.utils import timezone
 from wenxu.insight import report as rp
 from wenxu.insight.models import DailyCount
 from wenxu.insight.rollups import rollup_catch_up
+from wenxu.insight.tests.planting import plant
 from wenxu.needs import services
 from wenxu.needs.models import Need
 from wenxu.needs.services.register import RequesterInput
@@ -44,17 +45,8 @@ def at(*args):
 
 
 def count(day, area, unit=None, category=None, **counters):
-    """One rollup row, as the sweep would have written it."""
-    return DailyCount.objects.create(
-        key=f"{day:%Y%m%d}|{area.pk}|{unit.pk if unit else ''}|{category.pk if category else ''}",
-        day=day,
-        area=area,
-        area_path=area.path,
-        unit=unit,
-        unit_path=unit.path if unit else "",
-        category=category,
-        **counters,
-    )
+    """One rollup row, as the sweep would have written it (with its scope rollups)."""
+    return plant(day, area, unit, category, **counters)
 
 
 def page(client, user, status=200, **params):
