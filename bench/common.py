@@ -159,7 +159,7 @@ def machine() -> dict[str, Any]:
     try:
         from django.db import connection
 
-        info["database"] = f"{connection.vendor} {connection.Database.__name__}"
+        info["database"] = connection.vendor
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SHOW server_version")
