@@ -357,11 +357,17 @@ def _make_needs(world, count: int) -> None:
 
 def _queries_for_ledger(client, user, query: str = "") -> int:
     client.get(f"{LEDGER}?{query}")  # warm the per-process caches (calendar) first
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(f"{LEDGER}?{query}")
-    assert response.status_code == 200
-    assert _rows(response), "a page without rows would not show that the count is constant"
-    return len(ctx.captured_queries)
+    counts = []
+    # Twice, keeping the fewer: a periodic refresh (the calendar cached for 60 s, the session's
+    # last-seen touched once a minute) can fall into one request on a slow machine, never into
+    # two in a row.
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"{LEDGER}?{query}")
+        assert response.status_code == 200
+        assert _rows(response), "a page without rows would not show that the count is constant"
+        counts.append(len(ctx.captured_queries))
+    return min(counts)
 
 
 # Session, user, memberships, the option lists (areas, units, categories), the COUNT, the page
