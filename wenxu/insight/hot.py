@@ -6,23 +6,30 @@ How a run groups texts (docs/insight.md has the reader's version):
 
 1. **Copies.** Texts with the same `fingerprint` (same words in any spacing or punctuation) are
    clustered once; every copy joins its original's group.
-2. **What and where.** Each distinct text is segmented once (jieba). Place names (a word
+2. **What and where.** Each distinct text is normalised and segmented once (jieba's
+   dictionary and algorithm, as rjieba: `text.segment`). Place names (a word
    ending in 小区, 花园, 村, 路, 区 …, or a name the caller teaches, such as the ledger's area
    names) are set aside; the rest becomes the terms the text is compared by: its words plus its
    character pairs (`TermFeaturiser`: the TF-IDF of `text.Featuriser` over those terms). Words
    carry the problem (水压, 停车位) far better than character trigrams in short messages.
-3. **Neighbours.** The cosine similarity of every pair is computed as a sparse product in row
-   chunks, after dropping the terms in very many texts (they weigh little and would make the
-   product dense); per text only the `NEIGHBOURS` closest with similarity ≥ `THRESHOLD` are
-   kept, and only when their places agree: two texts that both name places are neighbours only
-   when the places one names include all the other's. The same complaint about two estates
-   stays two topics even when worded alike. Memory and time grow with n × NEIGHBOURS, never n².
+3. **Neighbours.** Per text the `NEIGHBOURS` closest with cosine similarity ≥ `THRESHOLD`
+   whose places agree: two texts that both name places are neighbours only when the places one
+   names include all the other's, so the same complaint about two estates stays two topics even
+   when worded alike. The rule is applied before the closest are chosen, and it keeps the
+   search small (`neighbour_graph`): a text naming places is multiplied (a sparse product in row
+   chunks) only with the texts sharing one of its places; a text naming none with every text,
+   exactly while that is at most `EXACT_PAIRS` pairs, else through its `QUERY_TERMS` heaviest
+   terms and the exact cosine of the `CANDIDATES` best. Terms in very many texts are dropped
+   first (they weigh little and would make the products dense). Memory grows with
+   n × NEIGHBOURS, never n².
 4. **Groups.** Greedy cover (Taylor–Butina): the text with the most neighbours starts a group
    with all its neighbours not yet taken, and so on; every member is close to its group's
    starter, so unrelated texts do not chain together. Then, for up to `MERGE_ROUNDS` rounds,
    each group merges with the group whose centre is closest to its own, when that is mutual,
-   at least `MERGE_THRESHOLD`, and their places agree: as centres average more members, one
-   topic told in several wordings comes together.
+   at least `MERGE_THRESHOLD`, and their places agree (a group naming no place merges only with
+   another naming none): as centres average more members, one topic told in several wordings
+   comes together. From `MERGE_SETTLED_FROM` groups on, a round merging fewer than
+   `MERGE_SETTLED` of them is the last.
 5. **Heat.** See `heat_of`: distinct authors, weighted by recency, times a growth factor.
    A group needs `min_authors` distinct authors to be a hot topic at all.
 6. **Label.** The group's main place name, then the words that are frequent in the group but
@@ -48,10 +55,21 @@ from wenxu.insight import text as tx
 THRESHOLD = 0.25
 MERGE_THRESHOLD = 0.06  # cosine of two groups' centres for them to merge
 MERGE_ROUNDS = 12
+# From MERGE_SETTLED_FROM groups on, a round that merges fewer than MERGE_SETTLED of them is the
+# last: at a hundred thousand needs the rounds after the fifth merged 1 % of the groups in all,
+# each costing as much as the first.
+MERGE_SETTLED = 0.01
+MERGE_SETTLED_FROM = 1000
 PREVIOUS_BAR_CAP = 0.5  # a previous text this close to a group's centre belongs to it
 NEIGHBOURS = 30  # neighbours kept per text
 MIN_AUTHORS = 3
 CHUNK_ROWS = 2000
+# Rows naming no place are compared with every row: exactly while that is at most EXACT_PAIRS
+# pairs, else through each one's QUERY_TERMS heaviest features, the CANDIDATES best of which
+# get their exact cosine (see `neighbour_graph`).
+EXACT_PAIRS = 20_000_000
+QUERY_TERMS = 10
+CANDIDATES = 100
 # A feature in more than this share of the texts (and at least COMMON_MIN texts) is dropped
 # from the neighbour search.
 COMMON_SHARE = 0.05
@@ -132,10 +150,48 @@ class Analysed:
     terms: list[str]
 
 
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+# What each token can be (the same tokens come back in every text): (may stand before a place
+# suffix, is a place name ending in a suffix, is a word worth comparing).
+_KINDS: dict[str, tuple[bool, bool, bool]] = {}
+_KINDS_MAX = 500_000
+
+
+def _kind(token: str) -> tuple[bool, bool, bool]:
+    found = _KINDS.get(token)
+    if found is None:
+        wordlike = bool(_WORDLIKE.match(token))
+        found = (
+            wordlike
+            and token not in _NOT_PLACE
+            and token not in tx.STOP_WORDS
+            and token not in PLACE_SUFFIXES,
+            len(token) >= 3
+            and token[-1] in PLACE_SUFFIXES
+            and wordlike
+            and token not in _NOT_PLACE
+            and not token[:-1].isdigit(),
+            len(token) >= 2
+            and not token.isspace()
+            and not token.isdigit()
+            and token not in tx.STOP_WORDS,
+        )
+        if len(_KINDS) >= _KINDS_MAX:
+            _KINDS.clear()
+        _KINDS[token] = found
+    return found
+
+
 def analyse(text: str, known: frozenset[str] = frozenset()) -> Analysed:
     """Place names: taught names as they are, else a suffix word (小区, 路 …) with the word
     before it (幸福 + 小区), or one word ending in a suffix (金桂苑)."""
-    tokens = tx._segmenter().lcut(tx.normalize(text))
+    return analyse_normalized(tx.normalize(text), known)
+
+
+def analyse_normalized(text: str, known: frozenset[str] = frozenset()) -> Analysed:
+    """`analyse` of a text already `text.normalize`d."""
+    tokens = tx.segment(text)
+    kinds = [_KINDS.get(token) or _kind(token) for token in tokens]
     places: set[str] = set()
     used: set[int] = set()
     for i, token in enumerate(tokens):
@@ -146,45 +202,25 @@ def analyse(text: str, known: frozenset[str] = frozenset()) -> Analysed:
             prefix = ""
             j = i - 1
             # one word before the suffix; a single character pulls in one more
-            while j >= 0 and len(prefix) < 2:
-                before = tokens[j]
-                if (
-                    not _WORDLIKE.match(before)
-                    or before in _NOT_PLACE
-                    or before in tx.STOP_WORDS
-                    or before in PLACE_SUFFIXES
-                ):
-                    break
-                prefix = before + prefix
+            while j >= 0 and len(prefix) < 2 and kinds[j][0]:
+                prefix = tokens[j] + prefix
                 j -= 1
             if prefix and not prefix.isdigit():
                 places.add(prefix + token)
                 used.update(range(j + 1, i + 1))
-        elif (
-            len(token) >= 3
-            and token[-1] in PLACE_SUFFIXES
-            and _WORDLIKE.match(token)
-            and token not in _NOT_PLACE
-            and not token[:-1].isdigit()
-        ):
+        elif kinds[i][1]:
             places.add(token)
             used.add(i)
-    words = [
-        token
-        for i, token in enumerate(tokens)
-        if i not in used
-        and len(token) >= 2
-        and not token.isspace()
-        and not token.isdigit()
-        and token not in tx.STOP_WORDS
-    ]
-    rest = "".join(t for i, t in enumerate(tokens) if i not in used and not t.isspace())
+    if used:
+        keep = [i not in used for i in range(len(tokens))]
+        words = [t for t, k, free in zip(tokens, kinds, keep, strict=True) if free and k[2]]
+        rest = "".join(t for t, free in zip(tokens, keep, strict=True) if free and t != " ")
+    else:
+        words = [t for t, k in zip(tokens, kinds, strict=True) if k[2]]
+        rest = "".join(tokens).replace(" ", "")
     pairs = [w[k : k + 2] for w in words if len(w) > 2 for k in range(len(w) - 1)]
-    pairs += [
-        rest[k : k + 2]
-        for k in range(len(rest) - 1)
-        if "\u4e00" <= rest[k] <= "\u9fff" and "\u4e00" <= rest[k + 1] <= "\u9fff"
-    ]
+    for run in _CJK_RUN.findall(rest):
+        pairs += [run[k : k + 2] for k in range(len(run) - 1)]
     return Analysed(places=places, words=words, terms=words + pairs)
 
 
@@ -208,12 +244,17 @@ def _place_matrix(place_sets: Sequence[set[str]]) -> tuple[sparse.csr_matrix, li
 
 
 def _places_agree(places: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """For each pair: true unless both name places and neither's places contain the other's."""
+    """For each pair: true unless both name places and neither's places contain the other's.
+    (`places` holds ones: a row's count of values is its count of places.)"""
     if len(rows) == 0:
         return np.ones(0, dtype=bool)
-    sizes = np.asarray(places.sum(axis=1)).ravel()
-    overlap = np.asarray(places[rows].multiply(places[cols]).sum(axis=1)).ravel()
-    smaller = np.minimum(sizes[rows], sizes[cols])
+    indptr = places.indptr
+    smaller = np.minimum(indptr[rows + 1] - indptr[rows], indptr[cols + 1] - indptr[cols])
+    named = smaller > 0
+    overlap = np.zeros(len(rows))
+    if named.any():
+        r, c = rows[named], cols[named]
+        overlap[named] = np.asarray(places[r].multiply(places[c]).sum(axis=1)).ravel()
     result: np.ndarray = (smaller == 0) | (overlap >= smaller)
     return result
 
@@ -250,6 +291,100 @@ class TermFeaturiser(tx.Featuriser):
 # --- neighbours and groups ----------------------------------------------------------------------
 
 
+def _without_common(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The matrix without the features in very many rows (see COMMON_SHARE)."""
+    n = matrix.shape[0]
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    common = df > max(COMMON_MIN, COMMON_SHARE * n)
+    if not common.any():
+        return matrix
+    search = matrix.copy()
+    search.data[common[search.indices]] = 0
+    search.eliminate_zeros()
+    return search
+
+
+def _keyed(search: sparse.csr_matrix, keys: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Each row's features once per key of the row (a column per (key, feature) pair seen): the
+    product of two rows is then their dot product times the number of keys they share, and
+    rows that share no key are never multiplied at all. Rows without keys are empty."""
+    n, width = search.shape
+    key_counts = np.diff(keys.indptr)
+    rows_out: list[np.ndarray] = []
+    compound: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for slot in range(int(key_counts.max()) if n else 0):
+        # the slot-th key of every row that has that many
+        holders = np.flatnonzero(key_counts > slot)
+        key = keys.indices[keys.indptr[holders] + slot].astype(np.int64)
+        part = search[holders]
+        lengths = np.diff(part.indptr)
+        rows_out.append(np.repeat(holders, lengths))
+        compound.append(np.repeat(key, lengths) * width + part.indices)
+        values.append(part.data)
+    if not rows_out:
+        return sparse.csr_matrix((n, 1), dtype=np.float32)
+    columns, inverse = np.unique(np.concatenate(compound), return_inverse=True)
+    return sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows_out), inverse)),
+        shape=(n, max(len(columns), 1)),
+        dtype=np.float32,
+    )
+
+
+def _closest(
+    block: sparse.csr_matrix, ids: np.ndarray, *, threshold: float, neighbours: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(block row, column, similarity) of each block row's closest columns: at least
+    `threshold`, at most `neighbours`, never the row itself (block row k is row ids[k])."""
+    own_rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+    block.data[(block.data < threshold) | (block.indices == ids[own_rows])] = 0
+    block.eliminate_zeros()
+    counts = np.diff(block.indptr)
+    row_ids = np.repeat(np.arange(block.shape[0]), counts)
+    crowded = np.flatnonzero(counts > neighbours)
+    if len(crowded):
+        # a crowded row keeps its `neighbours` most similar, the first of equals on a tie
+        keep = np.ones(len(block.data), dtype=bool)
+        data = block.data
+        for row in crowded.tolist():
+            start, end = block.indptr[row], block.indptr[row + 1]
+            values = data[start:end]
+            kth = np.partition(values, end - start - neighbours)[end - start - neighbours]
+            above = values > kth
+            tied = np.flatnonzero(values == kth)
+            room = neighbours - int(above.sum())
+            if len(tied) > room:  # equals at the cut: the lowest columns, as a stable sort
+                tied = tied[np.argsort(block.indices[start + tied], kind="stable")]
+            chosen = above
+            chosen[tied[:room]] = True
+            keep[start:end] = chosen
+        return row_ids[keep], block.indices[keep].astype(np.int64), block.data[keep]
+    return row_ids, block.indices.astype(np.int64), block.data
+
+
+def _heaviest(matrix: sparse.csr_matrix, terms: int) -> sparse.csr_matrix:
+    """Each row with only its `terms` heaviest values."""
+    counts = np.diff(matrix.indptr)
+    if not len(counts) or counts.max() <= terms:
+        return matrix
+    row_ids = np.repeat(np.arange(matrix.shape[0]), counts)
+    # by row, heaviest first (values of an L2-normalised row are at most 1)
+    order = np.argsort(row_ids * 2.0 - matrix.data)
+    rank = np.arange(len(order)) - np.repeat(matrix.indptr[:-1], counts)
+    keep = np.sort(order[rank < terms])
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, terms))])
+    return sparse.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def _pair_dots(matrix: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The dot product of each pair of rows."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.float32)
+    dots: np.ndarray = np.asarray(matrix[rows].multiply(matrix[cols]).sum(axis=1)).ravel()
+    return dots
+
+
 def neighbour_graph(
     matrix: sparse.csr_matrix,
     *,
@@ -257,54 +392,92 @@ def neighbour_graph(
     neighbours: int = NEIGHBOURS,
     chunk: int = CHUNK_ROWS,
     rows: np.ndarray | None = None,
+    places: sparse.csr_matrix | None = None,
 ) -> sparse.csr_matrix:
     """The sparse graph of each row's closest rows (cosine ≥ threshold, at most `neighbours`
     per row, symmetric, no self-loops); weights are the cosines. With `rows`, only those rows
-    look for neighbours (the others get the edges that point at them)."""
+    look for neighbours (the others get the edges that point at them).
+
+    With `places` (a column per place name), two rows that both name places are neighbours
+    only when one's places include all the other's (`_places_agree`); a row naming none may
+    neighbour any row. The rule applies before the closest are chosen, and it is what keeps
+    the search fast: a row naming places is compared only with the rows sharing one of them
+    (`_keyed`) and with the rows naming none.
+
+    A row naming no place is compared with every row. When that is a great many pairs (more
+    than `EXACT_PAIRS`), such a row looks only through its `QUERY_TERMS` heaviest features
+    (the words few texts share), keeps the `CANDIDATES` best rows by that partial score and
+    ranks those by their exact cosine (impact pruning, as the similar-needs lookup does); the
+    rows naming places then get their edges to place-less rows from the place-less rows' own
+    search (the graph is symmetric)."""
     n = matrix.shape[0]
-    wanted = np.arange(n) if rows is None else np.asarray(rows)
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    common = df > max(COMMON_MIN, COMMON_SHARE * n)
-    search = matrix
-    if common.any():
-        search = matrix.multiply((~common).astype(np.float32)).tocsr()
-        search.eliminate_zeros()
-    transposed = search.T.tocsr()
-    rows_out: list[np.ndarray] = []
-    cols_out: list[np.ndarray] = []
-    vals_out: list[np.ndarray] = []
-    for start in range(0, len(wanted), chunk):
-        ids = wanted[start : start + chunk]
-        block = (search[ids] @ transposed).tocsr()
-        own_rows = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
-        block.data[(block.data < threshold) | (block.indices == ids[own_rows])] = 0
-        block.eliminate_zeros()
-        counts = np.diff(block.indptr)
-        row_ids = np.repeat(np.arange(block.shape[0]), counts)
-        if (counts > neighbours).any():
-            # keep the top `neighbours` of each row: sort by (row, -similarity)
-            order = np.lexsort((-block.data, row_ids))
-            rank = np.arange(len(order)) - np.repeat(block.indptr[:-1], counts)
-            keep = order[rank < neighbours]
-        else:
-            keep = np.arange(len(block.data))
-        rows_out.append(ids[row_ids[keep]])
-        cols_out.append(block.indices[keep])
-        vals_out.append(block.data[keep])
-    found = np.concatenate(rows_out) if rows_out else np.zeros(0, dtype=np.int64)
-    cols = np.concatenate(cols_out) if cols_out else np.zeros(0, dtype=np.int64)
-    vals = np.concatenate(vals_out) if vals_out else np.zeros(0, dtype=np.float32)
-    graph = sparse.csr_matrix((vals, (found, cols)), shape=(n, n))
+    wanted = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    search = _without_common(matrix)
+    named = np.zeros(n, dtype=bool) if places is None else np.diff(places.indptr) > 0
+    unnamed = np.flatnonzero(~named)
+    anywhere = wanted[~named[wanted]]
+    somewhere = wanted[named[wanted]]
+    exact = len(anywhere) * n <= EXACT_PAIRS
+    found: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
+
+    if len(anywhere):
+        everyone = search.T.tocsr()
+        query = search if exact else _heaviest(search, QUERY_TERMS)
+        for start in range(0, len(anywhere), chunk):
+            ids = anywhere[start : start + chunk]
+            block = (query[ids] @ everyone).tocsr()
+            if exact:
+                found.append(
+                    (ids, _closest(block, ids, threshold=threshold, neighbours=neighbours))
+                )
+                continue
+            local, cols, _partial = _closest(block, ids, threshold=1e-9, neighbours=CANDIDATES)
+            cosine = _pair_dots(search, ids[local], cols)
+            ranked = sparse.csr_matrix((cosine, (local, cols)), shape=(len(ids), n))
+            found.append((ids, _closest(ranked, ids, threshold=threshold, neighbours=neighbours)))
+
+    if len(somewhere):
+        assert places is not None
+        keys = places.tocsr()
+        key_counts = np.diff(keys.indptr)
+        keyed = _keyed(search, keys)
+        keyed_t = keyed.T.tocsr()
+        placeless = search[unnamed].T.tocsr() if exact and len(unnamed) else None
+        for start in range(0, len(somewhere), chunk):
+            ids = somewhere[start : start + chunk]
+            block = (keyed[ids] @ keyed_t).tocoo()
+            # pairs sharing several places: their product counts each shared place
+            several = (key_counts[ids[block.row]] > 1) & (key_counts[block.col] > 1)
+            if several.any():
+                r, c = ids[block.row[several]], block.col[several]
+                overlap = np.asarray(keys[r].multiply(keys[c]).sum(axis=1)).ravel()
+                agree = overlap >= np.minimum(key_counts[r], key_counts[c])
+                block.data[several] = np.where(agree, block.data[several] / overlap, 0)
+            part_rows, part_cols, part_vals = [block.row], [block.col], [block.data]
+            if placeless is not None:
+                other = (search[ids] @ placeless).tocoo()
+                part_rows.append(other.row)
+                part_cols.append(unnamed[other.col])
+                part_vals.append(other.data)
+            merged = sparse.csr_matrix(
+                (
+                    np.concatenate(part_vals),
+                    (np.concatenate(part_rows), np.concatenate(part_cols)),
+                ),
+                shape=(len(ids), n),
+            )
+            found.append((ids, _closest(merged, ids, threshold=threshold, neighbours=neighbours)))
+
+    if found:
+        src = np.concatenate([ids[f[0]] for ids, f in found])
+        dst = np.concatenate([f[1] for _ids, f in found])
+        sims = np.concatenate([f[2] for _ids, f in found])
+    else:
+        src = dst = np.zeros(0, dtype=np.int64)
+        sims = np.zeros(0, dtype=np.float32)
+    graph = sparse.csr_matrix((sims, (src, dst)), shape=(n, n))
     symmetric: sparse.csr_matrix = graph.maximum(graph.T).tocsr()
     return symmetric
-
-
-def _without_disagreeing_places(
-    graph: sparse.csr_matrix, places: sparse.csr_matrix
-) -> sparse.csr_matrix:
-    coo = graph.tocoo()
-    keep = _places_agree(places, coo.row, coo.col)
-    return sparse.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=graph.shape)
 
 
 def greedy_cover(graph: sparse.csr_matrix, places: sparse.csr_matrix) -> np.ndarray:
@@ -370,13 +543,12 @@ def _group_matrix(labels: np.ndarray, groups: int) -> sparse.csr_matrix:
     )
 
 
-def _groups_agree(places: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Groups merge when both name no place, or both do and one's places hold the other's."""
-    sizes = np.diff(places.indptr)
-    both_empty = (sizes[rows] == 0) & (sizes[cols] == 0)
-    both_named = (sizes[rows] > 0) & (sizes[cols] > 0)
-    result: np.ndarray = both_empty | (both_named & _places_agree(places, rows, cols))
-    return result
+def _with_no_place_key(places: sparse.csr_matrix) -> sparse.csr_matrix:
+    """The groups' places with one more column, "no place", for the groups naming none: such
+    groups merge only with each other (a group naming places only with groups whose places
+    agree)."""
+    none = (np.diff(places.indptr) == 0).astype(np.float32)
+    return sparse.hstack([places, sparse.csr_matrix(none[:, None])], format="csr")
 
 
 def cluster(
@@ -394,7 +566,7 @@ def cluster(
     n = matrix.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    graph = _without_disagreeing_places(neighbour_graph(matrix, threshold=threshold), places)
+    graph = neighbour_graph(matrix, threshold=threshold, places=places)
     labels = greedy_cover(graph, places)
     for _round in range(rounds):
         groups = int(labels.max()) + 1
@@ -403,10 +575,11 @@ def cluster(
         if len(several) == 0:  # neighbours in the first place
             break
         centres = _centres(matrix, labels, groups)
-        link = neighbour_graph(centres, threshold=merge_threshold, rows=several).tocoo()
-        keep = (sizes[link.row] + sizes[link.col] > 2) & _groups_agree(
-            _group_places(places, labels, groups), link.row, link.col
-        )
+        keys = _with_no_place_key(_group_places(places, labels, groups))
+        link = neighbour_graph(
+            centres, threshold=merge_threshold, rows=several, places=keys
+        ).tocoo()
+        keep = sizes[link.row] + sizes[link.col] > 2
         if not keep.any():
             break
         kept = sparse.csr_matrix(
@@ -422,6 +595,8 @@ def cluster(
         )
         _, component = connected_components(pairs, directed=False)
         _, labels = np.unique(component[labels], return_inverse=True)
+        if groups >= MERGE_SETTLED_FROM and len(mutual) / 2 < MERGE_SETTLED * groups:
+            break  # the merging has settled: later rounds would join a few more at most
     return labels
 
 
@@ -532,11 +707,12 @@ def hot_topics(
     n = len(corpus.texts)
     if n == 0:
         return []
-    prints = [tx.fingerprint(t) for t in corpus.texts]
+    normalized = [tx.normalize(t) for t in corpus.texts]
+    prints = [tx.fingerprint_normalized(t) for t in normalized]
     first: dict[str, int] = {}
     for i, fp in enumerate(prints):
         first.setdefault(fp, i)
-    read = {fp: analyse(corpus.texts[i], known) for fp, i in first.items()}
+    read = {fp: analyse_normalized(normalized[i], known) for fp, i in first.items()}
     # a text with no terms (empty, emoji or punctuation only, a bare place name) says nothing
     # to compare: all such texts would share one fingerprint and form an empty "topic"
     first = {fp: i for fp, i in first.items() if read[fp].terms}

@@ -2,8 +2,9 @@
 and recently closed needs, so that the user can link, merge or attach it to a topic.
 
 How it works
-- The index itself (rows of character 2–3-gram TF-IDF with the IDF squared, column-major, and
-  the impact-pruned lookup over the query's `QUERY_TERMS` heaviest n-grams) is
+- The index itself (rows of character 2–3-gram TF-IDF with the IDF squared, a column index of
+  each row's heaviest n-grams, and the impact-pruned lookup over the query's `QUERY_TERMS`
+  heaviest n-grams) is
   `wenxu.insight.similar_index.SimilarIndex`; this module keeps one per process and fills it
   from the ledger.
 - It holds the rows of the active needs and of those closed within `WENXU_SIMILAR_RECENT_DAYS`

@@ -1,7 +1,8 @@
-"""The similar-needs index (issue #7 §1): rows of character 2–3-gram TF-IDF with the IDF squared,
-column-major, with each row's need id, area, category and recorder, and the impact-pruned lookup
-over them. Pure NumPy/SciPy: building it from the ledger, keeping it fresh and checking the
-viewer's scope are `wenxu.insight.similar`'s."""
+"""The similar-needs index (issue #7 §1): rows of character 2–3-gram TF-IDF with the IDF
+squared, with each row's need id, area, category and recorder; a column index of each row's
+`INDEX_TERMS` heaviest n-grams, and the impact-pruned lookup over it. Pure NumPy/SciPy: building
+it from the ledger, keeping it fresh and checking the viewer's scope are
+`wenxu.insight.similar`'s."""
 
 import time
 from collections.abc import Collection, Iterable
@@ -18,8 +19,13 @@ from wenxu.insight.text import N_FEATURES, SIMILARITY_NGRAMS, Featuriser
 IDF_POWER = 2.0
 # Lookup. QUERY_TERMS and CANDIDATES were chosen on synthetic needs with planted duplicates
 # (bench/b7_similar.py): recall@5 against the exact cosine stays above 0.9.
-QUERY_TERMS = 16
+QUERY_TERMS = 20
 CANDIDATES = 100
+# Each need is findable (in the column index the lookup reads) under its INDEX_TERMS heaviest
+# n-grams only: its rarest words, places and names, what a differently worded report of the
+# same matter shares with it. The common n-grams (小区, 希望, 反映 …) would make every posting
+# list long and find nothing particular. The exact cosine reads the full rows.
+INDEX_TERMS = 24
 # Boosts: a need in the same area (grid) or of the same category is more likely the same matter.
 AREA_BOOST = 0.15
 CATEGORY_BOOST = 0.10
@@ -28,7 +34,25 @@ CATEGORY_BOOST = 0.10
 
 
 def _csc(rows: sparse.csr_matrix) -> sparse.csc_matrix:
+    """The column index of `rows`: each row under its INDEX_TERMS heaviest n-grams."""
+    counts = np.diff(rows.indptr)
+    if len(counts) and counts.max() > INDEX_TERMS:
+        row_ids = np.repeat(np.arange(rows.shape[0]), counts)
+        # by row, heaviest first (the values of an L2-normalised row are at most 1)
+        order = np.argsort(row_ids * 2.0 - rows.data, kind="stable")
+        rank = np.arange(len(order)) - np.repeat(rows.indptr[:-1], counts)
+        keep = np.sort(order[rank < INDEX_TERMS])
+        indptr = np.concatenate([[0], np.cumsum(np.minimum(counts, INDEX_TERMS))])
+        rows = sparse.csr_matrix(
+            (rows.data[keep], rows.indices[keep], indptr), shape=rows.shape, dtype=np.float32
+        )
     matrix = rows.tocsc()
+    matrix.sort_indices()
+    return matrix
+
+
+def _csr(rows: sparse.csr_matrix) -> sparse.csr_matrix:
+    matrix = rows.tocsr()
     matrix.sort_indices()
     return matrix
 
@@ -53,8 +77,10 @@ class SimilarIndex:
     found by a binary search in each part."""
 
     featuriser: Featuriser
-    base: sparse.csc_matrix
-    extra: sparse.csc_matrix  # rows appended since the build (weighted with the build's IDF)
+    base: sparse.csc_matrix  # the column index of the rows (see INDEX_TERMS)
+    extra: sparse.csc_matrix  # of the rows appended since the build (the build's IDF)
+    base_rows: sparse.csr_matrix  # the rows themselves
+    extra_rows: sparse.csr_matrix
     ids: np.ndarray  # int64, base rows then extra rows
     area_ids: np.ndarray  # int64, 0 when unknown
     category_ids: np.ndarray  # int64, 0 when none
@@ -114,6 +140,8 @@ class SimilarIndex:
             featuriser=featuriser,
             base=_csc(rows),
             extra=sparse.csc_matrix((0, width), dtype=np.float32),
+            base_rows=_csr(rows),
+            extra_rows=sparse.csr_matrix((0, width), dtype=np.float32),
             ids=ids,
             area_ids=np.asarray(area_ids, dtype=np.int64)[order],
             category_ids=np.asarray(category_ids, dtype=np.int64)[order],
@@ -142,7 +170,7 @@ class SimilarIndex:
         ids = ids[new]
         texts = [text for text, keep in zip(texts, new.tolist(), strict=True) if keep]
         recorders = _int64(recorded_by_ids, len(new))[new]
-        rows = sparse.vstack([self.extra.tocsr(), self.featuriser.transform(texts)], format="csr")
+        rows = sparse.vstack([self.extra_rows, self.featuriser.transform(texts)], format="csr")
         base = slice(0, self.base_size)
         extra = slice(self.base_size, None)
         extra_ids = np.concatenate([self.ids[extra], ids])
@@ -156,6 +184,8 @@ class SimilarIndex:
             featuriser=self.featuriser,
             base=self.base,
             extra=_csc(rows[order]),
+            base_rows=self.base_rows,
+            extra_rows=_csr(rows[order]),
             ids=np.concatenate([self.ids[base], extra_ids[order]]),
             area_ids=joined(self.area_ids, area_ids),
             category_ids=joined(self.category_ids, category_ids),
@@ -176,7 +206,7 @@ class SimilarIndex:
 
     @property
     def nnz(self) -> int:
-        return int(self.base.nnz + self.extra.nnz)
+        return int(self.base_rows.nnz + self.extra_rows.nnz)
 
     @property
     def base_size(self) -> int:
@@ -185,7 +215,7 @@ class SimilarIndex:
     # ---- querying
 
     def query_vector(self, text: str) -> sparse.csr_matrix:
-        return self.featuriser.transform([text])
+        return self.featuriser.transform_one(text)
 
     def _parts(self) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the base rows and of the extra rows, each sorted."""
@@ -196,10 +226,11 @@ class SimilarIndex:
         wanted = np.fromiter(ids, dtype=np.int64, count=len(ids))
         found = []
         for start, part in zip((0, self.base_size), self._parts(), strict=True):
-            rows = np.searchsorted(part, wanted)
-            rows = rows[rows < len(part)]
-            found.append(rows[np.isin(part[rows], wanted)] + start)
-        return np.concatenate(found)
+            if not len(part):
+                continue
+            rows = np.minimum(np.searchsorted(part, wanted), len(part) - 1)
+            found.append(rows[part[rows] == wanted] + start)
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     def _contains(self, ids: np.ndarray) -> np.ndarray:
         """For each of `ids`, whether it is in the index."""
@@ -263,8 +294,12 @@ class SimilarIndex:
         offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
         rows = matrix.indices[offsets]
         values = matrix.data[offsets] * np.repeat(weights, lengths)
-        touched, inverse = np.unique(rows, return_inverse=True)
-        return touched.astype(np.int64), np.bincount(inverse, weights=values)
+        if total * 8 < matrix.shape[0]:  # few postings: sorting them is cheaper
+            touched, inverse = np.unique(rows, return_inverse=True)
+            return touched.astype(np.int64), np.bincount(inverse, weights=values)
+        scores = np.bincount(rows, weights=values, minlength=matrix.shape[0])
+        touched = np.flatnonzero(scores)
+        return touched, scores[touched]
 
     def postings_read(self, query: sparse.csr_matrix, exclude_ids: Collection[int] = ()) -> int:
         """How many stored values a lookup reads (for tests and the benchmark)."""
@@ -324,27 +359,30 @@ class SimilarIndex:
         return boost
 
     def _dots(self, query: sparse.csr_matrix, rows: np.ndarray) -> np.ndarray:
-        """Exact dot products of the query with a few rows, read from the columns: a binary
-        search for the rows in each of the query's posting lists (sorted by row)."""
+        """Exact dot products of the query with a few rows, read from the rows."""
         result = np.zeros(len(rows), dtype=np.float64)
-        for matrix, offset in ((self.base, 0), (self.extra, self.base_size)):
+        terms, weights = query.indices, query.data.astype(np.float64)
+        if not len(terms):
+            return result
+        if np.any(terms[1:] < terms[:-1]):
+            order = np.argsort(terms)
+            terms, weights = terms[order], weights[order]
+        for matrix, offset in ((self.base_rows, 0), (self.extra_rows, self.base_size)):
             local = rows - offset
             mine = (local >= 0) & (local < matrix.shape[0])
             if not mine.any():
                 continue
-            # Same dtype as the posting lists, or searchsorted copies each one to convert it.
-            wanted = local[mine].astype(matrix.indices.dtype)
-            total = np.zeros(len(wanted), dtype=np.float64)
-            indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
-            bounds = np.stack([indptr[query.indices], indptr[query.indices + 1]], axis=1)
-            for (start, end), weight in zip(bounds.tolist(), query.data.tolist(), strict=True):
-                if start == end:
-                    continue
-                at = np.searchsorted(indices[start:end], wanted) + start
-                np.minimum(at, end - 1, out=at)
-                hit = indices[at] == wanted
-                total[hit] += data[at[hit]] * weight
-            result[mine] = total
+            # the rows' values, gathered without building a sub-matrix
+            wanted = local[mine]
+            starts = matrix.indptr[wanted]
+            lengths = matrix.indptr[wanted + 1] - starts
+            total = int(lengths.sum())
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+            columns = matrix.indices[offsets]
+            at = np.minimum(np.searchsorted(terms, columns), len(terms) - 1)
+            products = np.where(terms[at] == columns, matrix.data[offsets] * weights[at], 0.0)
+            owner = np.repeat(np.arange(len(wanted)), lengths)
+            result[mine] = np.bincount(owner, weights=products, minlength=len(wanted))
         return np.clip(result, 0.0, 1.0)
 
     def cosines(self, query: sparse.csr_matrix, ids: Collection[int]) -> dict[int, float]:
@@ -367,11 +405,9 @@ class SimilarIndex:
         """The best `limit` of `ids` by exact cosine, boosted by the indexed area and category."""
         rows = self._rows_of(ids)
         scores = self._dots(query, rows) * self._boosts(rows, area_id, category_id)
-        ranked = sorted(
-            zip(self.ids[rows].tolist(), scores.tolist(), strict=True),
-            key=lambda item: (-item[1], -item[0]),
-        )
-        return ranked[:limit]
+        found = self.ids[rows]
+        best = np.lexsort((-found, -scores))[:limit]
+        return list(zip(found[best].tolist(), scores[best].tolist(), strict=True))
 
     def exact_top(
         self, query: sparse.csr_matrix, *, limit: int, exclude_ids: Collection[int] = ()
@@ -379,7 +415,7 @@ class SimilarIndex:
         """Brute force: the cosine with every row (the baseline of bench B7)."""
         dense = np.zeros(query.shape[1], dtype=np.float32)
         dense[query.indices] = query.data
-        scores = np.concatenate([self.base @ dense, self.extra @ dense])
+        scores = np.concatenate([self.base_rows @ dense, self.extra_rows @ dense])
         if exclude_ids:
             scores[np.isin(self.ids, np.fromiter(exclude_ids, dtype=np.int64))] = -1.0
         top = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]

@@ -11,17 +11,18 @@ use the same `fit`, prediction the same `transform`: what is evaluated is what r
 """
 
 import io
+import itertools
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize as l2_normalize
 
-from wenxu.insight.text import ROUTING_NGRAMS, Featuriser
+from wenxu.insight.text import N_FEATURES, ROUTING_NGRAMS, Featuriser
 
 FORMAT = 1
 MAX_FEATURES = 2**16
@@ -37,6 +38,14 @@ C = 100.0
 EXTRA_WEIGHT = 0.5
 
 _featuriser = Featuriser(ngram_range=ROUTING_NGRAMS)
+_featuriser_normalized = Featuriser(ngram_range=ROUTING_NGRAMS, normalized=True)
+
+
+def text_counts(texts: Sequence[str], *, normalized: bool = False) -> sparse.csr_matrix:
+    """The hashed n-gram counts every router reads (`Router.predict_counts`): computed once,
+    they serve both the category and the unit model. `normalized`: the texts are
+    `text.normalize`d already."""
+    return (_featuriser_normalized if normalized else _featuriser).counts(texts)
 
 
 def area_key(area_id: int) -> int:
@@ -59,6 +68,8 @@ class Router:
     coef: np.ndarray  # float32 (classes, columns + extras)
     intercept: np.ndarray  # float32 (classes,)
     classes: np.ndarray  # int64 ids, or str labels (evaluation)
+    _columns: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+    _kept: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     # --- features ---------------------------------------------------------------------------
 
@@ -73,36 +84,58 @@ class Router:
     ) -> sparse.csr_matrix:
         rows = counts.shape[0]
         width = len(self.columns)
-        pos = np.searchsorted(self.columns, counts.indices)
-        clipped = np.minimum(pos, max(width - 1, 0))
-        keep = (pos < width) & (self.columns[clipped] == counts.indices) if width else pos < 0
-        row_of = np.repeat(np.arange(rows), np.diff(counts.indptr))
+        pos = self._positions()[counts.indices]
+        keep = pos >= 0
+        kept = np.concatenate([[0], np.cumsum(keep)])
         text = sparse.csr_matrix(
-            (counts.data[keep] * self.idf[pos[keep]], (row_of[keep], pos[keep])),
+            (
+                (counts.data[keep] * self.idf[pos[keep]]).astype(np.float32),
+                pos[keep],
+                kept[counts.indptr],
+            ),
             shape=(rows, width + len(self.extras)),
-            dtype=np.float32,
         )
         text = l2_normalize(text, norm="l2", copy=False)
         if extras is None or not len(self.extras):
             return text.tocsr()
-        r: list[int] = []
-        c: list[int] = []
-        for i, keys in enumerate(extras):
-            for key in keys:
-                j = int(np.searchsorted(self.extras, key))
-                if j < len(self.extras) and self.extras[j] == key:
-                    r.append(i)
-                    c.append(width + j)
+        lengths = [len(keys) for keys in extras]
+        keys = np.fromiter(
+            itertools.chain.from_iterable(extras), dtype=np.int64, count=sum(lengths)
+        )
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        at = np.minimum(np.searchsorted(self.extras, keys), len(self.extras) - 1)
+        known = self.extras[at] == keys
         onehot = sparse.csr_matrix(
-            (np.full(len(r), EXTRA_WEIGHT, dtype=np.float32), (r, c)),
+            (
+                np.full(int(known.sum()), EXTRA_WEIGHT, dtype=np.float32),
+                (owner[known], width + at[known]),
+            ),
             shape=text.shape,
         )
         return (text + onehot).tocsr()
 
     # --- prediction --------------------------------------------------------------------------
 
+    def _positions(self) -> np.ndarray:
+        """For each hashed n-gram column, its kept column (-1: not kept)."""
+        cached = self._kept
+        if cached is None or cached[0] is not self.columns:
+            positions = np.full(N_FEATURES, -1, dtype=np.int32)
+            positions[self.columns] = np.arange(len(self.columns), dtype=np.int32)
+            cached = self._kept = (self.columns, positions)
+        return cached[1]
+
+    def _coef_columns(self) -> np.ndarray:
+        """The coefficients as (columns, classes), contiguous: a sparse product with `coef.T`
+        (a transposed view) copies the whole matrix on every call, which is most of the time
+        of a single suggestion."""
+        cached = self._columns
+        if cached is None or cached[0] is not self.coef:
+            cached = self._columns = (self.coef, np.ascontiguousarray(self.coef.T))
+        return cached[1]
+
     def probabilities(self, features: sparse.csr_matrix) -> np.ndarray:
-        scores: np.ndarray = np.asarray(features @ self.coef.T) + self.intercept
+        scores: np.ndarray = np.asarray(features @ self._coef_columns()) + self.intercept
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
@@ -112,9 +145,16 @@ class Router:
         self, texts: Sequence[str], extras: Sequence[Sequence[int]] | None = None
     ) -> list[tuple[object, float]]:
         """The most likely class of each text with its probability."""
-        probs = self.probabilities(self.transform(texts, extras))
+        return self.predict_counts(text_counts(texts), extras)
+
+    def predict_counts(
+        self, counts: sparse.csr_matrix, extras: Sequence[Sequence[int]] | None = None
+    ) -> list[tuple[object, float]]:
+        """`predict` from the texts' `text_counts`."""
+        probs = self.probabilities(self._compact(counts, extras))
         best = probs.argmax(axis=1)
-        return [(self.classes[b].item(), float(probs[i, b])) for i, b in enumerate(best)]
+        chosen = probs[np.arange(len(best)), best]
+        return list(zip(self.classes[best].tolist(), chosen.tolist(), strict=True))
 
     # --- storage -----------------------------------------------------------------------------
 
@@ -178,6 +218,8 @@ class Router:
             raise FormatError("columns and extras must be integers")
         if classes.dtype.kind not in "iuU" or len(classes) < 2:
             raise FormatError("classes must be two or more integers or strings")
+        if len(columns) and (int(columns.min()) < 0 or int(columns.max()) >= N_FEATURES):
+            raise FormatError("columns outside the hashed n-gram space")
         for name, keys in (("columns", columns), ("extras", extras)):
             if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
                 raise FormatError(f"{name} are not sorted")

@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from scipy import sparse
 
 from wenxu.insight.models import RoutingSuggestion, RoutingTarget
 from wenxu.insight.routing import rules as rules_mod
+from wenxu.insight.routing.features import Router, text_counts
 from wenxu.insight.routing.store import active_routers
 from wenxu.insight.routing.training import unit_extras
-from wenxu.insight.text import need_text
+from wenxu.insight.text import need_text, normalize
 from wenxu.needs.models import Category, Need
 from wenxu.needs.states import Status
 from wenxu.organisations.models import Unit
@@ -72,19 +74,34 @@ class _Raw:
     unit_model_id: int | None = None
 
 
-def suggest_many(needs: Sequence[Need]) -> list[_Raw]:
-    """Suggestions (as ids) for many needs at once: rules, then both models in one batch each.
+def suggest_many(
+    needs: Sequence[Need],
+    *,
+    rules: list[rules_mod.CompiledRule] | None = None,
+    routers: dict[str, tuple[int, Router]] | None = None,
+) -> list[_Raw]:
+    """Suggestions (as ids) for many needs at once: rules, then both models in one batch each
+    (the texts are featurised once for both).
 
     Needs must have `area` loaded. Two queries, whatever the number of needs (plus a model's
-    arrays the first time a process uses it)."""
-    compiled = rules_mod.active_rules()
-    routers = active_routers()
+    arrays the first time a process uses it); none when `rules` and `routers` are given."""
+    compiled = rules_mod.active_rules() if rules is None else rules
+    routers = active_routers() if routers is None else routers
     raws = [_Raw() for _need in needs]
-    texts = [need_text(n.title, n.description) for n in needs]
+    # normalised once, for the rules and the models alike
+    texts = [normalize(need_text(n.title, n.description)) for n in needs]
+    counts: sparse.csr_matrix | None = None
+
+    def counts_of(wanted: list[int]) -> sparse.csr_matrix:
+        nonlocal counts
+        if counts is None:
+            counts = text_counts(texts, normalized=True)
+        return counts if len(wanted) == len(texts) else counts[wanted]
+
     for raw, need, text in zip(raws, needs, texts, strict=True):
         if not compiled:
             break
-        hits = rules_mod.matching(compiled, text=rules_mod.compact(text), area_path=need.area.path)
+        hits = rules_mod.matching(compiled, text=text.replace(" ", ""), area_path=need.area.path)
         for rule in hits:
             if raw.category_id is None and rule.category_id is not None:
                 raw.category_id = rule.category_id
@@ -98,9 +115,7 @@ def suggest_many(needs: Sequence[Need]) -> list[_Raw]:
         model_id, router = routers[RoutingTarget.CATEGORY]
         wanted = [i for i, raw in enumerate(raws) if raw.category_id is None]
         if wanted:
-            for i, (label, p) in zip(
-                wanted, router.predict([texts[i] for i in wanted]), strict=True
-            ):
+            for i, (label, p) in zip(wanted, router.predict_counts(counts_of(wanted)), strict=True):
                 raws[i].category_id = int(label)  # type: ignore[call-overload]
                 raws[i].category_confidence = p
                 raws[i].category_model_id = model_id
@@ -116,7 +131,7 @@ def suggest_many(needs: Sequence[Need]) -> list[_Raw]:
                 )
                 for i in wanted
             ]
-            predictions = router.predict([texts[i] for i in wanted], extras)
+            predictions = router.predict_counts(counts_of(wanted), extras)
             for i, (label, p) in zip(wanted, predictions, strict=True):
                 raws[i].unit_id = int(label)  # type: ignore[call-overload]
                 raws[i].unit_confidence = p

@@ -20,6 +20,7 @@ from wenxu.insight.routing import features, training
 from wenxu.insight.routing.store import clear_cache
 from wenxu.insight.routing.suggest import routing_suggest
 from wenxu.insight.routing.training import TrainingConflict, router_train
+from wenxu.insight.text import N_FEATURES
 from wenxu.needs import services
 
 TEXTS = ["自来水停水", "水压低没水", "路灯不亮", "道路坑洼", "学校学位", "幼儿园太远"] * 2
@@ -90,6 +91,7 @@ def _mismatched() -> dict[str, dict[str, np.ndarray]]:
         "short-intercept": {"intercept": intercept[:-1]},
         "extras-without-coef": {"extras": np.append(extras, extras[-1] + 4)},
         "unsorted-columns": {"columns": columns[::-1].copy()},
+        "columns-beyond-hashing": {"columns": columns + N_FEATURES},
         "float-columns": {"columns": columns.astype(np.float64)},
         "float-classes": {"classes": classes.astype(np.float64)},
         "one-class": {
