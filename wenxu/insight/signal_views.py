@@ -18,7 +18,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -32,10 +31,13 @@ from wenxu.insight.models import Signal
 from wenxu.lib import clock
 from wenxu.needs import ledger_forms
 from wenxu.needs.exceptions import InvalidInput, NotPermitted, StaleVersion
+from wenxu.needs.selectors import keyset_page
 from wenxu.organisations.models import Area
 from wenxu.visits.plans import may_edit_plans
 
 PAGE_SIZE = 20
+# Latest periods first, the most significant first within one; pages by cursor (keyset).
+ORDER = ("-period_end", "-score", "-id")
 ALL = "all"
 STATE_CHOICES: tuple[tuple[str, Any], ...] = (
     *Signal.State.choices,
@@ -206,13 +208,21 @@ def signal_list(request: HttpRequest) -> HttpResponse:
         signals = signals.filter(state=state)
     if area is not None:
         signals = signals.filter(area__path__startswith=area.path)
-    page = Paginator(signals, PAGE_SIZE).get_page(request.GET.get("page"))
+    cursor = request.GET.get("cursor") or None
+    try:
+        found, next_cursor = keyset_page(signals, ORDER, cursor, PAGE_SIZE)
+    except InvalidInput as error:
+        problems += [message for messages in error.errors.values() for message in messages]
+        cursor = None
+        found, next_cursor = keyset_page(signals, ORDER, cursor, PAGE_SIZE)
     query = {"state": state if state != Signal.State.NEW else "", "area": area.pk if area else ""}
     base_query = urlencode({k: v for k, v in query.items() if v})
     context = {
-        "rows": _rows(list(page.object_list)),
-        "page": page,
-        "page_query": base_query + ("&" if base_query else ""),
+        "rows": _rows(found),
+        "first_url": f"?{base_query}" if cursor else "",
+        "next_url": f"?{base_query}{'&' if base_query else ''}{urlencode({'cursor': next_cursor})}"
+        if next_cursor
+        else "",
         "state": state,
         "states": STATE_CHOICES,
         "area": area,

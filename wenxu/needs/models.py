@@ -284,10 +284,63 @@ class Need(models.Model):
         verbose_name = _("诉求")
         verbose_name_plural = _("诉求台账")
         ordering: ClassVar = ["-id"]
+        # Partial indexes on the active set (DESIGN §3; about a tenth of the ledger): the open
+        # ledger by deadline, whole, by unit and by area; one status; and the needs still
+        # waiting for a reply (超期, 临期, the sweep). Closed needs never enter them, so they
+        # stay small and cost a closed need nothing. On PostgreSQL they carry the columns the
+        # scoping selector checks (`include`), so a count or a page reads the index alone;
+        # SQLite has no such columns and keeps the plain index. Plans and numbers: ADR 0021.
         indexes: ClassVar = [
-            models.Index(fields=["status", "resolve_due"], name="need_status_due"),
-            models.Index(fields=["lead_unit", "status"], name="need_unit_status"),
-            models.Index(fields=["area", "status"], name="need_area_status"),
+            models.Index(
+                fields=["resolve_due", "id"],
+                include=[
+                    "status",
+                    "area",
+                    "lead_unit",
+                    "recorded_by",
+                    "about_unit",
+                    "about_unit_disclosed",
+                ],
+                condition=models.Q(status__in=sorted(states.ACTIVE)),
+                name="need_active_due",
+            ),
+            models.Index(
+                fields=["lead_unit", "resolve_due", "id"],
+                include=["status", "area", "recorded_by", "about_unit", "about_unit_disclosed"],
+                condition=models.Q(status__in=sorted(states.ACTIVE)),
+                name="need_active_unit_due",
+            ),
+            models.Index(
+                fields=["area", "resolve_due", "id"],
+                include=[
+                    "status",
+                    "lead_unit",
+                    "recorded_by",
+                    "about_unit",
+                    "about_unit_disclosed",
+                ],
+                condition=models.Q(status__in=sorted(states.ACTIVE)),
+                name="need_active_area_due",
+            ),
+            models.Index(
+                fields=["status", "resolve_due", "id"],
+                include=["response_due", "replied_at", "followup_date"],
+                condition=models.Q(status__in=sorted(states.ACTIVE)),
+                name="need_active_status_due",
+            ),
+            models.Index(
+                fields=["resolve_due", "id"],
+                include=[
+                    "status",
+                    "area",
+                    "lead_unit",
+                    "recorded_by",
+                    "about_unit",
+                    "about_unit_disclosed",
+                ],
+                condition=models.Q(status__in=sorted(states.ACTIVE), replied_at__isnull=True),
+                name="need_running_due",
+            ),
         ]
         constraints: ClassVar = [
             models.CheckConstraint(

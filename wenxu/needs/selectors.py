@@ -11,10 +11,15 @@ import binascii
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import F, Model, Prefetch, Q, QuerySet, Subquery
+from django.db.models.lookups import In
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,30 +34,96 @@ from wenxu.residents import pii
 from wenxu.residents.models import Requester
 
 
+class AnyOf(In):  # type: ignore[type-arg]  # generic in django-stubs only
+    """`field IN (values)` or `field IN (subquery)`, written `field = ANY(...)` on PostgreSQL.
+
+    A list goes as one array parameter, not one parameter per value. A subquery becomes
+    `ANY(ARRAY(subquery))`: computed once (an InitPlan), it is an index condition the planner
+    can combine with others under an OR (a BitmapOr), where `IN (subquery)` under an OR can
+    only be checked row by row. Other databases get the plain `IN`.
+    """
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if self.rhs_is_direct_value():
+            return f"{lhs} = ANY(%s)", (*lhs_params, list(rhs_params))
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+
+
+def _co_handled(units: Any) -> QuerySet[Any]:
+    """The ids of the needs any of `units` (ids, or a subquery of ids) co-handles (协办)."""
+    return Need.co_units.through.objects.filter(AnyOf(F("unit_id"), units)).values("need_id")
+
+
 def scope_q(user: User) -> Q:
     """The Q that selects exactly the needs `user` may see (an empty match when none).
 
-    One condition for the database, whatever the number of scopes: what the unit scopes show
-    is cut by `criticism_hidden_q` (an uncorrelated subquery on the unit tree), never per row.
+    One condition for the database, whatever the number of scopes, and no join: each kind of
+    scope is one uncorrelated subquery on the area or unit tree (all the user's area subtrees
+    in one, all their unit subtrees in another), which PostgreSQL reads once per query and
+    then checks row by row in a hash, so the order of the page can come from an index (ADR
+    0021). What the unit scopes show is cut by `criticism_hidden_q`, never per row.
     """
     q = Q(recorded_by=user)
-    through_units: Q | None = None
-    for scope in scopes_for_user(user):
-        if scope.area_path:
-            q |= Q(area__path__startswith=scope.area_path)
-        if scope.unit_path:
-            here = Q(lead_unit__path__startswith=scope.unit_path) | Q(
-                Exists(
-                    Need.co_units.through.objects.filter(
-                        need_id=OuterRef("pk"), unit__path__startswith=scope.unit_path
-                    )
-                )
-            )
-            through_units = here if through_units is None else through_units | here
-    if through_units is not None:
-        hidden = criticism_hidden_q(unit_scope_paths(user))
+    scopes = scopes_for_user(user)
+    area_paths = [scope.area_path for scope in scopes if scope.area_path]
+    if area_paths:
+        q |= Q(area__in=Area.objects.filter(under_q(area_paths)).order_by().values("pk"))
+    unit_paths = [scope.unit_path for scope in scopes if scope.unit_path]
+    if unit_paths:
+        units = Unit.objects.filter(under_q(unit_paths)).order_by().values("pk")
+        through_units = Q(lead_unit__in=units) | Q(pk__in=_co_handled(units))
+        hidden = criticism_hidden_q(unit_paths)
         q |= through_units & ~hidden if hidden is not None else through_units
     return q
+
+
+# A viewer whose area or unit scope holds at most this many nodes is "narrow": the ledger
+# names those nodes in its queries (`narrow_scope_q`). Above it the scope is broad, and walking
+# an index in the order of the page is the better way in anyway.
+NARROW_SCOPE_MAX_NODES = 1000
+
+
+@dataclass(frozen=True)
+class NarrowScope:
+    """`narrow_scope_q`'s answer: the condition, and its main part: the needs in the viewer's
+    areas, or else those their units lead (see `_short_list`); None without either."""
+
+    q: Q
+    main: "_Part | None"
+
+
+def narrow_scope_q(user: User) -> NarrowScope | None:
+    """For a viewer with a narrow scope: a condition that every need they may see meets (so
+    `scope_q(user) & narrow_scope_q(user).q` selects the same needs as `scope_q(user)`), written
+    for the planner: the ids of their areas and units as literal arrays, the co-handled needs
+    as one array, so PostgreSQL counts and pages from the indexes on `area_id` and
+    `lead_unit_id` and knows how many needs that is. None for a broad scope. One query per
+    kind of scope the user holds (areas, units); the user's memberships are cached.
+    """
+    scopes = scopes_for_user(user)
+    area_paths = [scope.area_path for scope in scopes if scope.area_path]
+    unit_paths = [scope.unit_path for scope in scopes if scope.unit_path]
+    q = Q(recorded_by=user)
+    main: _Part | None = None
+    for model, paths in ((Unit, unit_paths), (Area, area_paths)):
+        if not paths:
+            continue
+        ids = list(
+            model._default_manager.filter(under_q(paths))
+            .order_by()
+            .values_list("pk", flat=True)[: NARROW_SCOPE_MAX_NODES + 1]
+        )
+        if len(ids) > NARROW_SCOPE_MAX_NODES:
+            return None
+        if model is Area:
+            main = _Part.of("area_id", ids)
+            q |= main.inside
+        else:
+            main = _Part.of("lead_unit_id", ids)
+            q |= main.inside | Q(AnyOf(F("pk"), _co_handled(ids)))
+    return NarrowScope(q=q, main=main)
 
 
 # --------------------------------------------------------------------------- 批评/投诉 about a unit
@@ -162,9 +233,73 @@ def requester_number_q(text: str, *, viewer: User | None) -> Q | None:
 
 
 def need_queryset_for_user(*, user: User) -> QuerySet[Need]:
+    """The needs `user` may see (`scope_q`). Built once per user object, like its memberships
+    (`scopes_for_user`), and handed out as a fresh copy each time."""
     if not user.is_active:
         return Need.objects.none()
-    return Need.objects.filter(scope_q(user))
+    built: QuerySet[Need] | None = getattr(user, "_wenxu_needs_in_scope", None)
+    if built is None:
+        built = Need.objects.filter(scope_q(user))
+        user._wenxu_needs_in_scope = built  # type: ignore[attr-defined]
+    return built.all()
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The needs whose `field` is one of some ids, and the others (a NULL is not in it, and
+    `NOT (NULL = ANY(…))` is not true either: the complement says so)."""
+
+    inside: Q
+    outside: Q
+
+    @classmethod
+    def of(cls, field: str, ids: list[int]) -> "_Part":
+        inside = Q(AnyOf(F(field), ids))
+        return cls(inside=inside, outside=~inside | Q(**{f"{field}__isnull": True}))
+
+
+@dataclass(frozen=True)
+class _Listing:
+    needs: QuerySet[Need]
+    # `needs` without the narrow scope's hint (the same rows), and a part of them an index
+    # finds alone (the needs of a unit filter's units, of a viewer's areas or units), which
+    # `_short_list` reads first; None when there is none.
+    plain: QuerySet[Need]
+    main: _Part | None
+
+
+def _listed(user: User, filters: "NeedFilters") -> _Listing:
+    """The needs of a list: in the user's scope, cut by `filters`, and, for a narrow scope,
+    with its hint (`narrow_scope_q`). A unit or an area filter already names where the
+    needs are: no hint then (it would cost its query for nothing)."""
+    units: list[int] = []
+    qs = apply_filters(need_queryset_for_user(user=user), filters, viewer=user, units=units)
+    main = _Part.of("lead_unit_id", units) if units else None
+    if not user.is_active or filters.unit is not None or filters.area is not None:
+        return _Listing(qs, qs, main)
+    narrow = narrow_scope_q(user)
+    if narrow is None:
+        return _Listing(qs, qs, main)
+    return _Listing(qs.filter(narrow.q), qs, narrow.main)
+
+
+def _short_list(listing: _Listing, field: str, cap: int) -> list[tuple[int, Any]] | None:
+    """Every need of `listing` as (id, `field`), when there are at most `cap`; None past it.
+
+    Read in two parts: the needs of the main part (a unit's or an area's, through their index
+    alone, without the hint, whose OR would have the planner walk the whole open ledger or
+    every co-handled need), then the others (co-handled, recorded by the viewer). The main
+    part is counted first: when it alone passes the cap, nothing more is read (a busy unit's
+    co-handled needs, thousands over the years, are looked at only when the list can still be
+    short). Three queries for a short list, one for a long one.
+    """
+    assert listing.main is not None
+    main = listing.plain.filter(listing.main.inside).order_by()
+    if main[: cap + 1].count() > cap:  # a number, not a thousand rows to parse
+        return None
+    rest = listing.needs.filter(listing.main.outside).order_by().values_list("pk", field)
+    found = list(main.values_list("pk", field)) + list(rest[: cap + 1])
+    return None if len(found) > cap else found
 
 
 def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
@@ -220,21 +355,72 @@ def encode_cursor(last_id: int) -> str:
 def need_list_for_user(
     *, user: User, filters: NeedFilters, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Need], str | None]:
-    """One page of the user's needs, newest first, with keyset pagination."""
-    qs = need_queryset_for_user(user=user)
-    qs = apply_filters(qs, filters, viewer=user)
+    """One page of the user's needs, newest first, with keyset pagination (`id < cursor`)."""
+    # Without the narrow scope's hint (`_listed`): walking the ids backwards, the page stops
+    # after `limit` needs in scope, and the API's query count stays that of a plain list.
+    qs = apply_filters(need_queryset_for_user(user=user), filters, viewer=user)
     if cursor:
         qs = qs.filter(id__lt=_decode_cursor(cursor))
-    page = list(_with_related(qs).order_by("-id")[: limit + 1])
+    page = _rows([qs], ("-id",), limit + 1)
     next_cursor = encode_cursor(page[limit - 1].id) if len(page) > limit else None
     return page[:limit], next_cursor
 
 
+def _rows(
+    sources: list[QuerySet[Need]],
+    order: tuple[Any, ...],
+    limit: int,
+    related: Callable[[QuerySet[Need]], QuerySet[Need]] = _with_related,
+) -> list[Need]:
+    """The first `limit` needs of `sources` (one query set, or the parts of one that share no
+    need) in `order`, with what a list shows of them (`related`).
+
+    The page is chosen by ids alone (an inner query the planner can answer from an index; for
+    parts, the first `limit` of each, `UNION ALL`), then only those needs are joined to their
+    area, units, category and requester: the joins cost the same on page 1 and page 100, and
+    nothing for the rows the filters pass over.
+    """
+    firsts = [qs.order_by(*order).values("pk")[:limit] for qs in sources]
+    chosen = firsts[0] if len(firsts) == 1 else firsts[0].union(*firsts[1:], all=True)
+    return list(related(Need.objects.filter(pk__in=chosen)).order_by(*order)[:limit])
+
+
+def _for_ledger(qs: QuerySet[Need]) -> QuerySet[Need]:
+    """What a ledger row shows: area, category, lead and co units, requester, and (for the
+    requester's confidentiality) the criticised unit. Joined are the four most rows have; the
+    criticised unit (a few in a hundred have one) is fetched apart, and only when a row on the
+    page has one: every join costs the planner time on every page (ADR 0021)."""
+    # The list shows neither the long texts nor the callback: leave them in the database.
+    return (
+        qs.select_related("area", "category", "lead_unit", "requester")
+        .prefetch_related(
+            Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name"))
+        )
+        .defer("description", "reply_text", "callback_comment", "extension_pending_reason")
+    )
+
+
+def _with_criticised_units(needs: list[Need]) -> list[Need]:
+    """`needs` with their `about_unit` loaded, in one query, and none when no need has one."""
+    wanted = {need.about_unit_id for need in needs if need.about_unit_id is not None}
+    if wanted:
+        units = Unit.objects.in_bulk(wanted)
+        for need in needs:
+            if need.about_unit_id is not None:
+                need.about_unit = units[need.about_unit_id]
+    return needs
+
+
 def apply_filters(
-    qs: QuerySet[Need], filters: NeedFilters, *, viewer: User | None = None
+    qs: QuerySet[Need],
+    filters: NeedFilters,
+    *,
+    viewer: User | None = None,
+    units: list[int] | None = None,
 ) -> QuerySet[Need]:
     """`qs` cut by `filters`. `viewer`: who searches (`q` by a requester's phone or ID number
-    finds only the requesters they may know, `requester_number_q`)."""
+    finds only the requesters they may know, `requester_number_q`). `units`, when given, gets
+    the ids of the unit filter's subtree."""
     errors: dict[str, list[str]] = {}
     if filters.status:
         unknown = [s for s in filters.status if s not in states.Status.values]
@@ -242,24 +428,21 @@ def apply_filters(
             errors["status"] = [_("未知的状态：%(values)s") % {"values": ", ".join(unknown)}]
         qs = qs.filter(status__in=filters.status)
     if filters.unit is not None:
-        unit = Unit.objects.filter(pk=filters.unit).only("path").first()
-        if unit is None:
+        subtree = _subtree_ids(Unit, filters.unit)
+        if not subtree:
             errors["unit"] = [_("没有这个责任单位。")]
         else:
             qs = qs.filter(
-                Q(lead_unit__path__startswith=unit.path)
-                | Exists(
-                    Need.co_units.through.objects.filter(
-                        need_id=OuterRef("pk"), unit__path__startswith=unit.path
-                    )
-                )
+                Q(AnyOf(F("lead_unit_id"), subtree)) | Q(AnyOf(F("pk"), _co_handled(subtree)))
             )
+            if units is not None:
+                units.extend(subtree)
     if filters.area is not None:
-        area = Area.objects.filter(pk=filters.area).only("path").first()
-        if area is None:
+        areas = _subtree_ids(Area, filters.area)
+        if not areas:
             errors["area"] = [_("没有这个区域。")]
         else:
-            qs = qs.filter(area__path__startswith=area.path)
+            qs = qs.filter(_area_in(filters.area, areas))
     if filters.category is not None:
         from wenxu.needs.models import Category
 
@@ -317,6 +500,32 @@ def apply_filters(
     return qs
 
 
+# PostgreSQL plans best from the ids themselves (it then knows how many needs they hold);
+# SQLite takes at most 999 parameters in a statement, so a large subtree goes as a subquery.
+_SQLITE_MAX_IDS = 900
+
+
+def _subtree(model: type[Model], pk: int) -> QuerySet[Any]:
+    """The ids of the node `pk` of a tree (areas, units) and of everything under it."""
+    root = model._default_manager.filter(pk=pk).values("path")[:1]
+    return (
+        model._default_manager.filter(path__startswith=Subquery(root))
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+
+
+def _subtree_ids(model: type[Model], pk: int) -> list[int]:
+    """`_subtree` read in one query; empty when there is no such node."""
+    return list(_subtree(model, pk))
+
+
+def _area_in(pk: int, areas: list[int]) -> Q:
+    if connection.vendor == "sqlite" and len(areas) > _SQLITE_MAX_IDS:
+        return Q(area__in=_subtree(Area, pk))
+    return Q(AnyOf(F("area_id"), areas))
+
+
 def _start_of_local_day(day: date) -> datetime:
     # The site's zone (Asia/Shanghai): a date typed into the ledger means the same day for all.
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
@@ -340,11 +549,20 @@ SORT_DEADLINE = "deadline"  # resolution deadline, earliest first; needs without
 LEDGER_SORTS = (SORT_TIME, SORT_DEADLINE)
 
 
+# The ledger counts exactly up to here and then says "1000+": an exact count of a whole
+# city's ledger reads every row in scope, and nobody pages through a thousand needs; they
+# filter (ADR 0021).
+COUNT_CAP = 1_000
+
+
 @dataclass(frozen=True)
 class LedgerPage:
     needs: list[Need]
-    count: int  # all needs matching the filters in the viewer's scope, not just this page
+    # The needs matching the filters in the viewer's scope (not just this page), counted up to
+    # COUNT_CAP; `count_capped` says there are more.
+    count: int
     next_cursor: str | None
+    count_capped: bool = False
 
 
 def _bad_cursor() -> InvalidInput:
@@ -374,13 +592,68 @@ def _decode_ledger_cursor(sort: str, cursor: str) -> tuple[datetime | None, int]
     return moment, last_id
 
 
-def _after(sort: str, key: datetime | None, last_id: int) -> Q:
-    """The rows after (key, id) in the sort order: the keyset condition."""
+# Each keyset condition carries a plain range on the sort key (`registered_at <= key`,
+# `resolve_due >= key`) that says the same as the rest: the index scan starts at the cursor,
+# so page 100 reads as many rows as page 1.
+_BY_TIME = ("-registered_at", "-id")
+_BY_DEADLINE = (F("resolve_due").asc(nulls_last=True), "id")
+_WITHOUT_DEADLINE = ("id",)
+
+
+def _ledger_rows(
+    sources: list[QuerySet[Need]],
+    sort: str,
+    key: datetime | None,
+    last_id: int | None,
+    limit: int,
+) -> list[Need]:
+    """`limit` needs of `sources` after (key, last_id) in the sort; from the start without a
+    cursor.
+
+    By deadline, the needs without one come last, by id. Their part is read separately once
+    the dated part runs out (one more query, on the page where that happens): a condition
+    "later deadline, or none" has no range an index could start from.
+    """
+
+    def rows(where: Q | None, order: tuple[Any, ...], limit: int) -> list[Need]:
+        cut = sources if where is None else [qs.filter(where) for qs in sources]
+        return _rows(cut, order, limit, _for_ledger)
+
+    if last_id is None:
+        return rows(None, _BY_TIME if sort == SORT_TIME else _BY_DEADLINE, limit)
     if sort == SORT_TIME:
-        return Q(registered_at__lt=key) | Q(registered_at=key, id__lt=last_id)
-    if key is None:  # already among the needs without a deadline
-        return Q(resolve_due__isnull=True, id__gt=last_id)
-    return Q(resolve_due__gt=key) | Q(resolve_due=key, id__gt=last_id) | Q(resolve_due__isnull=True)
+        after = Q(registered_at__lte=key) & (Q(registered_at__lt=key) | Q(id__lt=last_id))
+        return rows(after, _BY_TIME, limit)
+    dated: list[Need] = []
+    if key is not None:
+        after = Q(resolve_due__gte=key) & (Q(resolve_due__gt=key) | Q(id__gt=last_id))
+        dated = rows(after, _BY_DEADLINE, limit)
+        if len(dated) == limit:
+            return dated
+        last_id = 0
+    undated = Q(resolve_due__isnull=True, id__gt=last_id)
+    return dated + rows(undated, _WITHOUT_DEADLINE, limit - len(dated))
+
+
+def _cut(
+    found: list[tuple[int, Any]], sort: str, key: datetime | None, last_id: int | None, n: int
+) -> list[int]:
+    """The ids of the first `n` of `found` (id, sort key) after (key, last_id) in the sort:
+    `_ledger_rows` done in memory, for a short list read whole."""
+    if sort == SORT_TIME:
+        ordered = sorted(found, key=lambda row: (row[1], row[0]), reverse=True)
+        if last_id is not None:
+            ordered = [row for row in ordered if (row[1], row[0]) < (key, last_id)]
+    else:
+
+        def position(due: datetime | None, pk: int) -> tuple[bool, datetime, int]:
+            return (due is None, due or datetime.min.replace(tzinfo=UTC), pk)
+
+        ordered = sorted(found, key=lambda row: position(row[1], row[0]))
+        if last_id is not None:
+            start = position(key, last_id)
+            ordered = [row for row in ordered if position(row[1], row[0]) > start]
+    return [pk for pk, _key in ordered[:n]]
 
 
 def need_ledger_page_for_user(
@@ -396,30 +669,44 @@ def need_ledger_page_for_user(
     The cursor names the sort it was made for and the last row's (sort key, id): needs that
     share a sort key (a day's deadlines all fall at 23:59:59) are neither skipped nor repeated
     at a page boundary, and needs registered meanwhile do not shift the pages (a need whose
-    deadline changes meanwhile moves to its new place in the order). Queries: the
-    filters' own look-ups (a unit, area or category path; the rules for 临期), one COUNT, one
-    page and one prefetch of co units, however long the page.
+    deadline changes meanwhile moves to its new place in the order).
+
+    A list with a main part (a unit filter, a narrow scope) of at most COUNT_CAP needs is read
+    whole as ids and sort keys (`_short_list`): its count is exact and the page is cut from it.
+    Any other list is counted up to COUNT_CAP and its page read in order from an index, after
+    the cursor (ADR 0021). Queries: the filters' own look-ups (a unit, area or category; the
+    rules for 临期), the scope's ids for a narrow scope, two reads of the list or one COUNT,
+    the page, and the prefetch of co units, however long the page; by deadline, one more on
+    the page where the needs without a deadline begin.
     """
     if sort not in LEDGER_SORTS:
         raise InvalidInput({"sort": [_("未知的排序方式：%(value)s") % {"value": sort}]})
     limit = max(1, limit)
-    key, last_id = _decode_ledger_cursor(sort, cursor) if cursor else (None, 0)
-    qs = apply_filters(need_queryset_for_user(user=user), filters, viewer=user)
-    count = qs.count()
-    if cursor:
-        qs = qs.filter(_after(sort, key, last_id))
-    if sort == SORT_TIME:
-        qs = qs.order_by("-registered_at", "-id")
+    key, last_id = _decode_ledger_cursor(sort, cursor) if cursor else (None, None)
+    listing = _listed(user, filters)
+    field = "registered_at" if sort == SORT_TIME else "resolve_due"
+    found = _short_list(listing, field, COUNT_CAP) if listing.main is not None else None
+    if found is not None:
+        count = len(found)
+        ids = _cut(found, sort, key, last_id, limit + 1)
+        order = _BY_TIME if sort == SORT_TIME else _BY_DEADLINE
+        page = list(_for_ledger(Need.objects.filter(pk__in=ids)).order_by(*order)) if ids else []
     else:
-        qs = qs.order_by(F("resolve_due").asc(nulls_last=True), "id")
-    # The list shows neither the long texts nor the callback: leave them in the database.
-    page = list(
-        _with_related(qs).defer(
-            "description", "reply_text", "callback_comment", "extension_pending_reason"
-        )[: limit + 1]
-    )
+        if listing.main is None:
+            count = listing.needs.order_by()[: COUNT_CAP + 1].count()
+        else:
+            count = COUNT_CAP + 1  # `_short_list` found more
+        # A long list is read in its order from an index and stops after a page, without the
+        # hint: its OR would have every row checked against the co-handled needs.
+        needs = listing.plain if count > COUNT_CAP else listing.needs
+        page = _ledger_rows([needs], sort, key, last_id, limit + 1)
     next_cursor = encode_ledger_cursor(sort, page[limit - 1]) if len(page) > limit else None
-    return LedgerPage(needs=page[:limit], count=count, next_cursor=next_cursor)
+    return LedgerPage(
+        needs=_with_criticised_units(page[:limit]),
+        count=min(count, COUNT_CAP),
+        next_cursor=next_cursor,
+        count_capped=count > COUNT_CAP,
+    )
 
 
 def needs_by_number_for_user(*, user: User, numbers: list[str]) -> dict[str, Need]:
@@ -472,3 +759,98 @@ def need_requesters(*, need: Need) -> list[Requester]:
         requesters.extend(n.requester for n in merged if n.requester)
     unique: dict[int, Requester] = {r.pk: r for r in requesters}
     return list(unique.values())
+
+
+# --------------------------------------------------------------------------- keyset pages
+# For any list that grows without bound (visits, places, topics, signals): a page starts after
+# the last row of the page before, by its values of the list's order, never at an OFFSET (which
+# reads and throws away every earlier row, and shifts when rows are added). The order must end
+# in a unique field (the id). Cursors are opaque to people, and name the order they were made
+# for, so one list's cursor is refused by another.
+
+
+def _keyset_fields(order: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """(field path, descending) for each term of `order`: "-started_at" → ("started_at", True)."""
+    return [(term.lstrip("-"), term.startswith("-")) for term in order]
+
+
+def _keyset_value(row: Model, path: str) -> Any:
+    value: Any = row
+    for name in path.split("__"):
+        value = getattr(value, name)
+    return value
+
+
+def keyset_cursor(row: Model, order: tuple[str, ...]) -> str:
+    """The cursor of the page after `row`, in a list ordered by `order`."""
+    values: list[Any] = []
+    for path, _descending in _keyset_fields(order):
+        value = _keyset_value(row, path)
+        values.append(value.isoformat() if isinstance(value, date) else value)
+    raw = json.dumps([",".join(order), values], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _keyset_field(model: type[Model], path: str) -> Any:
+    *relations, name = path.split("__")
+    for relation in relations:
+        model = model._meta.get_field(relation).related_model  # type: ignore[assignment]
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)
+
+
+def keyset_after(qs: QuerySet[Any], order: tuple[str, ...], cursor: str) -> QuerySet[Any]:
+    """`qs` cut to the rows after `cursor` in `order`. A cursor that is not one of this list's
+    (tampered with, cut short, from another list) raises InvalidInput.
+
+    The condition is the row comparison spelled out (a later first key, or the same first key
+    and a later second, …) plus a plain range on the first key, so the index scan starts at the
+    cursor: page 100 reads as many rows as page 1.
+    """
+    fields = _keyset_fields(order)
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        made_for, encoded = raw
+        if made_for != ",".join(order) or len(encoded) != len(fields):
+            raise ValueError(made_for)
+        values = [
+            _keyset_field(qs.model, path).to_python(value)
+            for (path, _descending), value in zip(fields, encoded, strict=True)
+        ]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, ValidationError) as exc:
+        raise _bad_cursor() from exc
+    if any(value is None for value in values) or any(
+        isinstance(value, datetime) and timezone.is_naive(value) for value in values
+    ):
+        raise _bad_cursor()
+    after = Q(pk__in=[])
+    for i, (path, descending) in enumerate(fields):
+        step = Q(**{f"{path}__{'lt' if descending else 'gt'}": values[i]})
+        for earlier, earlier_value in zip(fields[:i], values[:i], strict=False):
+            step &= Q(**{earlier[0]: earlier_value})
+        after |= step
+    first, first_descending = fields[0]
+    start = Q(**{f"{first}__{'lte' if first_descending else 'gte'}": values[0]})
+    return qs.filter(start & after)
+
+
+def keyset_page(
+    qs: QuerySet[Any],
+    order: tuple[str, ...],
+    cursor: str | None,
+    limit: int,
+    *,
+    rows: Callable[[QuerySet[Any]], list[Any]] | None = None,
+) -> tuple[list[Any], str | None]:
+    """Up to `limit` rows of `qs` in `order` after `cursor` (from the start without one), and
+    the cursor of the next page (None on the last page).
+
+    `rows`, when given, turns the page's ids (a subquery) into the rows shown, in `order`: the
+    joins and annotations a row needs are then computed for the page only. One query (plus
+    what `rows` prefetches).
+    """
+    if cursor:
+        qs = keyset_after(qs, order, cursor)
+    chosen = qs.order_by(*order)[: limit + 1]
+    found = list(chosen) if rows is None else rows(chosen.values("pk"))
+    next_cursor = keyset_cursor(found[limit - 1], order) if len(found) > limit else None
+    return found[:limit], next_cursor

@@ -129,10 +129,7 @@ class TopicFilters:
     area: Area | None = None
 
 
-def topic_list_for_user(*, user: User, filters: TopicFilters, limit: int = 200) -> list[Topic]:
-    """The topics `user` sees, newest first, each with `need_count` (the linked needs `user` may
-    see), `measures_total`, `measures_done` and `progress` (the highest completed milestone's
-    percentage). Two queries however many topics (the page and the completed milestones)."""
+def _topics_filtered(user: User, filters: TopicFilters) -> QuerySet[Topic]:
     qs = topic_queryset_for_user(user=user)
     if filters.status:
         qs = qs.filter(status=filters.status)
@@ -141,6 +138,12 @@ def topic_list_for_user(*, user: User, filters: TopicFilters, limit: int = 200) 
             Q(area__path__startswith=filters.area.path)
             | Q(area__path__in=_ancestor_paths(filters.area.path))
         )
+    return qs
+
+
+def _with_counts(user: User, qs: QuerySet[Topic]) -> list[Topic]:
+    """The topics of `qs` (newest first) with `need_count`, `measures_total`, `measures_done`
+    and `progress`. Two queries (the topics and the completed milestones)."""
     topics: list[Topic] = list(
         qs.select_related("area", "category", "owner_unit")
         .annotate(
@@ -150,7 +153,7 @@ def topic_list_for_user(*, user: User, filters: TopicFilters, limit: int = 200) 
                 "measures", filter=Q(measures__status=MeasureStatus.DONE), distinct=True
             ),
         )
-        .order_by("-id")[:limit]
+        .order_by("-id")
     )
     progress: dict[int, int] = {}
     for topic_id, value in Milestone.objects.filter(
@@ -160,6 +163,31 @@ def topic_list_for_user(*, user: User, filters: TopicFilters, limit: int = 200) 
     for topic in topics:
         topic.progress = progress.get(topic.pk, 0)  # type: ignore[attr-defined]
     return topics
+
+
+def topic_list_for_user(*, user: User, filters: TopicFilters, limit: int = 200) -> list[Topic]:
+    """The topics `user` sees, newest first, each with `need_count` (the linked needs `user` may
+    see), `measures_total`, `measures_done` and `progress` (the highest completed milestone's
+    percentage). Two queries however many topics (the page and the completed milestones)."""
+    newest = _topics_filtered(user, filters).order_by("-id").values("pk")[:limit]
+    return _with_counts(user, Topic.objects.filter(pk__in=newest))
+
+
+TOPIC_ORDER = ("-id",)  # newest first
+
+
+def topic_page_for_user(
+    *, user: User, filters: TopicFilters, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Topic], str | None]:
+    """One page of `topic_list_for_user`'s topics after `cursor` (keyset, newest first) and the
+    next page's cursor. An invalid cursor raises InvalidInput. Two queries."""
+    return need_selectors.keyset_page(
+        _topics_filtered(user, filters),
+        TOPIC_ORDER,
+        cursor,
+        limit,
+        rows=lambda chosen: _with_counts(user, Topic.objects.filter(pk__in=chosen)),
+    )
 
 
 def visible_need_count(user: User) -> Coalesce:

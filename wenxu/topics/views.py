@@ -7,6 +7,7 @@ input, 409 for a stale version or a closed topic; a role that may not act gets 4
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -40,6 +41,8 @@ from wenxu.topics.forms import (
     VersionForm,
 )
 from wenxu.topics.models import Measure, Milestone, Topic, TopicStatus
+
+PAGE_SIZE = 50  # topics a list page shows; the next ones by cursor (keyset), newest first
 
 
 def _user(request: HttpRequest) -> User:
@@ -90,11 +93,29 @@ def topic_list(request: HttpRequest) -> HttpResponse:
         status = ""
     area_id = _int(request.GET.get("area"))
     area = Area.objects.filter(pk=area_id).first() if area_id else None
-    topics = selectors.topic_list_for_user(
-        user=user, filters=selectors.TopicFilters(status=status or None, area=area)
+    filters = selectors.TopicFilters(status=status or None, area=area)
+    cursor = request.GET.get("cursor") or None
+    problems: list[str] = []
+    try:
+        topics, next_cursor = selectors.topic_page_for_user(
+            user=user, filters=filters, cursor=cursor, limit=PAGE_SIZE
+        )
+    except InvalidInput as error:
+        problems = [message for messages in error.errors.values() for message in messages]
+        cursor = None
+        topics, next_cursor = selectors.topic_page_for_user(
+            user=user, filters=filters, limit=PAGE_SIZE
+        )
+    query = urlencode(
+        [(key, value) for key, value in (("status", status), ("area", area_id)) if value]
     )
     context = {
         "topics": topics,
+        "problems": problems,
+        "first_url": f"?{query}" if cursor else "",
+        "next_url": f"?{query}{'&' if query else ''}{urlencode({'cursor': next_cursor})}"
+        if next_cursor
+        else "",
         "statuses": TopicStatus.choices,
         "status": status,
         "area": area,

@@ -9,6 +9,7 @@ The import from Excel or CSV is in `wenxu.visits.place_import`.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -151,8 +152,12 @@ class PlaceFilters:
     q: str = ""
 
 
+# The place list's order: by grid (tree order), then name; the id makes it total (keyset).
+PLACE_ORDER = ("area__path", "name", "pk")
+
+
 def place_list_for_user(*, user: User, filters: PlaceFilters) -> QuerySet[Place]:
-    """Places in scope with `visit_count` and `last_visit` (of the visits the viewer sees)."""
+    """Places in scope, filtered, in `PLACE_ORDER`; `place_rows` adds what a row shows."""
     qs = place_queryset_for_user(user=user)
     if filters.area is not None:
         qs = qs.filter(area__path__startswith=filters.area.path)
@@ -162,9 +167,17 @@ def place_list_for_user(*, user: User, filters: PlaceFilters) -> QuerySet[Place]
         qs = qs.filter(active=filters.active)
     if filters.q:
         qs = qs.filter(Q(name__icontains=filters.q) | Q(address__icontains=filters.q))
+    return qs.order_by(*PLACE_ORDER)
+
+
+def place_rows(chosen: QuerySet[Any], *, user: User) -> QuerySet[Place]:
+    """The places whose ids `chosen` gives, with their area, `visit_count` and `last_visit`
+    (of the visits the viewer sees), in `PLACE_ORDER`: the visits are counted for these places
+    only."""
     visits = visit_queryset_for_user(user=user).filter(place=OuterRef("pk")).order_by()
     return (
-        qs.select_related("area")
+        Place.objects.filter(pk__in=chosen)
+        .select_related("area")
         .annotate(
             visit_count=Coalesce(
                 Subquery(
@@ -177,7 +190,7 @@ def place_list_for_user(*, user: User, filters: PlaceFilters) -> QuerySet[Place]
                 visits.values("place").annotate(last=Max("started_at")).values("last")[:1]
             ),
         )
-        .order_by("area__path", "name", "pk")
+        .order_by(*PLACE_ORDER)
     )
 
 

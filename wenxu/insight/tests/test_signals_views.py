@@ -288,3 +288,45 @@ def test_a_signal_without_a_category_shows_all_categories_and_can_be_acted_on(
     assert done.redirect_chain == [("/signals/", 302)]
     assert name == "未诉先办：东河村诉求上升"
     assert VisitPlan.objects.get().name == name
+
+
+def test_the_list_pages_by_cursor_latest_and_most_significant_first(
+    client: Client, world: Any, signal: Signal
+) -> None:
+    # Given 45 new signals: periods ending on different days, several sharing a score
+    categories = [Category.objects.create(name=f"类别{i}") for i in range(44)]
+    for i, category in enumerate(categories):
+        _signal(
+            world.village_a,
+            category,
+            period_start=PERIOD_START - timedelta(days=i % 7),
+            period_end=PERIOD_END - timedelta(days=i % 7),
+        )
+    _as(client, world.dispatcher)
+    # When the dispatcher follows the 下一页 links
+    seen: list[int] = []
+    url: str | None = "/signals/"
+    pages = 0
+    while url:
+        page = client.get(url)
+        rows = page.context["rows"]
+        seen += [row.signal.pk for row in rows]
+        pages += 1
+        url = f"/signals/{page.context['next_url']}" if page.context["next_url"] else None
+    # Then every signal is shown once, in the page's order, 20 a page
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == Signal.objects.count() == 45
+    listed = list(Signal.objects.filter(pk__in=seen))
+    by_pk = {s.pk: s for s in listed}
+    keys = [(by_pk[pk].period_end, by_pk[pk].score, pk) for pk in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_a_cursor_that_is_not_this_lists_is_refused_with_a_message(
+    client: Client, world: Any, signal: Signal
+) -> None:
+    _as(client, world.dispatcher)
+    page = client.get("/signals/", {"cursor": "eyJmb28iOjF9"})
+    assert page.status_code == 200
+    assert "分页游标无效" in page.content.decode()
+    assert [row.signal.pk for row in page.context["rows"]] == [signal.pk]

@@ -370,12 +370,15 @@ def _queries_for_ledger(client, user, query: str = "") -> int:
     return min(counts)
 
 
-# Session, user, memberships, the option lists (areas, units, categories), the COUNT, the page
-# and the co units' prefetch, the user's and their groups' permissions (the export menu offers
-# 包含完整个人信息 to holders of the reveal permission, issue #9); each filter that names a
-# unit, area or category adds its look-up, and 临期 one for the deadline rules.
-LEDGER_QUERIES = 11
-FILTERED_QUERIES = LEDGER_QUERIES + 4
+# Session, user, memberships, the option lists (areas, units, categories), the ids of the
+# viewer's areas (`selectors.narrow_scope_q`), the list in three reads (the needs in those
+# areas counted, then read as ids, then the others the viewer sees: `selectors._short_list`),
+# the page and the co units' prefetch, the user's and their groups' permissions (the export
+# menu offers 包含完整个人信息 to holders of the reveal permission, issue #9); each filter that
+# names a unit, area or category adds its look-up (a unit or area filter replaces the scope's
+# ids), and 临期 one for the deadline rules; with an area filter the list is one COUNT.
+LEDGER_QUERIES = 14
+FILTERED_QUERIES = LEDGER_QUERIES - 1 + 4
 
 
 @pytest.mark.parametrize("query", ["", "sort=deadline&status=assigned&status=registered"])

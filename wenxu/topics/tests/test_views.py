@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -519,3 +520,38 @@ def views_module() -> Any:
     from wenxu.topics import views
 
     return views
+
+
+def test_list_pages_by_cursor_newest_first_and_keeps_the_filters(
+    world: Any, django_assert_max_num_queries: Any, monkeypatch: Any
+) -> None:
+    from wenxu.topics import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 4)
+    made = [
+        services.topic_create(actor=world.dispatcher, title=f"专题{i}", area=world.town_b)
+        for i in range(10)
+    ]
+    client = _client(world.dispatcher)
+    client.get(reverse("topics:list"))  # warm the session and the user
+    seen: list[int] = []
+    url: str | None = reverse("topics:list") + f"?area={world.town_b.pk}"
+    while url:
+        with django_assert_max_num_queries(12):
+            response = client.get(url)
+        page = response.content.decode()
+        seen += [int(pk) for pk in re.findall(r'data-topic="(\d+)"', page)]
+        found = re.search(r'href="([^"]+)" data-testid="next-page"', page)
+        url = reverse("topics:list") + found.group(1).replace("&amp;", "&") if found else None
+        if url:
+            assert f"area={world.town_b.pk}" in url
+    assert seen == sorted((t.pk for t in made), reverse=True)
+
+
+def test_list_with_a_bad_cursor_says_so_and_shows_the_first_page(world: Any) -> None:
+    services.topic_create(actor=world.dispatcher, title="专题", area=world.town_b)
+    response = _client(world.dispatcher).get(reverse("topics:list"), {"cursor": "@@"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "分页游标无效" in page
+    assert page.count("data-topic=") == 1

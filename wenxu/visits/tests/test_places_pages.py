@@ -159,13 +159,23 @@ def test_the_list_query_count_does_not_grow_with_places(
     assert html.count("<tr data-place=") == 29
 
 
-def test_the_list_is_paginated(client: Client, world: World) -> None:
+def test_the_list_pages_by_cursor_keeping_the_filters(client: Client, world: World) -> None:
     Place.objects.bulk_create(
         Place(area=world.grid_a, kind="household", name=f"{n:03d}号") for n in range(55)
     )
-    html = _html(_get(client, world.officer, "/places/", page=2, kind="household"))
-    assert html.count("<tr data-place=") == 5
-    assert "kind=household&amp;page=1" in html
+    first = _html(_get(client, world.officer, "/places/", kind="household"))
+    assert first.count("<tr data-place=") == 50
+    assert 'data-count="55"' in first
+    found = re.search(r'href="([^"]+)" data-testid="next-page"', first)
+    assert found is not None
+    url = found.group(1).replace("&amp;", "&")
+    assert url.startswith("?kind=household&cursor=")
+    second = _html(client.get("/places/" + url))
+    assert second.count("<tr data-place=") == 5
+    names = re.findall(r"(\d{3})号", first) + re.findall(r"(\d{3})号", second)
+    assert sorted(set(names)) == [f"{n:03d}" for n in range(55)]
+    assert 'data-testid="next-page"' not in second
+    assert 'href="?kind=household" data-testid="first-page"' in second
 
 
 # --------------------------------------------------------------------------- a household

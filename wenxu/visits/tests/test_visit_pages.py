@@ -219,14 +219,60 @@ def test_list_costs_the_same_queries_however_many_visits(
         client.get("/visits/")
 
 
-def test_list_pages_through_many_visits(client: Client, world: World) -> None:
+def _next_url(response: Any) -> str | None:
+    found = re.search(r'href="([^"]+)" data-testid="next-page"', _html(response))
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_list_pages_through_many_visits_by_cursor(client: Client, world: World) -> None:
     for i in range(27):
         _visit(world.officer, world.grid_a, ago=timedelta(hours=2 + i))
     first = _get(client, world.officer, "/visits/")
-    second = _get(client, world.officer, "/visits/", page="2")
+    url = _next_url(first)
+    assert url is not None
+    assert "cursor=" in url
+    assert "page=" not in url
+    second = client.get(url)
     assert len(_listed(first)) == 25
     assert len(_listed(second)) == 2
     assert not set(_listed(first)) & set(_listed(second))
+    assert _next_url(second) is None
+    assert 'data-testid="first-page"' in _html(second)
+    assert 'data-count="27"' in _html(first)
+
+
+def test_paging_visits_while_new_ones_are_recorded_shows_each_once(
+    client: Client, world: World
+) -> None:
+    # Given 30 visits, newest first, 25 a page
+    for i in range(30):
+        _visit(world.officer, world.grid_a, ago=timedelta(hours=40 + i))
+    first = _get(client, world.officer, "/visits/")
+    seen = _listed(first)
+    # When new visits are recorded (newer, and one back-dated between the pages) before the
+    # next page is read
+    _visit(world.officer, world.grid_a, ago=timedelta(hours=1))
+    _visit(world.officer, world.grid_a, ago=timedelta(hours=100))
+    url = _next_url(first)
+    while url:
+        response = client.get(url)
+        seen += _listed(response)
+        url = _next_url(response)
+    # Then no visit is shown twice, every visit of the first listing is shown, and the
+    # back-dated one (after the cursor in the order) is reached too
+    assert len(seen) == len(set(seen)) == 31
+    assert Visit.objects.count() == 32
+
+
+def test_a_tampered_cursor_shows_the_first_page_with_a_message(
+    client: Client, world: World
+) -> None:
+    for i in range(3):
+        _visit(world.officer, world.grid_a, ago=timedelta(hours=2 + i))
+    response = _get(client, world.officer, "/visits/", cursor="not-a-cursor")
+    assert response.status_code == 200
+    assert len(_listed(response)) == 3
+    assert "分页游标无效" in _html(response)
 
 
 # --------------------------------------------------------------------------- the detail page

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from wenxu.accounts.models import User
 from wenxu.lib import clock
 from wenxu.needs.exceptions import InvalidInput, StaleVersion
+from wenxu.needs.selectors import COUNT_CAP, keyset_page
 from wenxu.organisations.models import Area
 from wenxu.visits import place_files, places
 from wenxu.visits import place_import as importer
@@ -54,34 +54,59 @@ def _editor(request: HttpRequest) -> User:
 @login_required
 @require_GET
 def place_list(request: HttpRequest) -> HttpResponse:
+    """The places in scope, 50 a page by cursor (keyset, `places.PLACE_ORDER`), never OFFSET:
+    a city's households run to the hundreds of thousands."""
     user = _user(request)
     form = PlaceFilterForm(request.GET, user=user)
     filters = form.filters()
-    paginator = Paginator(places.place_list_for_user(user=user, filters=filters), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    listed = places.place_list_for_user(user=user, filters=filters)
+    cursor = request.GET.get("cursor") or None
+    problems: list[str] = []
+    try:
+        found, next_cursor = _page(listed, user, cursor)
+    except InvalidInput as error:
+        problems = [message for messages in error.errors.values() for message in messages]
+        cursor = None
+        found, next_cursor = _page(listed, user, cursor)
+    count = listed.order_by()[: COUNT_CAP + 1].count()
     since = quarter_window(clock.today()).start
     rows = [
         {
             "place": place,
             "visited_this_quarter": bool(place.last_visit and place.last_visit >= since),
         }
-        for place in page.object_list
+        for place in found
     ]
     query = urlencode(
-        [(key, value) for key, value in request.GET.items() if key != "page" and value]
+        [(key, value) for key, value in request.GET.items() if key != "cursor" and value]
     )
     return render(
         request,
         "visits/places/list.html",
         {
             "form": form,
-            "page": page,
             "rows": rows,
+            "count": min(count, COUNT_CAP),
+            "count_capped": count > COUNT_CAP,
+            "problems": problems,
             "query": query,
+            "first_url": f"?{query}" if cursor else "",
+            "next_url": f"?{query}{'&' if query else ''}{urlencode({'cursor': next_cursor})}"
+            if next_cursor
+            else "",
             "can_edit": places.may_edit_places(user),
             "filtered": any([filters.area, filters.kind, filters.q, filters.active is not True]),
         },
     )
+
+
+def _page(listed: Any, user: User, cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of places after `cursor`; their visit counts are computed for the page only."""
+
+    def rows(chosen: Any) -> list[Any]:
+        return list(places.place_rows(chosen, user=user))
+
+    return keyset_page(listed, places.PLACE_ORDER, cursor, PAGE_SIZE, rows=rows)
 
 
 @login_required

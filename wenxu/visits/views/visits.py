@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -30,15 +29,16 @@ from wenxu.accounts.selectors import user_roles
 from wenxu.lib import clock
 from wenxu.lib.private_files import private_file_response
 from wenxu.needs import states
-from wenxu.needs.exceptions import NotFound
+from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Need, NeedEvent
-from wenxu.needs.selectors import need_queryset_for_user
+from wenxu.needs.selectors import COUNT_CAP, keyset_page, need_queryset_for_user
 from wenxu.organisations.models import Area
 from wenxu.visits import periods, selectors
 from wenxu.visits.models import Mood, Visit, VisitKind, VisitPhoto
 from wenxu.visits.services import may_record_visit
 
 PAGE_SIZE = 25
+ORDER = ("-started_at", "-id")  # newest first; the list pages by cursor (keyset) in this order
 
 # A need's state as the officer tells it to the residents.
 _CLOSED = (states.Status.CLOSED,)
@@ -86,7 +86,7 @@ class VisitFilterForm(forms.Form):
         empty_value=None,
         required=False,
     )
-    page = forms.IntegerField(required=False, min_value=1)
+    cursor = forms.CharField(required=False, max_length=500)
 
     def values(self) -> dict[str, Any]:
         """The valid values; each invalid field falls back to "not filtered"."""
@@ -144,6 +144,7 @@ def _with_counts(qs: QuerySet[Visit], user: User) -> QuerySet[Visit]:
 
 
 def visit_list_queryset(user: User, values: dict[str, Any]) -> QuerySet[Visit]:
+    """The visits the list shows, filtered, without what each row displays (`_for_rows`)."""
     qs = selectors.visit_queryset_for_user(user=user)
     if values.get("scope") == "mine":
         qs = qs.filter(_mine(user))
@@ -162,12 +163,22 @@ def visit_list_queryset(user: User, values: dict[str, Any]) -> QuerySet[Visit]:
         qs = qs.filter(Exists(visible_needs))
     elif values.get("needs") == "without":
         qs = qs.filter(~Exists(visible_needs))
-    return (
-        _with_counts(qs, user)
-        .select_related("area", "place")
-        .prefetch_related("officers")
-        .order_by("-started_at", "-id")
-    )
+    return qs
+
+
+def _page(qs: QuerySet[Visit], user: User, cursor: str | None) -> tuple[list[Visit], str | None]:
+    """One page of `qs` after `cursor`, each visit with its need counts, place and officers:
+    the counts are aggregated for the visits of the page only."""
+
+    def rows(chosen: QuerySet[Visit]) -> list[Visit]:
+        return list(
+            _with_counts(Visit.objects.filter(pk__in=chosen), user)
+            .select_related("area", "place")
+            .prefetch_related("officers")
+            .order_by(*ORDER)
+        )
+
+    return keyset_page(qs, ORDER, cursor, PAGE_SIZE, rows=rows)
 
 
 def _default_scope(user: User) -> str:
@@ -182,7 +193,7 @@ def _query(values: dict[str, Any], **changes: Any) -> str:
     merged = {**values, **changes}
     pairs = [
         (name, merged[name])
-        for name in ("scope", "period", "kind", "area", "needs", "mood", "page")
+        for name in ("scope", "period", "kind", "area", "needs", "mood", "cursor")
         if merged.get(name) not in (None, "")
     ]
     return urlencode(pairs)
@@ -205,13 +216,21 @@ def visit_list(request: HttpRequest) -> HttpResponse:
             problems.append(_("所选区域不在您的范围内，已忽略。"))
             values["area"] = None
 
-    paginator = Paginator(visit_list_queryset(user, values), PAGE_SIZE)
-    page: Page[Visit] = paginator.get_page(values.get("page") or 1)
-    state = {k: v for k, v in values.items() if k not in ("area_obj", "page")}
+    qs = visit_list_queryset(user, values)
+    cursor = values.get("cursor") or None
+    try:
+        visits, next_cursor = _page(qs, user, cursor)
+    except InvalidInput as error:
+        problems += [message for messages in error.errors.values() for message in messages]
+        cursor = None
+        visits, next_cursor = _page(qs, user, cursor)
+    count = qs.order_by()[: COUNT_CAP + 1].count()
+    state = {k: v for k, v in values.items() if k not in ("area_obj", "cursor")}
     base = reverse("visits:list")
     context = {
-        "page": page,
-        "visits": list(page.object_list),
+        "visits": visits,
+        "count": min(count, COUNT_CAP),
+        "count_capped": count > COUNT_CAP,
         "values": state,
         "problems": problems,
         "scopes": SCOPES,
@@ -225,12 +244,8 @@ def visit_list(request: HttpRequest) -> HttpResponse:
             (key, label, f"{base}?{_query(state, scope=key)}") for key, label in SCOPES
         ],
         "clear_url": f"{base}?{_query({'scope': state['scope']})}",
-        "prev_url": f"{base}?{_query(state, page=page.previous_page_number())}"
-        if page.has_previous()
-        else "",
-        "next_url": f"{base}?{_query(state, page=page.next_page_number())}"
-        if page.has_next()
-        else "",
+        "first_url": f"{base}?{_query(state)}" if cursor else "",
+        "next_url": f"{base}?{_query(state, cursor=next_cursor)}" if next_cursor else "",
         "active_filters": sum(
             1 for key in ("period", "kind", "area", "needs", "mood") if state.get(key)
         ),
