@@ -13,7 +13,7 @@ from django import template
 from wenxu.accounts.models import User
 from wenxu.needs import permissions
 from wenxu.needs.models import Need
-from wenxu.needs.selectors import requester_for_viewer
+from wenxu.needs.selectors import requester_name_for_viewer
 from wenxu.needs.states import ABOUT_UNIT_KINDS, Action
 
 register = template.Library()
@@ -35,7 +35,6 @@ def requester_name(context: Any, need: Need) -> str:
     """The requester's masked name for the viewer, or 保密 for the staff of a unit the need
     criticises (issue #9); "" without a requester. Reads nothing the list has not loaded."""
     user = context.get("user")
-    if need.requester is None or not isinstance(user, User):
+    if not isinstance(user, User):
         return ""
-    shown = requester_for_viewer(user, need)
-    return str(shown["name"]) if shown is not None else ""
+    return requester_name_for_viewer(user, need)
