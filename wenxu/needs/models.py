@@ -135,6 +135,22 @@ class LedgerCounter(models.Model):
         return f"{self.year}: {self.last}"
 
 
+# The columns the scoping selector tests: the active ledger's indexes carry them (PostgreSQL's
+# `include`), so counts and pages read the index alone (ADR 0021).
+_SCOPE_COLUMNS = (
+    "status",
+    "area",
+    "lead_unit",
+    "recorded_by",
+    "about_unit",
+    "about_unit_disclosed",
+)
+
+
+def _scope_columns(*, without: str = "") -> list[str]:
+    return [column for column in _SCOPE_COLUMNS if column != without]
+
+
 class Need(models.Model):
     Status = states.Status
     Kind = states.Kind
@@ -293,32 +309,19 @@ class Need(models.Model):
         indexes: ClassVar = [
             models.Index(
                 fields=["resolve_due", "id"],
-                include=[
-                    "status",
-                    "area",
-                    "lead_unit",
-                    "recorded_by",
-                    "about_unit",
-                    "about_unit_disclosed",
-                ],
+                include=_scope_columns(),
                 condition=models.Q(status__in=sorted(states.ACTIVE)),
                 name="need_active_due",
             ),
             models.Index(
                 fields=["lead_unit", "resolve_due", "id"],
-                include=["status", "area", "recorded_by", "about_unit", "about_unit_disclosed"],
+                include=_scope_columns(without="lead_unit"),
                 condition=models.Q(status__in=sorted(states.ACTIVE)),
                 name="need_active_unit_due",
             ),
             models.Index(
                 fields=["area", "resolve_due", "id"],
-                include=[
-                    "status",
-                    "lead_unit",
-                    "recorded_by",
-                    "about_unit",
-                    "about_unit_disclosed",
-                ],
+                include=_scope_columns(without="area"),
                 condition=models.Q(status__in=sorted(states.ACTIVE)),
                 name="need_active_area_due",
             ),
@@ -330,14 +333,7 @@ class Need(models.Model):
             ),
             models.Index(
                 fields=["resolve_due", "id"],
-                include=[
-                    "status",
-                    "area",
-                    "lead_unit",
-                    "recorded_by",
-                    "about_unit",
-                    "about_unit_disclosed",
-                ],
+                include=_scope_columns(),
                 condition=models.Q(status__in=sorted(states.ACTIVE), replied_at__isnull=True),
                 name="need_running_due",
             ),
