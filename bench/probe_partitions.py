@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/probe_partitions.py [--tier 1m] [--runs 7] [--single-rows 20000] [--keep]
 
-In the tier's data set (built by `bench/run.py`) it makes a schema `probe_partitions` holding two copies of
-`needs_needevent`: `ev_plain`, a plain table, and `ev_part`, partitioned by range on
+In the tier's data set (built by `bench/run.py`) it makes a schema `probe_partitions` holding two
+copies of `needs_needevent`: `ev_plain`, a plain table, and `ev_part`, partitioned by range on
 `created_at`, one partition per local (Asia/Shanghai) month plus four months ahead, with the
 same indexes. A partitioned table can only enforce a primary key or unique index that contains
 the partition key, so `ev_part` has PRIMARY KEY (id, created_at) and a plain index on
@@ -369,8 +369,12 @@ def main() -> int:
     parser.add_argument("--tier", choices=sorted(TIERS), default="1m")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--single-rows", type=int, default=20_000)
-    parser.add_argument("--keep", action="store_true", help="keep the schema probe_partitions afterwards")
-    parser.add_argument("--only-queries", action="store_true", help="reuse a kept schema probe_partitions")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the schema probe_partitions afterwards"
+    )
+    parser.add_argument(
+        "--only-queries", action="store_true", help="reuse a kept schema probe_partitions"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     result: dict[str, Any] = {"tier": args.tier, "runs": args.runs}
