@@ -89,6 +89,7 @@ def write_csv(url: str, path: Path, rows: int) -> None:
     django_setup(url)
     from django.utils import timezone
 
+    from wenxu.lib import masking
     from wenxu.needs import states
     from wenxu.needs.models import Category, Need, Urgency
     from wenxu.organisations.models import Area
@@ -129,6 +130,13 @@ def write_csv(url: str, path: Path, rows: int) -> None:
             for values in needs.iterator(chunk_size=5000):
                 (at, source, area, name, phone, address, category, title, text, urgency,
                  unit, status) = values  # fmt: skip
+                if isinstance(phone, masking.Unreadable):
+                    # A file of （无法解密） instead of phones would time an import that scrubs
+                    # no number: not the import offices run.
+                    raise SystemExit(
+                        "the data set's phones do not decrypt with the keys of WENXU_DATA_DIR: "
+                        "set it to the data folder the data set was generated with"
+                    )
                 written += 1
                 out.writerow(
                     [

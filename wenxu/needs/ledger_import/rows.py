@@ -8,7 +8,7 @@ columns (诉求人, 联系电话, 住址) are masked in problems, so a report ne
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -245,11 +245,13 @@ def _already_imported(
     candidates: Sequence[tuple[int, str]],
 ) -> dict[tuple[int, str], LedgerImportRow]:
     numbers = sorted({number for _area, number in candidates if number})
+    areas = sorted({area for area, number in candidates if number})
     wanted = set(candidates)
     found: dict[tuple[int, str], LedgerImportRow] = {}
     for start in range(0, len(numbers), CHUNK):
+        # Both keys of the unique index (area, 原编号): an index scan, not the whole table
         for item in LedgerImportRow.objects.filter(
-            original_number__in=numbers[start : start + CHUNK]
+            area_id__in=areas, original_number__in=numbers[start : start + CHUNK]
         ).select_related("need", "batch", "batch__user"):
             key = (item.area_id, item.original_number)
             if key in wanted:
@@ -273,6 +275,104 @@ class _Words:
         }
 
 
+class RowChecker:
+    """Checks a file's rows one by one (`rows`), then the rows' 原编号 against earlier imports
+    (`finish`): the problems of all rows in `result`. The commit writes each row as it comes,
+    so no step holds every planned row."""
+
+    def __init__(
+        self, *, actor: User, file: LedgerFile, mapping: Sequence[str], default_source: str
+    ) -> None:
+        self.actor = actor
+        self.file = file
+        self.default_source = default_source
+        self.resolver = _NeedAreaResolver(actor)
+        self.lookups = _Lookups()
+        self.words = _Words()
+        self.dispatcher_over: dict[str, bool] = {}
+        self.result = CheckResult()
+        self.columns: dict[str, list[int]] = {}
+        for index, key in enumerate(mapping):
+            if key != IGNORE and key in BY_KEY:
+                self.columns.setdefault(key, []).append(index)
+        self.header_of = {
+            key: "/".join(file.headers[i] or str(BY_KEY[key].label) for i in indexes)
+            for key, indexes in self.columns.items()
+        }
+        self.seen: dict[tuple[int, str], int] = {}
+
+    def rows(self) -> Iterator[PlannedRow]:
+        """Every good row, checked and counted, in the file's order (also after a bad one); a
+        block of rows at a time, once their 原编号 are checked against earlier imports."""
+        result, header_of = self.result, self.header_of
+        block: list[PlannedRow] = []
+        for row in self.file.rows:
+            item = _check_row(
+                self.actor, row, self.columns, header_of, self.default_source, self.resolver,
+                self.lookups, result, self.words, self.dispatcher_over,
+            )  # fmt: skip
+            if item is None:
+                continue
+            if item.original_number:
+                place = (item.area.pk, item.original_number)
+                if place in self.seen:
+                    result.problems.append(
+                        RowProblem(
+                            row.number,
+                            header_of["original_number"],
+                            item.original_number,
+                            _(
+                                "与第 %(row)d 行的原编号相同（同一区域）：同一条诉求只能导入一次，"
+                                "请删去重复的一行或改正编号。"
+                            )
+                            % {"row": self.seen[place]},
+                        )
+                    )
+                    continue
+                self.seen[place] = row.number
+            result.count(item)
+            block.append(item)
+            if len(block) >= CHUNK:
+                yield from self._imported_before(block)
+                block = []
+        yield from self._imported_before(block)
+
+    def _imported_before(self, block: list[PlannedRow]) -> list[PlannedRow]:
+        """The block's rows, after a problem for each 原编号 already imported in its area.
+        (Rows of this file are never found: a 原编号 twice in one area is a problem above.)"""
+        numbered = [(item.area.pk, item.original_number) for item in block if item.original_number]
+        earlier = _already_imported(numbered) if numbered else {}
+        for item in block:
+            done = earlier.get((item.area.pk, item.original_number))
+            if done is None:
+                continue
+            self.result.problems.append(
+                RowProblem(
+                    item.number,
+                    self.header_of["original_number"],
+                    item.original_number,
+                    _(
+                        "重复：原编号 %(number)s 在该区域已于 %(date)s 由 %(user)s 导入"
+                        "（台账编号 %(need)s）。请删去这一行。"
+                    )
+                    % {
+                        "number": item.original_number,
+                        "date": timezone.localtime(
+                            done.batch.committed_at or done.batch.created_at
+                        ).strftime("%Y-%m-%d %H:%M"),
+                        "user": done.batch.user.display_name or done.batch.user.username,
+                        "need": done.need.number,
+                    },
+                )
+            )
+        return block
+
+    def finish(self) -> CheckResult:
+        """After `rows`: the result, every problem in row order."""
+        self.result.problems.sort(key=lambda p: p.row or 0)
+        return self.result
+
+
 def check_rows(
     *,
     actor: User,
@@ -283,75 +383,12 @@ def check_rows(
 ) -> CheckResult:
     """Every row checked against the mapping; the problems of all rows, or the planned rows
     (only counted, without `keep_rows`: the dry run keeps a report, not the rows)."""
-    resolver = _NeedAreaResolver(actor)
-    lookups = _Lookups()
-    words = _Words()
-    dispatcher_over: dict[str, bool] = {}
-    result = CheckResult()
-    columns: dict[str, list[int]] = {}
-    for index, key in enumerate(mapping):
-        if key != IGNORE and key in BY_KEY:
-            columns.setdefault(key, []).append(index)
-    header_of = {
-        key: "/".join(file.headers[i] or str(BY_KEY[key].label) for i in indexes)
-        for key, indexes in columns.items()
-    }
-    seen: dict[tuple[int, str], int] = {}
-    numbered: list[tuple[int, str, int]] = []  # (area, 原编号, sheet row) of the good rows
+    checker = RowChecker(actor=actor, file=file, mapping=mapping, default_source=default_source)
     planned: list[PlannedRow] = []
-    for row in file.rows:
-        item = _check_row(
-            actor, row, columns, header_of, default_source, resolver, lookups, result, words,
-            dispatcher_over,
-        )  # fmt: skip
-        if item is None:
-            continue
-        if item.original_number:
-            place = (item.area.pk, item.original_number)
-            if place in seen:
-                result.problems.append(
-                    RowProblem(
-                        row.number,
-                        header_of["original_number"],
-                        item.original_number,
-                        _(
-                            "与第 %(row)d 行的原编号相同（同一区域）：同一条诉求只能导入一次，"
-                            "请删去重复的一行或改正编号。"
-                        )
-                        % {"row": seen[place]},
-                    )
-                )
-                continue
-            seen[place] = row.number
-            numbered.append((item.area.pk, item.original_number, item.number))
-        result.count(item)
-        if keep_rows and not result.problems:
+    for item in checker.rows():
+        if keep_rows and not checker.result.problems:
             planned.append(item)
-    earlier = _already_imported([(area, number) for area, number, _row in numbered])
-    for area, number, row_number in numbered:
-        done = earlier.get((area, number))
-        if done is None:
-            continue
-        result.problems.append(
-            RowProblem(
-                row_number,
-                header_of["original_number"],
-                number,
-                _(
-                    "重复：原编号 %(number)s 在该区域已于 %(date)s 由 %(user)s 导入"
-                    "（台账编号 %(need)s）。请删去这一行。"
-                )
-                % {
-                    "number": number,
-                    "date": timezone.localtime(
-                        done.batch.committed_at or done.batch.created_at
-                    ).strftime("%Y-%m-%d %H:%M"),
-                    "user": done.batch.user.display_name or done.batch.user.username,
-                    "need": done.need.number,
-                },
-            )
-        )
-    result.problems.sort(key=lambda p: p.row or 0)
+    result = checker.finish()
     if not result.problems:
         result.rows = planned
     return result
@@ -560,4 +597,12 @@ def _moment(text: str, key: str, bad: Any, now: datetime) -> datetime | None:
     return moment
 
 
-__all__ = ["FIELDS", "CheckResult", "PlannedRow", "RowProblem", "check_rows", "parse_datetime"]
+__all__ = [
+    "FIELDS",
+    "CheckResult",
+    "PlannedRow",
+    "RowChecker",
+    "RowProblem",
+    "check_rows",
+    "parse_datetime",
+]

@@ -6,18 +6,23 @@
 - `ledger_import_check` (the dry run) stores the user's mapping and checks every row; the
   report (row number, column, masked value, reason) is kept on the batch for the page and the
   .xlsx download. Nothing else is written.
-- `ledger_import_commit` checks again under the batch's row lock and registers every row through
-  `services.need_register` (and `need_assign` when the file names the unit, the row is not
-  closed in the file and the importer is a dispatcher over the area), at the registration time
-  the file gives (`clock.travel`), all in one transaction: any failure leaves no need, no event,
-  and the batch uncommitted. The assignment happens at the import's own time, so deadlines run
-  from the import; the file's 交办时间 stays in the description.
+- `ledger_import_commit` checks again under the batch's row lock and registers every row with
+  `services.bulk.need_register_batch` (`need_register`'s and, when the file names the unit, the
+  row is not closed in the file and the importer is a dispatcher over the area, `need_assign`'s
+  checks and results), at the registration time the file gives, all in one transaction: any
+  failure leaves no need, no event, and the batch uncommitted. The rows are checked and written
+  in one pass, a chunk at a time, so no step holds the whole file's rows (ADR 0022). The
+  assignment happens at the import's own time, so deadlines run from the import; the file's
+  交办时间 stays in the description.
+- `ledger_import_check_and_commit` is the dry run and the commit in that one pass, for a caller
+  that commits a clean file at once (`wenxu import_ledger`): a bad row gives the dry run's
+  report and writes nothing else.
 - `ledger_import_purge_stale` (for the sweep) deletes uncommitted batches past their lifetime.
 """
 
 import gc
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +46,7 @@ from wenxu.needs.ledger_import.rows import (
     MAX_REPORTED_PROBLEMS,
     CheckResult,
     PlannedRow,
+    RowChecker,
     RowProblem,
     check_rows,
 )
@@ -232,46 +238,105 @@ class CommitResult:
     assigned: int
 
 
-def _registrations(rows: list[PlannedRow]) -> Iterator[bulk.Registration]:
-    for row in rows:
-        yield bulk.Registration(
-            title=row.title,
-            description=row.description,
-            kind=row.kind,
-            source=row.source,
-            area=row.area,
-            category=row.category,
-            urgency=row.urgency,
-            address=row.address,
-            requester=row.requester,
-            registered_at=row.registered_at,
-            # Assigned now, not at the file's 交办时间 (kept in the description's 【原台账信息】):
-            # a historical assignment would make the row overdue at once, and the sweep would
-            # remind, escalate and count it against the unit for the days before the import.
-            assign_to=row.unit if row.assign else None,
-        )
+def _registration(row: PlannedRow) -> bulk.Registration:
+    return bulk.Registration(
+        title=row.title,
+        description=row.description,
+        kind=row.kind,
+        source=row.source,
+        area=row.area,
+        category=row.category,
+        urgency=row.urgency,
+        address=row.address,
+        requester=row.requester,
+        registered_at=row.registered_at,
+        # Assigned now, not at the file's 交办时间 (kept in the description's 【原台账信息】):
+        # a historical assignment would make the row overdue at once, and the sweep would
+        # remind, escalate and count it against the unit for the days before the import.
+        assign_to=row.unit if row.assign else None,
+    )
 
 
-def _record_rows(batch: LedgerImportBatch, rows: list[PlannedRow], need_ids: list[int]) -> None:
-    """The `LedgerImportRow` of every need (原编号 and sheet row), in chunks."""
-    for start in range(0, len(rows), bulk.CHUNK_SIZE):
-        bulk.insert_rows(
-            LedgerImportRow,
+def _record_rows(
+    batch: LedgerImportBatch, places: list[tuple[int, str, int]], need_ids: list[int]
+) -> None:
+    """The `LedgerImportRow` of each need (area, 原编号 and sheet row)."""
+    bulk.insert_rows(
+        LedgerImportRow,
+        [
+            LedgerImportRow(
+                batch_id=batch.pk,
+                need_id=need_id,
+                area_id=area_id,
+                original_number=original_number,
+                row_number=row_number,
+            )
+            for (area_id, original_number, row_number), need_id in zip(
+                places, need_ids, strict=True
+            )
+        ],
+    )
+
+
+@dataclass
+class _Written:
+    """One pass over a batch's rows: checked, and registered as they come while none is bad."""
+
+    result: CheckResult
+    registered: int = 0
+    assigned: int = 0
+    rejected: LedgerImportRejected | None = None  # a good row the services refused
+
+
+def _check_and_write(actor: User, batch: LedgerImportBatch) -> _Written:
+    """Checks every row (`RowChecker`) and hands the good ones to `need_register_batch` while
+    they are read, a chunk at a time, so no step holds the whole file's rows. Once a row is bad
+    the rest are only checked (for the report) and the caller rolls the writes back; the same
+    when the services refuse a row (`rejected`), which counts only if no row is bad, as when
+    the whole file was checked before anything was written."""
+    checker = RowChecker(
+        actor=actor,
+        file=batch_file(batch),
+        mapping=batch.mapping,
+        default_source=batch.default_source,
+    )
+    checked = checker.rows()
+    # (area, 原编号, sheet row) of the registrations handed on and not yet recorded
+    places: list[tuple[int, str, int]] = []
+    written = _Written(result=checker.result)
+
+    def registrations() -> Iterator[bulk.Registration]:
+        for row in checked:
+            if checker.result.problems:
+                continue  # nothing more to write: the caller will roll back
+            places.append((row.area.pk, row.original_number, row.number))
+            written.assigned += row.assign
+            yield _registration(row)
+
+    def record(need_ids: list[int]) -> None:
+        if not checker.result.problems:  # (else all is rolled back)
+            _record_rows(batch, places[: len(need_ids)], need_ids)
+        written.registered += len(need_ids)
+        del places[: len(need_ids)]
+
+    try:
+        bulk.need_register_batch(actor=actor, registrations=registrations(), written=record)
+    except bulk.RegistrationRejected as error:
+        for _row in checked:  # the rows after it, for the report
+            pass
+        written.rejected = LedgerImportRejected(
             [
-                LedgerImportRow(
-                    batch=batch,
-                    need_id=need_id,
-                    area=row.area,
-                    original_number=row.original_number,
-                    row_number=row.number,
+                RowProblem(
+                    places[error.index - written.registered][2],
+                    "",
+                    "",
+                    _("这一行未能登记（%(reason)s）：整个文件都没有导入，请改正后重新检查。")
+                    % {"reason": error.message},
                 )
-                for row, need_id in zip(
-                    rows[start : start + bulk.CHUNK_SIZE],
-                    need_ids[start : start + bulk.CHUNK_SIZE],
-                    strict=True,
-                )
-            ],
+            ]
         )
+    written.result = checker.finish()
+    return written
 
 
 @contextmanager
@@ -291,87 +356,131 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
+def _locked_batch(actor: User, batch_id: str, *, checking: bool) -> LedgerImportBatch:
+    """The user's batch under its row lock, in the commit's transaction, after the rollup
+    cursor's row lock: this transaction gives its events ids now but commits them late, and
+    dated in the past (`clock.travel`), so a rollup catch-up running meanwhile could move its
+    cursor past ids it cannot see yet and never count them. Holding the lock keeps the catch-up
+    off (it waits, or skips this round with skip_locked) until the import has committed."""
+    RollupCursor.objects.get_or_create(name="main")
+    RollupCursor.objects.select_for_update().get(name="main")
+    batch = LedgerImportBatch.objects.select_for_update().filter(pk=batch_id, user=actor).first()
+    if batch is None:
+        raise NotFound(_("找不到这次导入：可能已过期或已被清理，请重新上传文件。"))
+    if batch.state == State.COMMITTED:
+        if checking:
+            raise _file_problem(_("这个文件已经导入，不能再次检查或导入。"))
+        raise _file_problem(_("这个文件已经导入过了（不会重复导入）。"))
+    if not checking and batch.state != State.CHECKED:
+        raise _file_problem(_("请先检查文件，全部无误后才能确认导入。"))
+    earlier = _committed_twin(batch.sha256)
+    if earlier is not None:
+        raise _duplicate_file(earlier)
+    return batch
+
+
+def _mark_committed(
+    actor: User, batch: LedgerImportBatch, written: _Written, also: Sequence[str] = ()
+) -> CommitResult:
+    batch.state = State.COMMITTED
+    batch.committed_at = clock.now()
+    batch.data = {}  # the rows (names, phones) now live in the needs, scoped and masked
+    batch.report = {
+        **batch.report,
+        "registered": written.registered,
+        "assigned": written.assigned,
+    }
+    batch.save(update_fields=["state", "committed_at", "data", "report", *also])
+    # Last in the transaction: the security log's lock is held only until the commit.
+    audit_record(
+        action=actions.IMPORT,
+        actor=actor,
+        target=f"ledger_import:{batch.pk}",
+        detail={
+            "kind": "ledger",
+            "file_name": scrub_text(batch.file_name),
+            "sha256": batch.sha256,
+            "rows": written.registered,
+            "assigned": written.assigned,
+        },
+    )
+    return CommitResult(batch=batch, registered=written.registered, assigned=written.assigned)
+
+
+def _concurrent_import() -> LedgerImportRejected:
+    return _file_problem(
+        _(
+            "导入时有人同时导入了同一文件或相同原编号的诉求，本次没有写入任何数据："
+            "请重新检查后再确认。"
+        )
+    )
+
+
 def ledger_import_commit(*, actor: User, batch_id: str) -> CommitResult:
     """Registers every checked row in one transaction, or nothing (and says which row failed)."""
     _require(actor)
     try:
         with _without_cycle_collection(), transaction.atomic():
-            # The rollup cursor's row lock first: this transaction gives its events ids now but
-            # commits them late, and dated in the past (`clock.travel`), so a rollup catch-up
-            # running meanwhile could move its cursor past ids it cannot see yet and never count
-            # them. Holding the lock keeps the catch-up off (it waits, or skips this round with
-            # skip_locked) until the import has committed.
-            RollupCursor.objects.get_or_create(name="main")
-            RollupCursor.objects.select_for_update().get(name="main")
-            batch = (
-                LedgerImportBatch.objects.select_for_update()
-                .filter(pk=batch_id, user=actor)
-                .first()
-            )
-            if batch is None:
-                raise NotFound(_("找不到这次导入：可能已过期或已被清理，请重新上传文件。"))
-            if batch.state == State.COMMITTED:
-                raise _file_problem(_("这个文件已经导入过了（不会重复导入）。"))
-            if batch.state != State.CHECKED:
-                raise _file_problem(_("请先检查文件，全部无误后才能确认导入。"))
-            earlier = _committed_twin(batch.sha256)
-            if earlier is not None:
-                raise _duplicate_file(earlier)
-            # Areas, units, rights and earlier imports may have changed since the dry run.
-            result = check_rows(
-                actor=actor,
-                file=batch_file(batch),
-                mapping=batch.mapping,
-                default_source=batch.default_source,
-            )
-            if not result.ok:
-                raise LedgerImportRejected(result.problems)
-            try:
-                need_ids = bulk.need_register_batch(
-                    actor=actor, registrations=_registrations(result.rows)
-                )
-            except bulk.RegistrationRejected as error:
-                raise LedgerImportRejected(
-                    [
-                        RowProblem(
-                            result.rows[error.index].number,
-                            "",
-                            "",
-                            _(
-                                "这一行未能登记（%(reason)s）：整个文件都没有导入，请改正后重新检查。"
-                            )
-                            % {"reason": error.message},
-                        )
-                    ]
-                ) from error
-            _record_rows(batch, result.rows, need_ids)
-            assigned = sum(1 for row in result.rows if row.assign)
-            batch.state = State.COMMITTED
-            batch.committed_at = clock.now()
-            batch.data = {}  # the rows (names, phones) now live in the needs, scoped and masked
-            batch.report = {**batch.report, "registered": len(result.rows), "assigned": assigned}
-            batch.save(update_fields=["state", "committed_at", "data", "report"])
-            # Last in the transaction: the security log's lock is held only until the commit.
-            audit_record(
-                action=actions.IMPORT,
-                actor=actor,
-                target=f"ledger_import:{batch.pk}",
-                detail={
-                    "kind": "ledger",
-                    "file_name": scrub_text(batch.file_name),
-                    "sha256": batch.sha256,
-                    "rows": len(result.rows),
-                    "assigned": assigned,
-                },
-            )
+            batch = _locked_batch(actor, batch_id, checking=False)
+            # Areas, units, rights and earlier imports may have changed since the dry run: the
+            # rows are checked again as they are written.
+            written = _check_and_write(actor, batch)
+            if not written.result.ok:
+                raise LedgerImportRejected(written.result.problems)
+            if written.rejected is not None:
+                raise written.rejected
+            return _mark_committed(actor, batch, written)
     except IntegrityError as error:
-        raise _file_problem(
-            _(
-                "导入时有人同时导入了同一文件或相同原编号的诉求，本次没有写入任何数据："
-                "请重新检查后再确认。"
+        raise _concurrent_import() from error
+
+
+class _RollBack(Exception):
+    """Undoes the writes of a pass that found a bad row (the batch's report stays)."""
+
+
+def ledger_import_check_and_commit(
+    *, actor: User, batch_id: str, mapping: list[str], default_source: str
+) -> tuple[DryRun, CommitResult | None]:
+    """The dry run and the commit in one pass over the rows, for a caller that commits at once
+    when the file is clean (`wenxu import_ledger`): the dry run's result and report (also when
+    rows are bad: then nothing but the report is written, as by `ledger_import_check`), and
+    the commit's result when every row was good and is now registered. A row the services
+    refuse raises `LedgerImportRejected`, as `ledger_import_commit` does."""
+    _require(actor)
+    try:
+        with _without_cycle_collection(), transaction.atomic():
+            batch = _locked_batch(actor, batch_id, checking=True)
+            batch.mapping = clean_mapping(batch, mapping)
+            batch.default_source = (
+                default_source if default_source in IMPORT_SOURCES else states.Source.WALK_IN
             )
-        ) from error
-    return CommitResult(batch=batch, registered=len(result.rows), assigned=assigned)
+            batch.checked_at = clock.now()
+            checked = ["mapping", "default_source", "state", "report", "checked_at"]
+            problems = mapping_problems(batch.mapping)
+            if problems:
+                batch.state = State.UPLOADED
+                batch.report = {}
+                batch.save(update_fields=checked)
+                return DryRun(batch=batch, mapping_problems=problems, result=None), None
+            try:
+                with transaction.atomic():
+                    written = _check_and_write(actor, batch)
+                    if not written.result.ok:
+                        raise _RollBack
+            except _RollBack:
+                pass
+            result = written.result
+            batch.state = State.CHECKED if result.ok else State.REJECTED
+            batch.report = _report(result, batch.row_count)
+            dry = DryRun(batch=batch, mapping_problems=[], result=result)
+            if not result.ok:
+                batch.save(update_fields=checked)
+                return dry, None
+            if written.rejected is not None:
+                raise written.rejected
+            return dry, _mark_committed(actor, batch, written, also=checked[:2] + checked[4:])
+    except IntegrityError as error:
+        raise _concurrent_import() from error
 
 
 def ledger_import_discard(*, actor: User, batch_id: str) -> None:

@@ -29,8 +29,11 @@ And there is no audit entry per need (none of the per-need services writes one e
 caller records its one entry for the whole batch.
 """
 
+import re
+import secrets
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -75,7 +78,7 @@ _VALIDATED = (
     "address",
     "registered_at",
 )
-_NOT_VALIDATED = [f.name for f in Need._meta.fields if f.name not in _VALIDATED]
+_NOT_VALIDATED = {f.name for f in Need._meta.fields if f.name not in _VALIDATED}
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,14 @@ class _Batch:
     rights: dict[str, bool] | None = None
     dues: dict[tuple[int | None, str], dict[str, Any]] | None = None
     checks: dict[tuple[Any, ...], dict[str, list[str]]] | None = None
+    labels: dict[str, str] | None = None
 
     def register_errors(self, item: Registration, tags: list[str]) -> dict[str, list[str]]:
         """`need_register`'s input checks (`_validate_register`), its rules for everything but
-        the texts asked once per combination of kind, source, urgency, tags, area and
-        category; the texts' own two rules (required, a title of at most 200) row by row."""
+        the texts asked once per combination of kind, source, urgency, tags, area and whether
+        the category is given and active (its one rule about a category: a category per area
+        made this a call for almost every row); the texts' own two rules (required, a title of
+        at most 200) row by row."""
         if self.checks is None:
             self.checks = {}
         area, category = item.area, item.category
@@ -134,7 +140,6 @@ class _Batch:
             item.urgency,
             tuple(tags),
             area.path if area else None,
-            category.pk if category else None,
             category.active if category else None,
         )
         rest = self.checks.get(key)
@@ -162,7 +167,9 @@ class _Batch:
         return errors
 
     def words(self, name: str) -> str:
-        return _("标题") if name == "title" else _("诉求内容")
+        if self.labels is None:  # (translated once, not twice a row)
+            self.labels = {"title": _("标题"), "description": _("诉求内容")}
+        return self.labels[name]
 
     def may_assign(self, area: Area) -> bool:
         """`need_assign`'s right over a need just registered by the actor in `area`."""
@@ -217,19 +224,27 @@ def _chunks(items: Iterable[Registration], size: int) -> Iterator[list[Registrat
 
 @transaction.atomic
 def need_register_batch(
-    *, actor: User, registrations: Iterable[Registration], chunk_size: int | None = None
+    *,
+    actor: User,
+    registrations: Iterable[Registration],
+    chunk_size: int | None = None,
+    written: Callable[[list[int]], None] | None = None,
 ) -> list[int]:
     """登记 (and 交办 where asked) of every registration, in order; the new needs' ids.
 
     All or nothing: `RegistrationRejected` for the first row that fails. Read in chunks, so
-    `registrations` may be a generator."""
+    `registrations` may be a generator; `written` is called with each chunk's new ids (in the
+    transaction), for a caller that records something per need as they come."""
     if not actor.is_active or not user_roles(actor) & {states.OFFICER, states.DISPATCHER}:
         raise NotPermitted(_("只有走访干部、网格员或调度人员可以登记诉求。"))
     batch = _Batch(actor=actor, now=clock.now())
     need_ids: list[int] = []
     start = 0
     for chunk in _chunks(registrations, chunk_size or CHUNK_SIZE):
-        need_ids += _write_chunk(batch, start, chunk)
+        ids_of_chunk = _write_chunk(batch, start, chunk)
+        if written is not None:
+            written(ids_of_chunk)
+        need_ids += ids_of_chunk
         start += len(chunk)
     return need_ids
 
@@ -252,9 +267,10 @@ def _write_chunk(batch: _Batch, start: int, chunk: Sequence[Registration]) -> li
         need = row.need
         events.append(
             NeedEvent(
-                need=need,
+                # (ids, not objects: no related-object checks per event; both are saved)
+                need_id=need.pk,
                 seq=1,
-                actor=batch.actor,
+                actor_id=batch.actor.pk,
                 action=Action.REGISTER,
                 from_status="",
                 to_status=Status.REGISTERED,
@@ -267,9 +283,9 @@ def _write_chunk(batch: _Batch, start: int, chunk: Sequence[Registration]) -> li
             due = batch.due(need.category, need.urgency)
             events.append(
                 NeedEvent(
-                    need=need,
+                    need_id=need.pk,
                     seq=2,
-                    actor=batch.actor,
+                    actor_id=batch.actor.pk,
                     action=Action.ASSIGN,
                     from_status=Status.REGISTERED,
                     to_status=Status.ASSIGNED,
@@ -315,7 +331,7 @@ def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
             status=Status.REGISTERED,
         )
         person = _person(item.requester)
-        if person is not None:
+        if person is not None and _may_hold_numbers(person, [getattr(need, n) for n in _SCRUBBED]):
             # What was typed before the requester was known: their own numbers kept masked only
             # (`scrub_need_texts`, with the requester about to be saved).
             scrub = requester_scrubber(
@@ -324,7 +340,7 @@ def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
             for name in _SCRUBBED:
                 setattr(need, name, scrub(getattr(need, name)))
         try:
-            need.clean_fields(exclude=_NOT_VALIDATED)
+            need.clean_fields(exclude=_NOT_VALIDATED)  # (a set: looked up per field)
         except ValidationError as exc:
             raise InvalidInput(exc.message_dict) from exc
         if item.assign_to is not None:
@@ -332,6 +348,39 @@ def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
     except DomainError as error:
         raise RegistrationRejected(index, error) from error
     return _Row(index=index, registration=item, moment=moment, person=person, need=need)
+
+
+_NOT_DIGITS = re.compile(r"\D")
+_NOT_ASCII_DIGITS = re.compile(r"[^0-9]")
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_SHORTEST_NUMBER = 7  # `scrub.PHONE_MIN_DIGITS`: no shorter phone is looked for
+
+
+def _may_hold_numbers(person: Requester, texts: list[str]) -> bool:
+    """Whether `requester_scrubber` could change any of `texts`: False only when it cannot.
+
+    Its patterns (one regular expression compiled per requester, the most of an import's time
+    when built for every row) find the phone however it is spaced, dashed or written in
+    full-width digits, so the digits of any match are a run of at least seven of the phone's
+    own digits (NFKC turns full-width digits into ASCII; separators hold no digits). A text
+    whose digits hold no such run keeps every character: no pattern needed. An ID number is
+    always looked for with the patterns themselves."""
+    if person.id_number.strip():
+        return True
+    phone = _NOT_DIGITS.sub("", unicodedata.normalize("NFKC", person.phone))
+    if len(phone) < _SHORTEST_NUMBER:
+        return False
+    if not phone.isascii():
+        return True  # (other digits: the patterns match them as they are)
+    runs = {phone[i : i + _SHORTEST_NUMBER] for i in range(len(phone) - _SHORTEST_NUMBER + 1)}
+    for text in texts:
+        if not text:
+            continue
+        # The patterns' digits are ASCII or full-width: the same digits in ASCII, the rest out.
+        digits = _NOT_ASCII_DIGITS.sub("", text.translate(_FULL_WIDTH_DIGITS))
+        if len(digits) >= _SHORTEST_NUMBER and any(run in digits for run in runs):
+            return True
+    return False
 
 
 def _person(requester: RequesterInput | None) -> Requester | None:
@@ -396,14 +445,39 @@ def _number(rows: list[_Row]) -> None:
         following[year] += 1
 
 
+def _fresh_codes(count: int) -> list[str]:
+    """`count` codes as `ids.tracking_code` draws them (its alphabet and length, each character
+    uniform from the system's random source), from one `secrets.token_bytes` a chunk instead
+    of a system call a character: bytes past the alphabet's last whole multiple are skipped."""
+    alphabet, length = ids.TRACKING_ALPHABET, ids.TRACKING_LENGTH
+    size = len(alphabet)
+    limit = 256 - 256 % size
+    chars: list[str] = []
+    while len(chars) < count * length:
+        chars += [alphabet[b % size] for b in secrets.token_bytes(count * length + 64) if b < limit]
+    return ["".join(chars[i * length : (i + 1) * length]) for i in range(count)]
+
+
+def _taken_codes(codes: list[str]) -> set[str]:
+    if connection.vendor != "postgresql":
+        return set(
+            Need.objects.filter(tracking_code__in=codes).values_list("tracking_code", flat=True)
+        )
+    table = connection.ops.quote_name(Need._meta.db_table)
+    with connection.cursor() as cursor:  # one array parameter, not a thousand
+        cursor.execute(
+            f"SELECT tracking_code FROM {table} WHERE tracking_code = ANY(%s)",  # noqa: S608
+            [codes],
+        )
+        return {code for (code,) in cursor.fetchall()}
+
+
 def _tracking_codes(count: int) -> list[str]:
     """`count` new tracking codes, unique among themselves and every need's."""
     codes: list[str] = []
     while len(codes) < count:
-        fresh = list(dict.fromkeys(ids.tracking_code() for _ in range(count - len(codes))))
-        taken = set(
-            Need.objects.filter(tracking_code__in=fresh).values_list("tracking_code", flat=True)
-        )
+        fresh = list(dict.fromkeys(_fresh_codes(count - len(codes))))
+        taken = _taken_codes(fresh)
         codes += [code for code in fresh if code not in taken and code not in codes]
     return codes
 

@@ -91,7 +91,7 @@ def per_row(actor: User, rows: list[PlannedRow]) -> list[int]:
 
 def batch(actor: User, rows: list[PlannedRow]) -> list[int]:
     return bulk.need_register_batch(
-        actor=actor, registrations=service._registrations(rows), chunk_size=3
+        actor=actor, registrations=map(service._registration, rows), chunk_size=3
     )
 
 
@@ -133,6 +133,7 @@ def run(path: Any, actor: User, rows: list[PlannedRow]) -> list[dict[str, Any]]:
     codes = (f"T{i:07d}" for i in itertools.count(1))
     with pytest.MonkeyPatch.context() as patch, transaction.atomic():
         patch.setattr(ids, "tracking_code", lambda: next(codes))
+        patch.setattr(bulk, "_fresh_codes", lambda count: [next(codes) for _ in range(count)])
         made = path(actor, rows)
         result = snapshot(made)
         transaction.set_rollback(True)
@@ -184,7 +185,7 @@ def test_a_large_batch_numbers_its_rows_in_order_without_gaps(world: World) -> N
     # when 25 rows are imported in chunks of 4
     rows = planned(world, [ledger_row(i, date="") for i in range(1, 26)])
     made = bulk.need_register_batch(
-        actor=world.dispatcher, registrations=service._registrations(rows), chunk_size=4
+        actor=world.dispatcher, registrations=map(service._registration, rows), chunk_size=4
     )
     # then they follow on from the counter, in the file's order
     numbers = list(Need.objects.filter(pk__in=made).order_by("pk").values_list("number", flat=True))
@@ -204,7 +205,7 @@ def test_the_batch_writes_in_a_few_queries_a_chunk_not_a_few_a_row(world: World)
         with transaction.atomic(), CaptureQueriesContext(connection) as captured:
             bulk.need_register_batch(
                 actor=world.dispatcher,
-                registrations=service._registrations(rows[:count]),
+                registrations=map(service._registration, rows[:count]),
                 chunk_size=10,
             )
             transaction.set_rollback(True)
@@ -225,7 +226,7 @@ def test_the_first_row_that_fails_is_named_and_nothing_is_written(world: World) 
     # when they are registered in chunks of 2
     with pytest.raises(bulk.RegistrationRejected) as caught:
         bulk.need_register_batch(
-            actor=world.dispatcher, registrations=service._registrations(rows), chunk_size=2
+            actor=world.dispatcher, registrations=map(service._registration, rows), chunk_size=2
         )
     # then the error names that row and says what need_assign says, and nothing is left
     assert caught.value.index == 2
@@ -239,7 +240,7 @@ def test_the_first_row_that_fails_is_named_and_nothing_is_written(world: World) 
 @pytest.mark.django_db
 def test_an_officer_may_register_but_not_assign_in_a_batch(world: World) -> None:
     rows = planned(world, [ledger_row(1), ledger_row(2)])
-    registrations = list(service._registrations(rows))
+    registrations = list(map(service._registration, rows))
     made = bulk.need_register_batch(actor=world.officer, registrations=registrations)
     assert Need.objects.filter(pk__in=made, recorded_by=world.officer).count() == 2
     given = [bulk.Registration(**{**r.__dict__, "assign_to": world.housing}) for r in registrations]
@@ -265,3 +266,82 @@ def test_every_event_of_an_imported_file_is_delivered_after_the_commit(
     assert Delivery.objects.count() == events
     # the lead unit's handler hears of each assignment, as with one call per need
     assert world.handler.notifications.filter(event__action="assign").count() == 5
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["13812345678", "+86 138 1234 5678", "0571-88886666", "0571-88886666-123", "12345"],
+)
+def test_the_scrub_shortcut_skips_only_texts_the_scrubber_leaves_as_they_are(phone: str) -> None:
+    from wenxu.residents.scrub import requester_scrubber
+
+    texts = [
+        "",
+        "没有数字",
+        "原编号：B4-0000001",
+        "请回电 138-1234-5678。",
+        "请回电１３８１２３４５６７８",
+        "电话 +86 138 1234 5678",
+        "8888 6666 座机",
+        "(0571)88886666",
+        "0571 8888 6666 转 123",
+        "邻居 13912345678",
+        "12345 热线",
+    ]
+    person = Requester(kind="person", name="张三", phone=phone, id_number="")
+    scrub = requester_scrubber(phone=phone, id_number="")
+    for text in texts:
+        if scrub(text) != text:
+            assert bulk._may_hold_numbers(person, [text]), (phone, text)
+    assert not bulk._may_hold_numbers(person, ["没有数字", "原编号：B4-0000001"])
+
+
+def test_fresh_tracking_codes_are_of_the_alphabet_and_length() -> None:
+    codes = bulk._fresh_codes(500)
+    assert len(codes) == 500
+    assert all(len(code) == ids.TRACKING_LENGTH for code in codes)
+    assert set("".join(codes)) <= set(ids.TRACKING_ALPHABET)
+    assert len(set("".join(codes))) == len(ids.TRACKING_ALPHABET)  # every character drawn
+
+
+@pytest.mark.django_db
+def test_a_row_the_services_refuse_in_a_later_chunk_is_named_and_nothing_is_written(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wenxu.needs.exceptions import InvalidInput
+    from wenxu.needs.ledger_import import rows as ledger_rows
+
+    # Given chunks of two rows, and a requester the services refuse in the fourth row
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(ledger_rows, "CHUNK", 2)
+    person = bulk._person
+
+    def refuse(requester: Any) -> Any:
+        if requester is not None and requester.name == "王五":
+            raise InvalidInput({"requester": ["不收"]})
+        return person(requester)
+
+    monkeypatch.setattr(bulk, "_person", refuse)
+    rows = [ledger_row(i, name="王五" if i == 4 else "张三") for i in range(1, 6)]
+    dry = upload_and_check(world.dispatcher, xlsx(rows))
+    # when it is committed
+    with pytest.raises(service.LedgerImportRejected) as caught:
+        service.ledger_import_commit(actor=world.dispatcher, batch_id=dry.batch.pk)
+    # then that row (sheet row 5) is named, and nothing was written
+    assert [p.row for p in caught.value.problems] == [5]
+    assert "这一行未能登记" in caught.value.problems[0].message
+    assert Need.objects.count() == 0
+    # and a bad row after it is what the report names, as when the file was checked first
+    rows.append(ledger_row(6, content=""))
+    dry = upload_and_check(world.dispatcher, xlsx(rows))
+    batch_id = dry.batch.pk
+    dry, committed = service.ledger_import_check_and_commit(
+        actor=world.dispatcher,
+        batch_id=batch_id,
+        mapping=dry.batch.mapping,
+        default_source="walk_in",
+    )
+    assert committed is None
+    assert dry.result is not None
+    assert [p.row for p in dry.result.problems] == [7]
+    assert Need.objects.count() == 0

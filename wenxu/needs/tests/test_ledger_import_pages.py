@@ -224,3 +224,51 @@ def test_the_command_refuses_an_unknown_user(world: World, tmp_path: Path) -> No
         call_command("import_ledger", path, "--user", "nobody")
     with pytest.raises(CommandError, match="只有走访干部"):
         call_command("import_ledger", path, "--user", "handler")
+
+
+def test_the_command_checks_and_writes_in_one_pass_and_a_late_bad_row_leaves_nothing(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wenxu.needs.ledger_import import rows as ledger_rows
+    from wenxu.needs.services import bulk
+
+    # Given chunks of two rows, so the first rows are written before the bad last one is read
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(ledger_rows, "CHUNK", 2)
+    path = _write(tmp_path, [*(ledger_row(i) for i in range(1, 6)), ledger_row(6, content="")])
+    out = io.StringIO()
+    # when it is imported
+    with pytest.raises(CommandError) as caught:
+        call_command("import_ledger", path, "--user", "officer", stdout=out)
+    # then the report is the dry run's, and nothing stays written
+    assert caught.value.returncode == 1
+    assert "有 1 行有误（共 6 行）" in str(caught.value)
+    assert out.getvalue().splitlines() == [
+        "row 7: 问题描述：诉求内容不能为空：请填写群众反映的问题。"
+    ]
+    assert Need.objects.count() == 0
+    assert not LedgerImportBatch.objects.exists()
+
+
+def test_the_command_names_rows_imported_before_in_any_chunk(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wenxu.needs.ledger_import import rows as ledger_rows
+    from wenxu.needs.services import bulk
+
+    monkeypatch.setattr(bulk, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(ledger_rows, "CHUNK", 2)
+    call_command("import_ledger", _write(tmp_path, [ledger_row(3)], "a.xlsx"), "--user", "officer")
+    # Given a file whose fifth row was imported before (the others are new)
+    rows = [ledger_row(i, number=f"NEW-{i}") for i in (1, 2, 4, 5)]
+    rows.insert(3, ledger_row(3))
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "import_ledger", _write(tmp_path, rows, "b.xlsx"), "--user", "officer", stdout=out
+        )
+    # then only that row is named, and only the first import's need exists
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("row 5: 编号：重复：原编号 DH-00003 在该区域已于")
+    assert Need.objects.count() == 1

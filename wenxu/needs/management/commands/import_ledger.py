@@ -9,7 +9,7 @@ committed in one transaction and the count printed.
 from pathlib import Path
 from typing import Any
 
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import UploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
@@ -61,16 +61,25 @@ class Command(BaseCommand):
                 _("文件太大：一次最多导入 %(max)d MB，请拆成几个文件。")
                 % {"max": MAX_IMPORT_BYTES // 1024 // 1024}
             )
-        upload = SimpleUploadedFile(path.name, path.read_bytes())
         try:
-            batch = service.ledger_import_upload(actor=user, upload=upload)
+            # Read from the disk, not held in memory for the rest of the import.
+            with path.open("rb") as handle:
+                upload = UploadedFile(handle, name=path.name, size=path.stat().st_size)
+                batch = service.ledger_import_upload(actor=user, upload=upload)
             try:
-                dry = service.ledger_import_check(
-                    actor=user,
-                    batch_id=batch.pk,
-                    mapping=batch.mapping,
-                    default_source=options["source"],
-                )
+                arguments: dict[str, Any] = {
+                    "actor": user,
+                    "batch_id": batch.pk,
+                    "mapping": batch.mapping,
+                    "default_source": options["source"],
+                }
+                result: service.CommitResult | None = None
+                if options["dry_run"]:
+                    dry = service.ledger_import_check(**arguments)
+                else:
+                    # One pass over the rows: checked and written as they come, in the commit's
+                    # transaction; the same report and nothing imported when a row is bad.
+                    dry, result = service.ledger_import_check_and_commit(**arguments)
                 problems = [
                     RowProblem(None, "", "", message) for message in dry.mapping_problems
                 ] + (dry.result.problems if dry.result else [])
@@ -83,12 +92,11 @@ class Command(BaseCommand):
                         % {"bad": bad, "total": batch.row_count},
                         returncode=1,
                     )
-                if options["dry_run"]:
+                if result is None:
                     self.stdout.write(
                         _("检查无误：%(n)d 行，未导入（--dry-run）。") % {"n": batch.row_count}
                     )
                     return
-                result = service.ledger_import_commit(actor=user, batch_id=batch.pk)
             finally:
                 service.ledger_import_discard(actor=user, batch_id=batch.pk)
         except service.LedgerImportRejected as rejected:
