@@ -59,7 +59,9 @@ def server(url: str, *, workers: int, threads: int = 4) -> Iterator[int]:
     env = {
         **os.environ,
         "WENXU_DATABASE_URL": url,
-        "WENXU_DATA_DIR": str(ROOT / "var" / "bench"),
+        # The data set's keys (personal data is encrypted): the data directory this process
+        # uses (bench/common.py's django_setup), else the server could not read the requesters.
+        "WENXU_DATA_DIR": os.environ.get("WENXU_DATA_DIR", str(ROOT / "var" / "bench")),
         "WENXU_LOG_LEVEL": "WARNING",
         "WENXU_WEB_THREADS": str(threads),
     }

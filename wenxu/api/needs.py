@@ -23,7 +23,7 @@ from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
 from wenxu.api.drafts import check_draft_user
 from wenxu.api.errors import NUL
-from wenxu.api.present import need_detail_json, need_json
+from wenxu.api.present import known_related, need_detail_json, need_json
 from wenxu.api.refs import RefResolver
 from wenxu.lib import clock, ids
 from wenxu.needs import selectors, services, states
@@ -182,7 +182,17 @@ def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dic
         if existing is None:
             raise
         return Status(200, _detail_after(user, existing))
-    return Status(201, _detail_after(user, need))
+    return Status(201, _registered_detail(user, need))
+
+
+def _registered_detail(user: User, need: Need) -> dict[str, Any]:
+    """The need the caller just registered, from what the service wrote rather than read again
+    through the scoped selector: its recorder always sees it (`selectors.scope_q`), a new need
+    has no co-units, and the service loaded its area, category, requester and about-unit. Only
+    its events are read (one query)."""
+    events = list(need.events.select_related("actor").order_by("seq"))
+    known_related(need, co_units=[])
+    return need_detail_json(need, now=clock.now(), events=events, viewer=user)
 
 
 def body_digest(payload: s.In) -> str:

@@ -192,8 +192,11 @@ def _append_event(
     to_status: str,
     note: str = "",
     data: dict[str, Any] | None = None,
+    first: bool = False,
 ) -> NeedEvent:
-    last = need.events.aggregate(last=Max("seq"))["last"] or 0
+    """Append the need's next event; `first`: the need was created in this transaction, so it
+    has none yet (saves reading the last sequence number)."""
+    last = 0 if first else need.events.aggregate(last=Max("seq"))["last"] or 0
     # Every event names the lead unit it concerns, as it was when it happened, so that a delayed
     # delivery notifies that unit, not whoever leads the need by then. An action that sets its
     # own (assign, reopen: the new unit; return: the unit that gave it back) keeps it.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
@@ -54,11 +54,20 @@ class Origin:
 
 
 def _next_number(year: int) -> str:
-    LedgerCounter.objects.get_or_create(year=year)
-    counter = LedgerCounter.objects.select_for_update().get(year=year)
-    counter.last += 1
-    counter.save(update_fields=["last"])
-    return ids.ledger_number(year, counter.last)
+    """The year's next ledger number: one `UPDATE … RETURNING`, which locks the counter's row
+    until the registration commits (so numbers are issued in commit order, without gaps unless
+    a registration rolls back). The first registration of a year creates the row."""
+    table = connection.ops.quote_name(LedgerCounter._meta.db_table)
+    sql = f"UPDATE {table} SET last = last + 1 WHERE year = %s RETURNING last"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [year])
+        row = cursor.fetchone()
+        if row is None:
+            LedgerCounter.objects.get_or_create(year=year)  # a racing first one: either wins
+            cursor.execute(sql, [year])
+            row = cursor.fetchone()
+    assert row is not None
+    return ids.ledger_number(year, int(row[0]))
 
 
 def _new_tracking_code() -> str:
@@ -178,6 +187,7 @@ def need_register(
         action=Action.REGISTER,
         from_status="",
         to_status=need.status,
+        first=True,
         data={"about_unit": about_unit.pk} if about_unit is not None else None,
     )
     return need
@@ -212,7 +222,8 @@ def _create_need(
             confidential=requester.confidential,
         )
         try:
-            person.full_clean()
+            # Its one constraint (the kind) repeats the field's choices, checked here anyway.
+            person.full_clean(validate_constraints=False)
         except ValidationError as exc:
             raise InvalidInput({"requester": exc.messages}) from exc
         person.save()
@@ -223,13 +234,31 @@ def _create_need(
         # The database enforces the check constraints; validating them here costs a query each.
         # `client_uuid` too: its uniqueness is the database's to enforce, so that a racing
         # duplicate meets the constraint (and is recognised as a replay) instead of a 422.
+        # A foreign key set to a saved object (the area and category the caller resolved, the
+        # actor, the requester just saved, the visit) exists: validating it would read it again.
         need.full_clean(
-            exclude=["number", "tracking_code", "client_uuid"], validate_constraints=False
+            exclude=["number", "tracking_code", "client_uuid", *_loaded_relations(need)],
+            validate_constraints=False,
         )
     except ValidationError as exc:
         raise InvalidInput(exc.message_dict) from exc
     need.save()
     return need
+
+
+def _loaded_relations(need: Need) -> list[str]:
+    """The names of `need`'s foreign keys that hold a saved object (not an id alone, not None)
+    and limit nothing else (`limit_choices_to` would still need the query)."""
+    names = []
+    for field in Need._meta.concrete_fields:
+        remote = field.remote_field
+        if not field.many_to_one or remote is None or remote.limit_choices_to:
+            continue
+        if field.is_cached(need):  # type: ignore[attr-defined]
+            related = field.get_cached_value(need)  # type: ignore[attr-defined]
+            if related is not None and related.pk is not None and not related._state.adding:
+                names.append(field.name)
+    return names
 
 
 @transaction.atomic
@@ -319,6 +348,7 @@ def need_register_on_the_spot(
         action=Action.REGISTER_ON_THE_SPOT,
         from_status="",
         to_status=status,
+        first=True,
         note=proof,
         data={
             "confirmed": confirmed,

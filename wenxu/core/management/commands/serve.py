@@ -34,6 +34,11 @@ ACCESS_FIELDS = {
 MAX_DEFAULT_WORKERS = 12
 SQLITE_DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 4
+# Seconds an idle client connection stays open. 0: one request per connection. gunicorn's
+# gthread workers each accept connections for themselves and keep a kept-alive connection for
+# good, so a few busy clients (nginx's upstream pool, an API client) end up on one process
+# while the others idle; a new connection per request goes to whichever process is free.
+DEFAULT_KEEPALIVE = 0
 
 logger = logging.getLogger("wenxu.serve")
 
@@ -161,6 +166,7 @@ class Command(BaseCommand):
         if workers is None:
             workers = default_workers(cpus=_cpu_count(), sqlite=_on_sqlite())
         threads = self._count(options["threads"], "WENXU_WEB_THREADS", "--threads")
+        keepalive = self._seconds("WENXU_WEB_KEEPALIVE", DEFAULT_KEEPALIVE)
         json_logs = settings.WENXU_LOG_FORMAT == "json"
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
@@ -176,6 +182,7 @@ class Command(BaseCommand):
                     "workers": workers,
                     "worker_class": "gthread",
                     "threads": threads or DEFAULT_THREADS,
+                    "keepalive": keepalive,
                     "timeout": 60,
                     "graceful_timeout": 20,
                     "accesslog": "-",
@@ -211,6 +218,19 @@ class Command(BaseCommand):
         if given < 1:
             raise CommandError(f"{option} 必须是正整数，现在是 {given}。")
         return given
+
+    def _seconds(self, variable: str, default: int) -> int:
+        """A count of seconds (0 or more) from the environment, else `default`."""
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise CommandError(f"{variable} 必须是不小于 0 的整数（秒），现在是 {raw!r}。")
+        return value
 
     def _say(self, message: str, *, json_logs: bool) -> None:
         # With JSON logs every line of output is a JSON object: the banner becomes a log line.
