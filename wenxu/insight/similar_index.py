@@ -26,6 +26,10 @@ CANDIDATES = 100
 # same matter shares with it. The common n-grams (小区, 希望, 反映 …) would make every posting
 # list long and find nothing particular. The exact cosine reads the full rows.
 INDEX_TERMS = 24
+# Up to this many indexed needs a lookup scores every one exactly (a sparse product, about a
+# millisecond): the column index's few heaviest n-grams per need find a matter told in other
+# words less surely than the whole rows, and a township's ledger is small enough not to need it.
+EXACT_UP_TO = 20_000
 # Boosts: a need in the same area (grid) or of the same category is more likely the same matter.
 AREA_BOOST = 0.15
 CATEGORY_BOOST = 0.10
@@ -329,11 +333,14 @@ class SimilarIndex:
         if query.nnz == 0 or self.size == 0:
             return {}
         excluded_rows = self._rows_of(exclude_ids)
-        columns, weights = self._query_terms(query, excluded_rows)
-        base_rows, base_scores = self._partial_scores(self.base, columns, weights)
-        extra_rows, extra_scores = self._partial_scores(self.extra, columns, weights)
-        rows = np.concatenate([base_rows, extra_rows + self.base_size])
-        scores = np.concatenate([base_scores, extra_scores])
+        if self.size <= EXACT_UP_TO:
+            rows, scores = self._all_dots(query)
+        else:
+            columns, weights = self._query_terms(query, excluded_rows)
+            base_rows, base_scores = self._partial_scores(self.base, columns, weights)
+            extra_rows, extra_scores = self._partial_scores(self.extra, columns, weights)
+            rows = np.concatenate([base_rows, extra_rows + self.base_size])
+            scores = np.concatenate([base_scores, extra_scores])
         if not len(rows):
             return {}
         scores = scores * self._boosts(rows, area_id, category_id)
@@ -349,6 +356,18 @@ class SimilarIndex:
             top = np.argpartition(-scores, limit - 1)[:limit]
             rows, scores = rows[top], scores[top]
         return {int(i): float(s) for i, s in zip(self.ids[rows], scores, strict=True)}
+
+    def _all_dots(self, query: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, exact dot product) of every row sharing an n-gram with the query."""
+        column = query.T.tocsc()
+        scores = np.concatenate(
+            [
+                np.asarray((matrix @ column).todense(), dtype=np.float64).ravel()
+                for matrix in (self.base_rows, self.extra_rows)
+            ]
+        )
+        rows = np.flatnonzero(scores > 0)
+        return rows, scores[rows]
 
     def _boosts(self, rows: np.ndarray, area_id: int | None, category_id: int | None) -> np.ndarray:
         boost = np.ones(len(rows), dtype=np.float64)
