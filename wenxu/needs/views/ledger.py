@@ -30,7 +30,9 @@ from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
 from wenxu.needs.models import Urgency
 from wenxu.organisations.models import Unit
 
-PAGE_SIZE = 50
+# Needs a page shows; the next by cursor. Twenty fit a laptop's screen and a phone's scroll, and
+# the page's time is mostly rendering its rows (each twice: the table and the phone cards).
+PAGE_SIZE = 20
 BULK_LIMIT = 200  # needs per bulk assign: a few pages' worth
 RESULTS_ID = "ledger-results"
 # The query-string keys of the filters (all but the cursor), in the order links show them.
