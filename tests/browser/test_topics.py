@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import DESKTOP, PHONE, login, no_horizontal_scroll, shoot
+from tests.browser.helpers import PHONE, login, no_horizontal_scroll, shoot
 from wenxu.insight.models import DailyCount
 from wenxu.lib import clock
 from wenxu.needs.services.register import RequesterInput
@@ -38,7 +38,9 @@ def _history(world, start):
         )
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+# At phone width only, the narrower layout; the same pages at desktop width are in
+# tests/browser/test_desktop_layouts.py (CI time: the flow is the same at both widths).
+@pytest.mark.parametrize("viewport", [PHONE], ids=["phone"])
 def test_dispatcher_runs_a_topic_and_each_requester_is_told_once(
     browser, live_server, world, viewport, screenshot_dir
 ):

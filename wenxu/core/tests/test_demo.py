@@ -34,6 +34,10 @@ from wenxu.topics.models import Topic
 from wenxu.topics.services import requesters_of
 from wenxu.visits.models import Place, Visit, VisitPlan
 
+# One xdist worker runs the whole module (--dist loadgroup, pyproject.toml):
+# the demo county is loaded once per module and process, and a second worker would pay for it again.
+pytestmark = pytest.mark.xdist_group("demo")
+
 PASSWORD = "qs-demo-pass-2026"
 MAIN_ACCOUNTS = ("admin", "dispatcher", "officer", "handler", "leader")
 

@@ -38,6 +38,10 @@ from wenxu.residents.models import Requester
 from wenxu.residents.pii import PHONE_CONTEXT, key_ring
 from wenxu.visits.models import Visit
 
+# One xdist worker runs the whole module (--dist loadgroup, pyproject.toml):
+# the city is generated once per module and process, and a second worker would pay for it again.
+pytestmark = pytest.mark.xdist_group("generate")
+
 NEEDS = 2000
 SEED = 7
 
