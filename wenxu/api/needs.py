@@ -29,6 +29,7 @@ from wenxu.lib import clock, ids
 from wenxu.needs import selectors, services, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Attachment, Need
+from wenxu.needs.services.register import registered_event
 from wenxu.organisations.models import Area
 from wenxu.residents import reveal
 
@@ -188,11 +189,12 @@ def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dic
 def _registered_detail(user: User, need: Need) -> dict[str, Any]:
     """The need the caller just registered, from what the service wrote rather than read again
     through the scoped selector: its recorder always sees it (`selectors.scope_q`), a new need
-    has no co-units, and the service loaded its area, category, requester and about-unit. Only
-    its events are read (one query)."""
-    events = list(need.events.select_related("actor").order_by("seq"))
+    has no co-units, the service loaded its area, category, requester and about-unit, and its
+    one event is the one the service appended."""
+    event = registered_event(need)
+    assert event is not None  # need_register and need_register_on_the_spot leave it
     known_related(need, co_units=[])
-    return need_detail_json(need, now=clock.now(), events=events, viewer=user)
+    return need_detail_json(need, now=clock.now(), events=[event], viewer=user)
 
 
 def body_digest(payload: s.In) -> str:

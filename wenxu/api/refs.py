@@ -8,6 +8,7 @@ category. Needs themselves are read only through `wenxu.needs.selectors`.
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Model
 from django.utils.translation import gettext as _
 
@@ -27,10 +28,12 @@ class RefResolver:
     def _one(self, model: type[M], pk: int | None, field: str, message: str) -> M | None:
         if pk is None:
             return None
-        obj: M | None = model._default_manager.filter(pk=pk).first()
-        if obj is None:
+        try:
+            # get(), not first(): no ORDER BY to build for a primary key (every intake asks).
+            return model._default_manager.get(pk=pk)
+        except ObjectDoesNotExist:
             self.errors.setdefault(field, []).append(message % {"id": pk})
-        return obj
+            return None
 
     def area(self, pk: int | None, field: str = "area") -> Area | None:
         return self._one(Area, pk, field, _("没有 id 为 %(id)s 的区域，请从 GET /areas 选择。"))

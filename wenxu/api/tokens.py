@@ -95,7 +95,8 @@ def token_issue(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
 
 @router.delete(
     "/token",
-    auth=BearerTokenAuth(),
+    # A user who must change the password may still revoke the token.
+    auth=BearerTokenAuth(refuse_forced_password_change=False),
     response={204: None, 401: s.ErrorOut},
     operation_id="token_revoke",
     summary="吊销当前使用的访问令牌",

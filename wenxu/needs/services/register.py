@@ -15,7 +15,7 @@ from wenxu.accounts.selectors import roles_over_area, user_roles
 from wenxu.lib import clock, ids
 from wenxu.needs import states
 from wenxu.needs.exceptions import IdempotencyConflict, InvalidInput, NotPermitted
-from wenxu.needs.models import Category, LedgerCounter, Need
+from wenxu.needs.models import Category, LedgerCounter, Need, NeedEvent
 from wenxu.needs.services._core import (
     _append_event,
     _raise,
@@ -71,10 +71,17 @@ def _next_number(year: int) -> str:
 
 
 def _new_tracking_code() -> str:
-    while True:
-        code = ids.tracking_code()
-        if not Need.objects.filter(tracking_code=code).exists():
-            return code
+    """A random code no need holds yet (a clash is rare, but the column is unique)."""
+    table = connection.ops.quote_name(Need._meta.db_table)
+    # Plain SQL like `_next_number`: on the intake path the ORM's query building costs more
+    # than the lookup itself.
+    sql = f"SELECT 1 FROM {table} WHERE tracking_code = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        while True:
+            code = ids.tracking_code()
+            cursor.execute(sql, [code])
+            if cursor.fetchone() is None:
+                return code
 
 
 def _validate_register(
@@ -181,7 +188,7 @@ def need_register(
         origin=origin,
         about_unit=about_unit,
     )
-    _append_event(
+    event = _append_event(
         need=need,
         actor=actor,
         action=Action.REGISTER,
@@ -190,7 +197,24 @@ def need_register(
         first=True,
         data={"about_unit": about_unit.pk} if about_unit is not None else None,
     )
+    _keep_registered_event(need, event)
     return need
+
+
+# Where a registration leaves its event on the need it returns (see `registered_event`).
+_REGISTERED_EVENT = "_wenxu_registered_event"
+
+
+def _keep_registered_event(need: Need, event: NeedEvent) -> None:
+    need.__dict__[_REGISTERED_EVENT] = event
+
+
+def registered_event(need: Need) -> NeedEvent | None:
+    """The event that registered `need`, when `need` is the object `need_register` or
+    `need_register_on_the_spot` just returned (else None): at that moment the need's only
+    event, so that the caller can show it without reading it back."""
+    event = need.__dict__.get(_REGISTERED_EVENT)
+    return event if isinstance(event, NeedEvent) else None
 
 
 def _create_need(
@@ -204,7 +228,6 @@ def _create_need(
             client_payload_hash=origin.payload_hash,
         )
     need = Need(
-        number=_next_number(clock.today().year),
         tracking_code=_new_tracking_code(),
         recorded_by=values.pop("actor"),
         registered_at=now,
@@ -242,6 +265,9 @@ def _create_need(
         )
     except ValidationError as exc:
         raise InvalidInput(exc.message_dict) from exc
+    # Last before the INSERT: the counter's row stays locked until the commit, and every
+    # registration of the year waits for it, so nothing that can run before it runs under it.
+    need.number = _next_number(clock.today().year)
     need.save()
     return need
 
@@ -342,7 +368,7 @@ def need_register_on_the_spot(
             else {}
         ),
     )
-    _append_event(
+    event = _append_event(
         need=need,
         actor=actor,
         action=Action.REGISTER_ON_THE_SPOT,
@@ -356,6 +382,7 @@ def need_register_on_the_spot(
             **({"about_unit": about_unit.pk} if about_unit is not None else {}),
         },
     )
+    _keep_registered_event(need, event)
     return need
 
 
