@@ -261,10 +261,11 @@ def _record_rows(
     batch: LedgerImportBatch, places: list[tuple[int, str, int]], need_ids: list[int]
 ) -> None:
     """The `LedgerImportRow` of each need (area, 原编号 and sheet row)."""
+    row = bulk.Positional(LedgerImportRow)
     bulk.insert_rows(
         LedgerImportRow,
         [
-            LedgerImportRow(
+            row(
                 batch_id=batch.pk,
                 need_id=need_id,
                 area_id=area_id,

@@ -29,24 +29,24 @@ And there is no audit entry per need (none of the per-need services writes one e
 caller records its one entry for the whole batch.
 """
 
-import re
 import secrets
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import islice
-from typing import Any
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
 from wenxu.accounts.models import User
-from wenxu.accounts.selectors import user_roles
+from wenxu.accounts.selectors import roles_over_area, user_roles
 from wenxu.lib import clock, ids
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import DomainError, IllegalTransition, InvalidInput, NotPermitted
@@ -79,6 +79,7 @@ _VALIDATED = (
     "registered_at",
 )
 _NOT_VALIDATED = {f.name for f in Need._meta.fields if f.name not in _VALIDATED}
+_REQUESTER_NOT_VALIDATED = {"id", "phone_index", "id_number_index", "created_at"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,37 @@ class RegistrationRejected(DomainError):
         super().__init__(error.message)
 
 
+M = TypeVar("M", bound=models.Model)
+
+
+class Positional(Generic[M]):
+    """Makes instances of `model` from the values of all its fields in order, as Django builds
+    the rows it reads (`Model.from_db`): given keywords, the constructor looks up the default
+    of every field not given (most of a need's 53) and checks every related object given,
+    which took as long as the rest of a row's checks. Foreign keys are given as ids
+    (`area_id`); `constant` are the values every instance starts from."""
+
+    def __init__(self, model: type[M], **constant: Any) -> None:
+        fields = model._meta.concrete_fields
+        self.model = model
+        self.index = {field.attname: i for i, field in enumerate(fields)}
+        prototype = model(**constant)
+        self.values = [getattr(prototype, field.attname) for field in fields]
+        # Defaults made anew for each instance (a new list or dict), as the constructor does.
+        self.fresh = [
+            (i, f) for i, f in enumerate(fields) if f.has_default() and callable(f.default)
+        ]
+
+    def __call__(self, **values: Any) -> M:
+        row = self.values.copy()
+        for i, field in self.fresh:
+            if field.attname not in values:
+                row[i] = field.get_default()
+        for name, value in values.items():
+            row[self.index[name]] = value
+        return self.model(*row)
+
+
 @dataclass
 class _Batch:
     """What every row of one call shares: the actor's rights by area, the rules, the clock."""
@@ -124,13 +156,33 @@ class _Batch:
     dues: dict[tuple[int | None, str], dict[str, Any]] | None = None
     checks: dict[tuple[Any, ...], dict[str, list[str]]] | None = None
     labels: dict[str, str] | None = None
+    area_roles: dict[str, frozenset[str]] | None = None
+    needs: Positional[Need] | None = None
+    events: Positional[NeedEvent] | None = None
+
+    def need(self, **values: Any) -> Need:
+        """A need as `need_register` makes it, before its checks."""
+        if self.needs is None:
+            self.needs = Positional(
+                Need,
+                recorded_by=self.actor,
+                handling=states.Handling.ROUTINE,
+                status=Status.REGISTERED,
+            )
+        return self.needs(**values)
+
+    def event(self, **values: Any) -> NeedEvent:
+        """An event of the actor, note blank."""
+        if self.events is None:
+            self.events = Positional(NeedEvent, actor=self.actor, note="")
+        return self.events(**values)
 
     def register_errors(self, item: Registration, tags: list[str]) -> dict[str, list[str]]:
         """`need_register`'s input checks (`_validate_register`), its rules for everything but
-        the texts asked once per combination of kind, source, urgency, tags, area and whether
-        the category is given and active (its one rule about a category: a category per area
-        made this a call for almost every row); the texts' own two rules (required, a title of
-        at most 200) row by row."""
+        the texts asked once per combination of kind, source, urgency, tags, the actor's roles
+        over the area and whether the category is given and active (all that its rules read of
+        the area and the category: keyed by the area itself, it ran for most rows of a file of
+        many villages); the texts' own two rules (required, a title of at most 200) row by row."""
         if self.checks is None:
             self.checks = {}
         area, category = item.area, item.category
@@ -139,7 +191,7 @@ class _Batch:
             item.source,
             item.urgency,
             tuple(tags),
-            area.path if area else None,
+            self.roles_over(area),
             category.active if category else None,
         )
         rest = self.checks.get(key)
@@ -165,6 +217,17 @@ class _Batch:
         for name, messages in rest.items():
             errors[name] = [*errors.get(name, []), *messages]
         return errors
+
+    def roles_over(self, area: Area | None) -> frozenset[str] | None:
+        """The actor's roles over `area` (None: no area), once per area."""
+        if area is None:
+            return None
+        if self.area_roles is None:
+            self.area_roles = {}
+        found = self.area_roles.get(area.path)
+        if found is None:
+            found = self.area_roles[area.path] = frozenset(roles_over_area(self.actor, area.path))
+        return found
 
     def words(self, name: str) -> str:
         if self.labels is None:  # (translated once, not twice a row)
@@ -260,36 +323,31 @@ def _write_chunk(batch: _Batch, start: int, chunk: Sequence[Registration]) -> li
     insert_rows(Requester, people)
     for row in rows:
         if row.person is not None:
-            row.need.requester = row.person  # now saved: sets requester_id
+            row.need.requester_id = row.person.pk  # now saved
     insert_rows(Need, [row.need for row in rows])
     events: list[NeedEvent] = []
     for row in rows:
         need = row.need
         events.append(
-            NeedEvent(
-                # (ids, not objects: no related-object checks per event; both are saved)
+            batch.event(
                 need_id=need.pk,
                 seq=1,
-                actor_id=batch.actor.pk,
                 action=Action.REGISTER,
                 from_status="",
                 to_status=Status.REGISTERED,
-                note="",
                 data={"lead_unit": None},
                 created_at=row.moment,
             )
         )
         if row.registration.assign_to is not None:
-            due = batch.due(need.category, need.urgency)
+            due = batch.due(row.registration.category, need.urgency)
             events.append(
-                NeedEvent(
+                batch.event(
                     need_id=need.pk,
                     seq=2,
-                    actor_id=batch.actor.pk,
                     action=Action.ASSIGN,
                     from_status=Status.REGISTERED,
                     to_status=Status.ASSIGNED,
-                    note="",
                     data={
                         "lead_unit": need.lead_unit_id,
                         "co_units": [],
@@ -310,28 +368,24 @@ def _write_chunk(batch: _Batch, start: int, chunk: Sequence[Registration]) -> li
 def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
     """The row's need (and requester) built and checked as `need_register` and `need_assign`
     check them, in their order; nothing saved yet."""
-    actor = batch.actor
     tags = list(dict.fromkeys(item.nature_tags))
     try:
         _raise(batch.register_errors(item, tags))
         moment = item.registered_at or batch.now
-        need = Need(
-            recorded_by=actor,
+        need = batch.need(
             registered_at=moment,
             title=item.title.strip(),
             description=item.description.strip(),
             kind=item.kind,
             source=item.source,
-            area=item.area,
-            category=item.category,
+            area_id=item.area.pk if item.area is not None else None,
+            category_id=item.category.pk if item.category is not None else None,
             urgency=item.urgency,
             nature_tags=tags,
             address=item.address,
-            handling=states.Handling.ROUTINE,
-            status=Status.REGISTERED,
         )
         person = _person(item.requester)
-        if person is not None and _may_hold_numbers(person, [getattr(need, n) for n in _SCRUBBED]):
+        if person is not None:
             # What was typed before the requester was known: their own numbers kept masked only
             # (`scrub_need_texts`, with the requester about to be saved).
             scrub = requester_scrubber(
@@ -344,49 +398,21 @@ def _checked_row(batch: _Batch, index: int, item: Registration) -> _Row:
         except ValidationError as exc:
             raise InvalidInput(exc.message_dict) from exc
         if item.assign_to is not None:
-            _assign(batch, need, item.assign_to)
+            _assign(batch, need, item)
     except DomainError as error:
         raise RegistrationRejected(index, error) from error
     return _Row(index=index, registration=item, moment=moment, person=person, need=need)
 
 
-_NOT_DIGITS = re.compile(r"\D")
-_NOT_ASCII_DIGITS = re.compile(r"[^0-9]")
-_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
-_SHORTEST_NUMBER = 7  # `scrub.PHONE_MIN_DIGITS`: no shorter phone is looked for
-
-
-def _may_hold_numbers(person: Requester, texts: list[str]) -> bool:
-    """Whether `requester_scrubber` could change any of `texts`: False only when it cannot.
-
-    Its patterns (one regular expression compiled per requester, the most of an import's time
-    when built for every row) find the phone however it is spaced, dashed or written in
-    full-width digits, so the digits of any match are a run of at least seven of the phone's
-    own digits (NFKC turns full-width digits into ASCII; separators hold no digits). A text
-    whose digits hold no such run keeps every character: no pattern needed. An ID number is
-    always looked for with the patterns themselves."""
-    if person.id_number.strip():
-        return True
-    phone = _NOT_DIGITS.sub("", unicodedata.normalize("NFKC", person.phone))
-    if len(phone) < _SHORTEST_NUMBER:
-        return False
-    if not phone.isascii():
-        return True  # (other digits: the patterns match them as they are)
-    runs = {phone[i : i + _SHORTEST_NUMBER] for i in range(len(phone) - _SHORTEST_NUMBER + 1)}
-    for text in texts:
-        if not text:
-            continue
-        # The patterns' digits are ASCII or full-width: the same digits in ASCII, the rest out.
-        digits = _NOT_ASCII_DIGITS.sub("", text.translate(_FULL_WIDTH_DIGITS))
-        if len(digits) >= _SHORTEST_NUMBER and any(run in digits for run in runs):
-            return True
-    return False
+@cache
+def _requesters() -> Positional[Requester]:
+    return Positional(Requester)
 
 
 def _person(requester: RequesterInput | None) -> Requester | None:
     if requester is None or not (requester.name.strip() or requester.phone.strip()):
         return None
-    person = Requester(
+    person = _requesters()(
         kind=requester.kind,
         name=requester.name.strip(),
         phone=requester.phone.strip(),
@@ -395,17 +421,23 @@ def _person(requester: RequesterInput | None) -> Requester | None:
         confidential=requester.confidential,
     )
     try:
-        # The kind's check constraint is its field's choices, checked here: no query a row.
-        person.full_clean(validate_constraints=False)
+        # `full_clean` of the values from the input: the kind's check constraint is its field's
+        # choices (no query a row), and the other fields (blind indexes, time, id) and unique
+        # checks (none but the id's) are the service's and the database's.
+        person.clean_fields(exclude=_REQUESTER_NOT_VALIDATED)
+        person.clean()
     except ValidationError as exc:
         raise InvalidInput({"requester": exc.messages}) from exc
     return person
 
 
-def _assign(batch: _Batch, need: Need, lead_unit: Unit) -> None:
-    """`need_assign` of the need just registered: its checks, then its fields (version 2)."""
-    assert need.area is not None
-    if not batch.may_assign(need.area):
+def _assign(batch: _Batch, need: Need, item: Registration) -> None:
+    """`need_assign` of the need just registered (`item`'s): its checks, then its fields
+    (version 2)."""
+    lead_unit = item.assign_to
+    assert item.area is not None
+    assert lead_unit is not None
+    if not batch.may_assign(item.area):
         raise NotPermitted(
             _("您的角色不能对该诉求执行“%(action)s”。") % {"action": Action.ASSIGN.label}
         )
@@ -418,8 +450,8 @@ def _assign(batch: _Batch, need: Need, lead_unit: Unit) -> None:
     _check_units(errors, lead_unit, ())
     check_units_not_criticised(errors, need, lead_unit=lead_unit)
     _raise(errors)
-    due = batch.due(need.category, need.urgency)
-    need.lead_unit = lead_unit
+    due = batch.due(item.category, need.urgency)
+    need.lead_unit_id = lead_unit.pk
     need.assigned_at = batch.now
     need.response_due = due["response_due"]
     need.resolve_due = due["resolve_due"]
@@ -432,7 +464,8 @@ def _assign(batch: _Batch, need: Need, lead_unit: Unit) -> None:
 
 def _number(rows: list[_Row]) -> None:
     """Ledger numbers in input order, each year's as a block from its counter (row-locked)."""
-    years = [timezone.localdate(row.moment).year for row in rows]
+    zone = timezone.get_current_timezone()
+    years = [timezone.localdate(row.moment, zone).year for row in rows]
     following: dict[int, int] = {}
     for year, count in Counter(years).items():
         LedgerCounter.objects.get_or_create(year=year)
@@ -504,7 +537,10 @@ def insert_rows(model: type[models.Model], objs: list[Any]) -> None:
     taken from the table's sequence first (a tenth of the time for a chunk of needs)."""
     if not objs:
         return
-    if connection.vendor != "postgresql":
+    # The connection itself rather than the `connection` proxy, which looks it up (context-
+    # local) at each attribute: `get_db_prep_save` reads several, for every value.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql":
         model._default_manager.bulk_create(objs)
         return
     opts = model._meta
@@ -514,34 +550,37 @@ def insert_rows(model: type[models.Model], objs: list[Any]) -> None:
     ]
     table, pk = opts.db_table, opts.pk
     assert pk is not None
-    with connection.cursor() as cursor:
+    # Every attribute at once (one C call, not one `getattr` a field); only the fields whose
+    # stored form differs from the attribute (encrypted, JSON, decimal) are prepared, and an
+    # empty value only when it is not stored as NULL anyway.
+    values_of = attrgetter(*(f.attname for f in fields))
+    prepared = [
+        (i, f, f.get_db_prep_save(None, db) is not None)
+        for i, f in enumerate(fields)
+        if not (type(f) in _PLAIN or isinstance(f, models.ForeignKey))
+    ]
+    with db.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [table, pk.column, len(objs)],
         )
         for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = new_id
-        plain = [type(f) in _PLAIN or isinstance(f, models.ForeignKey) for f in fields]
-        names = [f.attname for f in fields]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        with cursor.cursor.copy(
-            f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
-        ) as copy:
+        columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {db.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 for field in stamped:
                     field.pre_save(obj, True)
-                obj._prepare_related_fields_for_save(operation_name="bulk_create")
-                copy.write_row(
-                    [
-                        getattr(obj, name)
-                        if as_is
-                        else field.get_db_prep_save(getattr(obj, name), connection)
-                        for name, as_is, field in zip(names, plain, fields, strict=True)
-                    ]
-                )
+                if obj._state.fields_cache:  # (related objects given, not only their ids)
+                    obj._prepare_related_fields_for_save(operation_name="bulk_create")
+                row = list(values_of(obj))
+                for i, field, prepare_none in prepared:
+                    if row[i] is not None or prepare_none:
+                        row[i] = field.get_db_prep_save(row[i], db)
+                copy.write_row(row)
     for obj in objs:
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
 
 
 @task()

@@ -272,8 +272,10 @@ def test_every_event_of_an_imported_file_is_delivered_after_the_commit(
     "phone",
     ["13812345678", "+86 138 1234 5678", "0571-88886666", "0571-88886666-123", "12345"],
 )
-def test_the_scrub_shortcut_skips_only_texts_the_scrubber_leaves_as_they_are(phone: str) -> None:
-    from wenxu.residents.scrub import requester_scrubber
+def test_the_scrubber_compiles_its_patterns_only_for_texts_they_could_change(
+    phone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wenxu.residents import scrub
 
     texts = [
         "",
@@ -288,12 +290,31 @@ def test_the_scrub_shortcut_skips_only_texts_the_scrubber_leaves_as_they_are(pho
         "邻居 13912345678",
         "12345 热线",
     ]
-    person = Requester(kind="person", name="张三", phone=phone, id_number="")
-    scrub = requester_scrubber(phone=phone, id_number="")
+    # Each text as the requester's patterns, applied always, leave it
+    expected = []
     for text in texts:
-        if scrub(text) != text:
-            assert bulk._may_hold_numbers(person, [text]), (phone, text)
-    assert not bulk._may_hold_numbers(person, ["没有数字", "原编号：B4-0000001"])
+        for pattern, masked in scrub._replacements(phone=phone, id_number=""):
+            text = pattern.sub(masked, text)
+        expected.append(text)
+    compiled = []
+    real = scrub._replacements
+
+    def counting(**values: str) -> Any:
+        compiled.append(values)
+        return real(**values)
+
+    monkeypatch.setattr(scrub, "_replacements", counting)
+    scrubber = scrub.requester_scrubber(phone=phone, id_number="")
+    assert [scrubber(text) for text in texts] == expected
+    # and texts without a run of seven of the phone's digits never compile them
+    fresh = scrub.requester_scrubber(phone=phone, id_number="")
+    compiled.clear()
+    assert [fresh(text) for text in ["没有数字", "原编号：B4-0000001", "12345 热线"]] == [
+        "没有数字",
+        "原编号：B4-0000001",
+        "12345 热线",
+    ]
+    assert compiled == []
 
 
 def test_fresh_tracking_codes_are_of_the_alphabet_and_length() -> None:
