@@ -134,7 +134,7 @@ class RequestExtensionForm(ActionForm):
 
     def __init__(self, *args: Any, need: Need, **kwargs: Any) -> None:
         super().__init__(*args, need=need, **kwargs)
-        rule = deadlines.rule_for(category=need.category, urgency=need.urgency)
+        rule = deadlines.rule_for_need(need)
         self.max_days = rule.max_extension_days
         self.fields["days"].widget.attrs["max"] = rule.max_extension_days
         self.fields["days"].help_text = _("最多 %(max)d 个工作日。") % {

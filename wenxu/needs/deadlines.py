@@ -60,17 +60,32 @@ DEFAULT_RULES: dict[str, RuleValues] = {
 
 
 def rule_for(*, category: Category | None, urgency: str) -> RuleValues:
-    """The most specific rule: the category, then its ancestors, then all categories."""
-    candidates = DeadlineRule.objects.filter(urgency=urgency)
+    """The most specific rule: the category, then its ancestors, then all categories. One
+    query reads the candidates (the category's line and the rule for all categories)."""
     ancestors = category.ancestors_and_self_ids() if category else []
-    rules = {rule.category_id: rule for rule in candidates.filter(category_id__in=ancestors)}
-    for category_id in reversed(ancestors):
+    line = Q(category_id__in=ancestors) if ancestors else Q(pk__in=[])
+    # One rule per category and urgency, and one for all categories (the model's constraints).
+    rules = {
+        rule.category_id: rule
+        for rule in DeadlineRule.objects.filter(line | Q(category__isnull=True), urgency=urgency)
+    }
+    for category_id in [*reversed(ancestors), None]:
         if category_id in rules:
             return _values(rules[category_id])
-    default = candidates.filter(category__isnull=True).first()
-    if default is not None:
-        return _values(default)
     return DEFAULT_RULES[urgency]
+
+
+def rule_for_need(need: Need) -> RuleValues:
+    """`rule_for` the need's category and urgency, remembered on this need object: a need's page
+    asks for it several times (the actions offered, the forms). Services read the rule afresh."""
+    key = (need.category_id, need.urgency)
+    remembered: tuple[tuple[int | None, str], RuleValues] | None = getattr(
+        need, "_wenxu_rule", None
+    )
+    if remembered is None or remembered[0] != key:
+        remembered = (key, rule_for(category=need.category, urgency=need.urgency))
+        need._wenxu_rule = remembered  # type: ignore[attr-defined]
+    return remembered[1]
 
 
 def _values(rule: DeadlineRule) -> RuleValues:

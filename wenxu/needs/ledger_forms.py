@@ -179,12 +179,14 @@ class Option:
     active: bool = True
 
 
-def _indented(nodes: list[Any]) -> list[Option]:
-    top = min((node.depth for node in nodes), default=0)
+def _indented(rows: list[tuple[int, int, str, bool]]) -> list[Option]:
+    """Options from (id, depth, label, active) rows in tree order. Plain rows, not model
+    instances: the unit list (hundreds in a city) is built on every ledger page, and creating
+    an object per unit cost more than the rest of the filter panel."""
+    top = min((depth for _pk, depth, _label, _active in rows), default=0)
     # U+3000 (ideographic space): browsers keep it at the start of an <option>.
     return [
-        Option(node.pk, "\u3000" * (node.depth - top) + str(node), getattr(node, "active", True))
-        for node in nodes
+        Option(pk, "\u3000" * (depth - top) + label, active) for pk, depth, label, active in rows
     ]
 
 
@@ -199,14 +201,18 @@ def area_options(user: User, selected: int | None = None) -> list[Option]:
         wanted |= Q(path__startswith=path, depth__lte=depth + AREA_PICKER_DEPTH)
     if not roots:
         wanted |= Q(depth__lte=1)
-    return _indented(list(Area.objects.filter(wanted).only("name", "depth", "path")))
+    rows = Area.objects.filter(wanted).order_by("path").values_list("pk", "depth", "name")
+    return _indented([(pk, depth, name, True) for pk, depth, name in rows])
 
 
 def unit_options() -> list[Option]:
     """Every unit (a filter may look for a unit since retired); `active` tells which may be
     given new needs."""
-    return _indented(list(Unit.objects.only("name", "short_name", "depth", "active")))
+    rows = Unit.objects.order_by("path").values_list("pk", "depth", "short_name", "name", "active")
+    # Labelled as Unit.__str__: the short name, else the name.
+    return _indented([(pk, depth, short or name, on) for pk, depth, short, name, on in rows])
 
 
 def category_options() -> list[Option]:
-    return _indented(list(Category.objects.only("name", "depth", "active")))
+    rows = Category.objects.order_by("path").values_list("pk", "depth", "name", "active")
+    return _indented(list(rows))

@@ -64,7 +64,7 @@ def _preconditions_hold(action: str, need: Need, now: datetime) -> bool:
     if action == Action.REQUEST_EXTENSION:
         if need.extension_pending_days or need.resolve_due is None or now >= need.resolve_due:
             return False
-        rule = deadlines.rule_for(category=need.category, urgency=need.urgency)
+        rule = deadlines.rule_for_need(need)
         return _extensions_this_cycle(need) < rule.max_extensions
     if action == Action.APPROVE_EXTENSION:
         return bool(need.extension_pending_days) and (

@@ -37,7 +37,7 @@ def _duration(value: int, unit: str) -> str:
 def deadline_preview(need: Need, *, at: datetime | None = None) -> DeadlinePreview:
     """The response and resolution deadlines if `need` were assigned at `at` (default: now)."""
     now = at or clock.now()
-    rule = deadlines.rule_for(category=need.category, urgency=need.urgency)
+    rule = deadlines.rule_for_need(need)
     calendar = deadlines.current_calendar()
     response_due, p1 = deadlines.due_after(now, rule.response_value, rule.response_unit, calendar)
     resolve_due, p2 = deadlines.due_after(now, rule.resolve_value, rule.resolve_unit, calendar)

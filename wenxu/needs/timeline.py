@@ -45,8 +45,9 @@ class TimelineEntry:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.text}"
 
 
-def timeline(events: Iterable[NeedEvent]) -> list[TimelineEntry]:
-    """The events as entries, oldest first; unit names come from one query for all events."""
+def timeline(events: Iterable[NeedEvent], *, known: Iterable[Unit] = ()) -> list[TimelineEntry]:
+    """The events as entries, oldest first; unit names come from `known` (units the caller has
+    loaded already: the need's own) and one query for all the others the events name."""
     items = sorted(events, key=lambda event: event.seq)
     unit_ids: set[int] = set()
     for event in items:
@@ -55,7 +56,10 @@ def timeline(events: Iterable[NeedEvent]) -> list[TimelineEntry]:
             if isinstance(data.get(key), int):
                 unit_ids.add(data[key])
         unit_ids.update(pk for pk in data.get("co_units") or [] if isinstance(pk, int))
-    units = Unit.objects.in_bulk(unit_ids) if unit_ids else {}
+    units = {unit.pk: unit for unit in known if unit.pk in unit_ids}
+    missing = unit_ids - units.keys()
+    if missing:
+        units |= Unit.objects.only("name", "short_name").in_bulk(missing)
     return [entry(event, units) for event in items]
 
 

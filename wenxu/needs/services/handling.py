@@ -190,12 +190,22 @@ def need_request_extension(
     return change.need
 
 
+_CYCLE_STARTS = (Action.ASSIGN, Action.REOPEN)
+
+
 def _extensions_this_cycle(need: Need) -> int:
     """Extensions approved since the need's current deadline cycle began (its latest assign or
     reopen): the rule's limit is per cycle, so a unit given the need after a return, or a reopen,
-    may ask again. `Need.extension_count` stays the lifetime total, a reported measure."""
+    may ask again. `Need.extension_count` stays the lifetime total, a reported measure.
+
+    Counted from the need's events when they are loaded with it (the need page prefetches them),
+    else by one query."""
+    loaded: list[NeedEvent] | None = getattr(need, "_prefetched_objects_cache", {}).get("events")
+    if loaded is not None:
+        cycle = max((e.seq for e in loaded if e.action in _CYCLE_STARTS), default=0)
+        return sum(1 for e in loaded if e.action == Action.APPROVE_EXTENSION and e.seq > cycle)
     cycle_start = (
-        NeedEvent.objects.filter(need=need, action__in=[Action.ASSIGN, Action.REOPEN])
+        NeedEvent.objects.filter(need=need, action__in=_CYCLE_STARTS)
         .order_by("-seq")
         .values("seq")[:1]
     )

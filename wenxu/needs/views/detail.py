@@ -142,6 +142,8 @@ def _render(
         _mark_invalid(panel.form)
     # Confidential to the staff of a unit the need criticises, even once disclosed (issue #9).
     requester = selectors.requester_for_viewer(user, need)
+    co_units = list(need.co_units.all())
+    known = [unit for unit in (need.lead_unit, need.about_unit, *co_units) if unit is not None]
     context = {
         "need": need,
         "panels": panels,
@@ -151,7 +153,7 @@ def _render(
         "requester_kind": need.requester.get_kind_display() if need.requester else "",
         "area_path": _area_path(need),
         "nature_tags": [_tag_label(tag) for tag in need.nature_tags or []],
-        "co_units": list(need.co_units.all()),
+        "co_units": co_units,
         "merged_from": list(
             selectors.need_queryset_for_user(user=user)
             .filter(merged_into=need)
@@ -159,7 +161,7 @@ def _render(
             .order_by("id")
         ),
         "merged_into_visible": _merged_into_visible(user, need),
-        "timeline": _visible_links(user, timeline.timeline(need.events.all())),
+        "timeline": _visible_links(user, timeline.timeline(need.events.all(), known=known)),
         "visit": _visit(user, need),
         "preview": previews.deadline_preview(need) if Action.ASSIGN in available else None,
         "now": clock.now(),
