@@ -4,19 +4,23 @@ Every number comes from the rollups through the scoped selector (`counts_for_use
 rollups for leaders' area scopes, the daily rows otherwise, ADR 0023), one grouped aggregate
 per panel, so the page costs the same few queries however many days, areas or units it covers
 and reads a number of rows bounded by what it shows, not by the ledger. The one exception is
-the overdue board, which lists the live overdue needs through the needs' own scoped selector.
+the overdue board, which lists the live overdue needs through the needs' own scoped selector
+(and counts them in the same query). The panels are built from plain rows in one pass, with
+the words they repeat looked up once per page (`_Words`): at 100 k needs the page's Python,
+not its queries, was most of its cost (issue #10, B3).
 
 Each chart is a `Table` (what the page shows under the chart and what its CSV holds, from the
 same rows) plus a small `chart` dict that the page hands to ECharts through `json_script`.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db.models import F, Func, Subquery
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
@@ -34,10 +38,16 @@ from wenxu.insight.ranking import (
     THRESHOLD,
     below_threshold,
     counter_label,
+    counter_labels,
     rankable,
-    rate_labels,
 )
-from wenxu.insight.selectors import StatsFilters, counts_for_user, scope_q
+from wenxu.insight.selectors import (
+    StatsFilters,
+    category_names,
+    counts_for_user,
+    scope_q,
+    top_areas_and,
+)
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Area, path_roots
@@ -46,7 +56,7 @@ SORTS = (*RATE_NAMES, "volume")
 DEFAULT_SORT = "ontime_rate"
 AREA_LIMIT = 50  # areas in each ranked list
 BOARD_LIMIT = 50  # needs on the overdue board
-# What the board shows of each need (stats.html): loaded alone, with its area and lead unit.
+# What the board shows of each need (stats.html), read as plain values.
 BOARD_FIELDS = (
     "number",
     "title",
@@ -172,6 +182,27 @@ class Dashboard:
         return panel.table if panel is not None else None
 
 
+@dataclass(frozen=True)
+class _Words:
+    """What the page says over and over (the rates' and counters' names, the configuration
+    of the rates), looked up once per page rather than once per unit, week or cell."""
+
+    measures: measures.Measures
+    rates: dict[str, str]  # "响应率" …
+    counters: dict[str, str]  # "按时签收" …
+
+    @classmethod
+    def current(cls) -> "_Words":
+        found = measures.Measures.current()
+        return cls(found, found.labels(), counter_labels())
+
+
+def _summed(rows: Iterable[tuple[int, ...]]) -> dict[str, int]:
+    """Every counter summed over rows of counters in the order of COUNTERS."""
+    sums = [sum(column) for column in zip(*rows, strict=True)]
+    return dict(zip(COUNTERS, sums or [0] * len(COUNTERS), strict=True))
+
+
 def _ints(row: dict[str, Any], names: Iterable[str] = COUNTERS) -> dict[str, int]:
     return {name: int(row.get(name) or 0) for name in names}
 
@@ -188,36 +219,37 @@ def dashboard_for_user(
     per panel); `period` is the period choice the days came from (what they are compared
     with)."""
     counts = counts_for_user(user=user, filters=filters)
+    words = _Words.current()
     start, end = filters.start, filters.end
     previous_start, previous_end = previous_period(start, end, period)
     weekly = (end - start).days + 1 > WEEKLY_AFTER_DAYS
 
     # 1 query: every counter per day; the period's totals are their sum.
     by_day = counts.by_day(start, end)
-    totals = {name: sum(day[name] for day in by_day.values()) for name in COUNTERS}
-    current = measures.rates(totals)
-    before = measures.rates(counts.totals(previous_start, previous_end))  # 1 query
+    totals = _summed(by_day.values())
+    current = words.measures.rates(totals)
+    before = words.measures.rates(counts.totals(previous_start, previous_end))  # 1 query
     cards = [
         RateCard(current[name], before[name], _change(current[name].value, before[name].value))
         for name in RATE_NAMES
     ]
 
-    focus = _focus_area(user, filters.area)
+    focus, sees_all = _focus_area(user, filters.area)
     panels: dict[str, Panel] = {}
-    trend_volume, trend_rates = _trend_panels(by_day, start, end, weekly)
+    trend_volume, trend_rates = _trend_panels(by_day, start, end, weekly, words)
     panels["trend_volume"] = trend_volume
     panels["trend_rates"] = trend_rates
     sort = sort if sort in SORTS else DEFAULT_SORT
-    panels["units"], units_small = _unit_panels(counts.by_unit(start, end), sort)
+    panels["units"], units_small = _unit_panels(counts.by_unit(start, end), sort, words)
     panels["categories"] = _category_panel(counts.by_category(start, end), filters.category)
     panels["areas_volume"], panels["areas_overdue"] = _area_panels(
         counts.by_area(start, end, top=AREA_LIMIT)
     )
-    panels["satisfaction"] = _satisfaction_panel(totals)
+    panels["satisfaction"] = _satisfaction_panel(totals, words)
     visits, names = counts.visits(start, end, focus)
     panels["mood"], panels["coverage"] = _visit_panels(visits, names, focus, start, end)
 
-    overdue, overdue_total = _overdue_board(user, filters, now)
+    overdue, overdue_total = _overdue_board(user, filters, now, sees_all=sees_all)  # 1 query
     return Dashboard(
         start=filters.start,
         end=filters.end,
@@ -282,28 +314,32 @@ def _buckets(start: date, end: date, weekly: bool) -> list[date]:
     return out
 
 
-def _bucket_label(day: date, weekly: bool) -> str:
-    return _("%(day)s 起一周") % {"day": day.isoformat()} if weekly else day.isoformat()
+def _bucket_labels(buckets: list[date], weekly: bool) -> list[str]:
+    """Each bucket's name: its day, or "<Monday> 起一周" (the words translated once)."""
+    if not weekly:
+        return [b.isoformat() for b in buckets]
+    week = _("%(day)s 起一周")
+    return [week % {"day": b.isoformat()} for b in buckets]
 
 
 def _trend_panels(
-    by_day: dict[date, dict[str, int]], start: date, end: date, weekly: bool
+    by_day: dict[date, tuple[int, ...]], start: date, end: date, weekly: bool, words: _Words
 ) -> tuple[Panel, Panel]:
     buckets = _buckets(start, end, weekly)
-    sums: dict[date, dict[str, int]] = {b: dict.fromkeys(COUNTERS, 0) for b in buckets}
+    days: dict[date, list[tuple[int, ...]]] = {b: [] for b in buckets}
     for day, counts in by_day.items():
-        target = sums[_bucket(day, weekly)]
-        for name in COUNTERS:
-            target[name] += counts[name]
-    labels = [_bucket_label(b, weekly) for b in buckets]
+        days[_bucket(day, weekly)].append(counts)
+    sums = {b: _summed(rows) for b, rows in days.items()}
+    labels = _bucket_labels(buckets, weekly)
     x = [b.isoformat() for b in buckets]
     period = _("周") if weekly else _("日期")
+    counter_name = words.counters.__getitem__
 
     volume_names = ("registered", "replies", "overdue")
     volume = Table(
         "trend_volume",
         _("登记、答复与超期走势"),
-        [period, *(counter_label(name) for name in volume_names)],
+        [period, *(counter_name(name) for name in volume_names)],
         [
             Row([label, *(str(sums[b][n]) for n in volume_names)])
             for b, label in zip(buckets, labels, strict=True)
@@ -314,12 +350,12 @@ def _trend_panels(
         "x": x,
         "weekly": weekly,
         "series": [
-            {"name": counter_label(n), "data": [sums[b][n] for b in buckets]} for n in volume_names
+            {"name": counter_name(n), "data": [sums[b][n] for b in buckets]} for n in volume_names
         ],
     }
 
-    per_bucket = [measures.rates(sums[b]) for b in buckets]
-    labels_of = rate_labels()
+    per_bucket = [words.measures.values(sums[b]) for b in buckets]
+    labels_of = words.rates
     rates_table = Table(
         "trend_rates",
         _("三率走势"),
@@ -346,7 +382,7 @@ def _trend_panels(
 class UnitLine:
     name: str
     totals: dict[str, int]
-    rates: dict[str, measures.Rate]
+    rates: dict[str, measures.RateValue]
 
     @property
     def due(self) -> int:
@@ -365,15 +401,17 @@ class UnitLine:
         )
 
 
-def _unit_panels(by_unit: list[dict[str, Any]], sort: str) -> tuple[Panel, Table]:
+def _unit_panels(by_unit: list[dict[str, Any]], sort: str, words: _Words) -> tuple[Panel, Table]:
+    values = words.measures.values
     lines = [
-        UnitLine(row["unit__short_name"] or row["unit__name"], counts, measures.rates(counts))
+        UnitLine(row["unit__short_name"] or row["unit__name"], counts, values(counts))
         for row in by_unit
         for counts in (_ints(row),)
     ]
-    ranked = sorted((u for u in lines if rankable(u.rates, sort)), key=lambda u: u.key(sort))
-    small = sorted((u for u in lines if not rankable(u.rates, sort)), key=lambda u: u.key(sort))
-    labels_of = rate_labels()
+    lines.sort(key=lambda u: u.key(sort))
+    ranked = [u for u in lines if rankable(u.rates, sort)]
+    small = [u for u in lines if not rankable(u.rates, sort)]
+    labels_of = words.rates
     rate_headers = [labels_of[n] for n in RATE_NAMES]
     headers = [_("责任单位"), _("交办"), _("到期应办结"), *rate_headers, _("超期未答复")]
     threshold = f"{int(THRESHOLD * 100)}%"
@@ -387,23 +425,15 @@ def _unit_panels(by_unit: list[dict[str, Any]], sort: str) -> tuple[Panel, Table
             str(u.totals["overdue"]),
         ]
 
-    def low(u: UnitLine) -> bool:
-        return below_threshold(u.rates)
-
+    flag = _("按期办结率低于 %(threshold)s") % {"threshold": threshold}
     table = Table(
         "units",
         _("责任单位排名"),
         [_("名次"), *headers, _("提示")],
         [
-            Row(
-                [
-                    str(i),
-                    *cells(u),
-                    _("按期办结率低于 %(threshold)s") % {"threshold": threshold} if low(u) else "",
-                ],
-                flagged=low(u),
-            )
+            Row([str(i), *cells(u), flag if low else ""], flagged=low)
             for i, u in enumerate(ranked, start=1)
+            for low in (below_threshold(u.rates),)
         ],
         note=(
             _("到期应办结不足 %(n)s 件的单位另列，暂不排名。") % {"n": MIN_DUE}
@@ -437,9 +467,7 @@ def _unit_panels(by_unit: list[dict[str, Any]], sort: str) -> tuple[Panel, Table
 
 def _category_panel(counts: dict[int | None, int], chosen: Category | None) -> Panel:
     """Registered needs per top-level category (per sub-category when one is chosen)."""
-    categories = {
-        pk: (name, path) for pk, name, path in Category.objects.values_list("pk", "name", "path")
-    }
+    categories = category_names()
     by_path = {path: name for name, path in categories.values()}
     prefix = chosen.path if chosen is not None else "/"
     by_group: dict[str, int] = defaultdict(int)
@@ -500,8 +528,9 @@ def _area_panels(by_area: list[tuple[int, str, str | None, int, int]]) -> tuple[
     )
 
 
-def _satisfaction_panel(totals: dict[str, int]) -> Panel:
+def _satisfaction_panel(totals: dict[str, int], words: _Words) -> Panel:
     names = list(measures.SATISFACTION_FIELDS.values())
+    label = words.counters.__getitem__
     answered = sum(totals[n] for n in names)
     table = Table(
         "satisfaction",
@@ -510,7 +539,7 @@ def _satisfaction_panel(totals: dict[str, int]) -> Panel:
         [
             Row(
                 [
-                    counter_label(n),
+                    label(n),
                     str(totals[n]),
                     f"{Decimal(totals[n] * 100) / answered:.1f}%" if answered else "—",
                 ]
@@ -522,22 +551,27 @@ def _satisfaction_panel(totals: dict[str, int]) -> Panel:
         "kind": "pie",
         "donut": True,
         "colors": ["#2e7d32", "#66bb6a", "#c0ca33", "#fb8c00", "#c62828"],
-        "x": [counter_label(n) for n in names],
+        "x": [label(n) for n in names],
         "series": [{"name": _("回访"), "data": [totals[n] for n in names]}],
     }
     return Panel(table, chart)
 
 
-def _focus_area(user: User, chosen: Area | None) -> Area | None:
+def _focus_area(user: User, chosen: Area | None) -> tuple[Area | None, bool]:
     """The area whose children the 民情温度 and coverage panels compare: the chosen one, else
-    the viewer's one area scope, else the one top-level area (the county)."""
+    the viewer's one area scope, else the one top-level area (the county). And whether the
+    viewer may see every need: active, with area scopes over every top-level area (every need
+    lies in an area, so the scope then leaves none out). One query, none with an area chosen
+    (the board's area filter narrows it then)."""
     if chosen is not None:
-        return chosen
+        return chosen, False
     roots = path_roots(s.area_path for s in scopes_for_user(user) if s.area_path)
+    found = top_areas_and(roots[0] if len(roots) == 1 else None)
+    tops = [a for a in found if a.depth == 0]
+    sees_all = user.is_active and bool(tops) and all(a.path in roots for a in tops)
     if len(roots) == 1:
-        return Area.objects.filter(path=roots[0]).first()
-    tops = list(Area.objects.filter(depth=0)[:2])
-    return tops[0] if len(tops) == 1 else None
+        return next((a for a in found if a.path == roots[0]), None), sees_all
+    return (tops[0] if len(tops) == 1 else None), sees_all
 
 
 def _visit_panels(
@@ -559,14 +593,16 @@ def _visit_panels(
     weeks = _buckets(start, end, weekly=True)
     mood: dict[str, dict[date, list[int]]] = {s: {w: [0, 0] for w in weeks} for s in segments}
     reach: dict[str, list[int]] = {s: [0, 0, 0] for s in segments}
+    week_of = {day: _bucket(day, weekly=True) for day in {row["day"] for row in grouped}}
     for row in grouped:
-        seg, visits = row["segment"], int(row["visits"] or 0)
-        cell = mood[seg][_bucket(row["day"], weekly=True)]
+        seg, visits, moods = row["segment"], int(row["visits"] or 0), int(row["mood"] or 0)
+        cell = mood[seg][week_of[row["day"]]]
         cell[0] += visits
-        cell[1] += int(row["mood"] or 0)
-        reach[seg][0] += visits
-        reach[seg][1] += int(row["households"] or 0)
-        reach[seg][2] += int(row["mood"] or 0)
+        cell[1] += moods
+        sums = reach[seg]
+        sums[0] += visits
+        sums[1] += int(row["households"] or 0)
+        sums[2] += moods
 
     def mean(visits: int, total: int) -> str:
         return f"{Decimal(total) / visits:.2f}" if visits else "—"
@@ -576,7 +612,10 @@ def _visit_panels(
         "mood",
         _("民情温度走势（每周平均）"),
         [_("周"), *(name(s) for s in labelled)],
-        [Row([_bucket_label(w, True), *(mean(*mood[s][w]) for s in labelled)]) for w in weeks],
+        [
+            Row([label, *(mean(*mood[s][w]) for s in labelled)])
+            for w, label in zip(weeks, _bucket_labels(weeks, True), strict=True)
+        ],
     )
     mood_chart = {
         "kind": "line",
@@ -618,24 +657,43 @@ def _visit_panels(
 
 @dataclass(frozen=True)
 class BoardLine:
-    need: Need
+    """One need on the overdue board: what stats.html shows of it."""
+
+    number: str
+    title: str
+    resolve_due: datetime | None
+    area_name: str
+    lead_unit: str | None  # its short name (else its name); None when not assigned
     late: str  # "超期 3 天"
 
 
-def _late(since: datetime | None, now: datetime) -> str:
-    if since is None:
-        return ""
-    hours = max(int((now - since).total_seconds() // 3600), 0)
-    if hours < 24:
-        return _("超期 %(n)s 小时") % {"n": max(hours, 1)}
-    return _("超期 %(n)s 天") % {"n": hours // 24}
+def _lateness(now: datetime) -> Callable[[datetime | None], str]:
+    """How long ago each need's deadline passed, in words ("超期 3 天"; at least an hour),
+    for many needs (the words translated once)."""
+    hours_late, days_late = _("超期 %(n)s 小时"), _("超期 %(n)s 天")
+
+    def late(since: datetime | None) -> str:
+        if since is None:
+            return ""
+        hours = max(int((now - since).total_seconds() // 3600), 0)
+        if hours < 24:
+            return hours_late % {"n": max(hours, 1)}
+        return days_late % {"n": hours // 24}
+
+    return late
 
 
-def _overdue_board(user: User, filters: StatsFilters, now: datetime) -> tuple[list[BoardLine], int]:
-    """The live overdue needs in scope (and the filters), the longest overdue first. A unit
-    filter keeps the needs the unit (or a sub-unit) leads, as the rollups count them."""
+def _overdue_board(
+    user: User, filters: StatsFilters, now: datetime, *, sees_all: bool
+) -> tuple[list[BoardLine], int]:
+    """The live overdue needs in scope (and the filters), the longest overdue first, and how
+    many there are (one query: the count rides along as a subquery). A unit filter keeps the
+    needs the unit (or a sub-unit) leads, as the rollups count them. For a viewer who sees
+    every need (`sees_all`) the scope's test is left out: it selects every need anyway, and
+    testing it on every overdue need of a city costs more than counting them."""
+    in_scope = Need.objects.all() if sees_all else need_selectors.need_queryset_for_user(user=user)
     needs = need_selectors.apply_filters(
-        need_selectors.need_queryset_for_user(user=user),
+        in_scope,
         need_selectors.NeedFilters(
             overdue=True,
             area=filters.area.pk if filters.area is not None else None,
@@ -644,10 +702,22 @@ def _overdue_board(user: User, filters: StatsFilters, now: datetime) -> tuple[li
     )
     if filters.unit is not None:
         needs = needs.filter(lead_unit__path__startswith=filters.unit.path)
+    total = Subquery(needs.order_by().values(n=Func(F("pk"), function="COUNT")))
     board = list(
-        needs.select_related("area", "lead_unit")
-        .only(*BOARD_FIELDS)
-        .order_by("resolve_due", "id")[:BOARD_LIMIT]
+        needs.annotate(total=total)
+        .order_by("resolve_due", "id")
+        .values_list(*BOARD_FIELDS, "lead_unit_id", "total")[:BOARD_LIMIT]
     )
-    total = len(board) if len(board) < BOARD_LIMIT else needs.count()
-    return [BoardLine(need, _late(need.resolve_due, now)) for need in board], total
+    late = _lateness(now)
+    lines = [
+        BoardLine(
+            number=number,
+            title=title,
+            resolve_due=due,
+            area_name=area,
+            lead_unit=None if unit_id is None else (short or name),
+            late=late(due),
+        )
+        for number, title, due, area, name, short, unit_id, _total in board
+    ]
+    return lines, int(board[0][-1]) if board else 0

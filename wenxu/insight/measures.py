@@ -9,6 +9,7 @@ denominator is zero: no data is not 0 %.
 import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.db.models import QuerySet, Sum
@@ -52,9 +53,28 @@ class Rate:
 
     @property
     def percent(self) -> str:
-        if self.value is None:
-            return "—"
-        return f"{(self.value * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+        return percent_text(self.value)
+
+
+class Rated(Protocol):
+    """What a ranking reads of a rate: a `Rate`, or a `RateValue`."""
+
+    @property
+    def value(self) -> Decimal | None: ...
+
+    @property
+    def denominator(self) -> int: ...
+
+
+class RateValue(NamedTuple):
+    """A rate's value and denominator alone (`Measures.values`): as `Rate` has them."""
+
+    value: Decimal | None
+    denominator: int
+
+    @property
+    def percent(self) -> str:
+        return percent_text(self.value)
 
 
 def totals(rows: "QuerySet[DailyCount]") -> dict[str, int]:
@@ -63,10 +83,22 @@ def totals(rows: "QuerySet[DailyCount]") -> dict[str, int]:
     return {name: int(sums[name] or 0) for name in COUNTERS}
 
 
+_FOUR_PLACES = Decimal("0.0001")
+_ONE_PLACE = Decimal("0.1")
+_HUNDRED = Decimal(100)
+
+
 def _ratio(numerator: Decimal, denominator: int) -> Decimal | None:
     if denominator <= 0:
         return None
-    return (numerator / Decimal(denominator)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+    return (numerator / Decimal(denominator)).quantize(_FOUR_PLACES, ROUND_HALF_UP)
+
+
+def percent_text(value: Decimal | None) -> str:
+    """`Rate.percent` of a value: "80.0%", "—" without one."""
+    if value is None:
+        return "—"
+    return f"{(value * _HUNDRED).quantize(_ONE_PLACE, ROUND_HALF_UP)}%"
 
 
 @functools.lru_cache(maxsize=64)
@@ -90,65 +122,115 @@ def _texts(language: str | None, config: RateConfig) -> dict[str, tuple[str, str
     }
 
 
-def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate]:
-    c = config or RateConfig.from_settings()
-    texts = _texts(translation.get_language(), c)
-    out: dict[str, Rate] = {}
+# (rate, its numerator's counters, its denominator's counters) as `Measures.values` reads them;
+# `rates` says the same in full. The resolution and satisfaction numerators depend on the
+# configuration (the weight, the levels) and are computed apart.
+_PLAIN_RATES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("response_rate", "accepted_on_time", ("accepted_on_time", "response_overdue")),
+    ("ontime_rate", "replied_on_time", ("replied_on_time", "overdue")),
+    ("callback_rate", "callbacks", ("callbacks", "unreachable")),
+)
 
-    due = t["accepted_on_time"] + t["response_overdue"]
-    out["response_rate"] = Rate(
-        "response_rate",
-        texts["response_rate"][0],
-        _ratio(Decimal(t["accepted_on_time"]), due),
-        Decimal(t["accepted_on_time"]),
-        due,
-        texts["response_rate"][1],
-        {"accepted_on_time": t["accepted_on_time"], "response_overdue": t["response_overdue"]},
-    )
-    due = t["replied_on_time"] + t["overdue"]
-    out["ontime_rate"] = Rate(
-        "ontime_rate",
-        texts["ontime_rate"][0],
-        _ratio(Decimal(t["replied_on_time"]), due),
-        Decimal(t["replied_on_time"]),
-        due,
-        texts["ontime_rate"][1],
-        {"replied_on_time": t["replied_on_time"], "overdue": t["overdue"]},
-    )
-    solved = Decimal(t["resolved"]) + c.partly_weight * t["partly_resolved"]
-    out["resolution_rate"] = Rate(
-        "resolution_rate",
-        texts["resolution_rate"][0],
-        _ratio(solved, t["callbacks"]),
-        solved,
-        t["callbacks"],
-        texts["resolution_rate"][1],
-        {
-            "resolved": t["resolved"],
-            "partly_resolved": t["partly_resolved"],
-            "unresolved": t["unresolved"],
-            "callbacks": t["callbacks"],
-        },
-    )
-    levels = [SATISFACTION_FIELDS[level] for level in c.satisfied_levels]
-    satisfied = sum(t[name] for name in levels)
-    out["satisfaction_rate"] = Rate(
-        "satisfaction_rate",
-        texts["satisfaction_rate"][0],
-        _ratio(Decimal(satisfied), t["callbacks"]),
-        Decimal(satisfied),
-        t["callbacks"],
-        texts["satisfaction_rate"][1],
-        {name: t[name] for name in SATISFACTION_FIELDS.values()},
-    )
-    reached = t["callbacks"] + t["unreachable"]
-    out["callback_rate"] = Rate(
-        "callback_rate",
-        texts["callback_rate"][0],
-        _ratio(Decimal(t["callbacks"]), reached),
-        Decimal(t["callbacks"]),
-        reached,
-        texts["callback_rate"][1],
-        {"callbacks": t["callbacks"], "unreachable": t["unreachable"]},
-    )
-    return out
+
+@dataclass(frozen=True)
+class Measures:
+    """The rates' configuration and words, read once: a page that computes the rates of every
+    unit and every week builds one of these (settings and the language are read once, not per
+    unit)."""
+
+    config: RateConfig
+    texts: dict[str, tuple[str, str]]
+    satisfied: tuple[str, ...]  # the counters that count as satisfied
+
+    @classmethod
+    def current(cls, config: RateConfig | None = None) -> "Measures":
+        """For the configuration in settings (or `config`) and the current language."""
+        c = config or RateConfig.from_settings()
+        return cls(
+            config=c,
+            texts=_texts(translation.get_language(), c),
+            satisfied=tuple(SATISFACTION_FIELDS[level] for level in c.satisfied_levels),
+        )
+
+    def labels(self) -> dict[str, str]:
+        """Each rate's name ("响应率" …)."""
+        return {name: str(text[0]) for name, text in self.texts.items()}
+
+    def values(self, t: dict[str, int]) -> dict[str, RateValue]:
+        """Each rate's (value, denominator): what `rates` gives as `Rate.value` and
+        `Rate.denominator`, without the words and counts (rankings and trends need no more)."""
+        out: dict[str, RateValue] = {}
+        for name, top, below in _PLAIN_RATES:
+            due = t[below[0]] + t[below[1]]
+            out[name] = RateValue(_ratio(Decimal(t[top]), due), due)
+        callbacks = t["callbacks"]
+        solved = Decimal(t["resolved"]) + self.config.partly_weight * t["partly_resolved"]
+        out["resolution_rate"] = RateValue(_ratio(solved, callbacks), callbacks)
+        satisfied = sum(t[name] for name in self.satisfied)
+        out["satisfaction_rate"] = RateValue(_ratio(Decimal(satisfied), callbacks), callbacks)
+        return out
+
+    def rates(self, t: dict[str, int]) -> dict[str, Rate]:
+        texts = self.texts
+        out: dict[str, Rate] = {}
+
+        due = t["accepted_on_time"] + t["response_overdue"]
+        out["response_rate"] = Rate(
+            "response_rate",
+            texts["response_rate"][0],
+            _ratio(Decimal(t["accepted_on_time"]), due),
+            Decimal(t["accepted_on_time"]),
+            due,
+            texts["response_rate"][1],
+            {"accepted_on_time": t["accepted_on_time"], "response_overdue": t["response_overdue"]},
+        )
+        due = t["replied_on_time"] + t["overdue"]
+        out["ontime_rate"] = Rate(
+            "ontime_rate",
+            texts["ontime_rate"][0],
+            _ratio(Decimal(t["replied_on_time"]), due),
+            Decimal(t["replied_on_time"]),
+            due,
+            texts["ontime_rate"][1],
+            {"replied_on_time": t["replied_on_time"], "overdue": t["overdue"]},
+        )
+        solved = Decimal(t["resolved"]) + self.config.partly_weight * t["partly_resolved"]
+        out["resolution_rate"] = Rate(
+            "resolution_rate",
+            texts["resolution_rate"][0],
+            _ratio(solved, t["callbacks"]),
+            solved,
+            t["callbacks"],
+            texts["resolution_rate"][1],
+            {
+                "resolved": t["resolved"],
+                "partly_resolved": t["partly_resolved"],
+                "unresolved": t["unresolved"],
+                "callbacks": t["callbacks"],
+            },
+        )
+        satisfied = sum(t[name] for name in self.satisfied)
+        out["satisfaction_rate"] = Rate(
+            "satisfaction_rate",
+            texts["satisfaction_rate"][0],
+            _ratio(Decimal(satisfied), t["callbacks"]),
+            Decimal(satisfied),
+            t["callbacks"],
+            texts["satisfaction_rate"][1],
+            {name: t[name] for name in SATISFACTION_FIELDS.values()},
+        )
+        reached = t["callbacks"] + t["unreachable"]
+        out["callback_rate"] = Rate(
+            "callback_rate",
+            texts["callback_rate"][0],
+            _ratio(Decimal(t["callbacks"]), reached),
+            Decimal(t["callbacks"]),
+            reached,
+            texts["callback_rate"][1],
+            {"callbacks": t["callbacks"], "unreachable": t["unreachable"]},
+        )
+        return out
+
+
+def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate]:
+    return Measures.current(config).rates(t)

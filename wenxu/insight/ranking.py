@@ -1,9 +1,12 @@
 """Ranking rules shared by /stats/ and the 月报: which rates are shown, when a unit has enough
 cases to be ranked, when it is flagged, and the names of the counters."""
 
+import functools
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.db import models
+from django.utils import translation
 
 from wenxu.insight import measures
 from wenxu.insight.models import COUNTERS, DailyCount
@@ -24,18 +27,18 @@ RATE_NAMES = (
 SEGMENT = 11  # one "<10 digits>/" step of a materialised path
 
 
-def ranking_base(rates: dict[str, measures.Rate], sort: str) -> int:
+def ranking_base(rates: Mapping[str, measures.Rated], sort: str) -> int:
     """The number of cases a unit's place in a ranking by `sort` rests on: the sorted rate's
     denominator (deadlines due, 按期办结率's denominator, when ranking by volume)."""
     return rates["ontime_rate" if sort == "volume" else sort].denominator
 
 
-def rankable(rates: dict[str, measures.Rate], sort: str) -> bool:
+def rankable(rates: Mapping[str, measures.Rated], sort: str) -> bool:
     """Whether a unit has enough cases to be ranked by `sort` (the rule of /stats/ and 月报)."""
     return ranking_base(rates, sort) >= MIN_DUE
 
 
-def below_threshold(rates: dict[str, measures.Rate]) -> bool:
+def below_threshold(rates: Mapping[str, measures.Rated]) -> bool:
     """A unit to flag: on time below THRESHOLD over at least MIN_DUE deadlines."""
     value = rates["ontime_rate"].value
     return rankable(rates, "ontime_rate") and value is not None and value < THRESHOLD
@@ -43,9 +46,17 @@ def below_threshold(rates: dict[str, measures.Rate]) -> bool:
 
 def rate_labels() -> dict[str, str]:
     """The rates' names in the current language ("响应率" …)."""
-    return {
-        name: str(rate.label) for name, rate in measures.rates(dict.fromkeys(COUNTERS, 0)).items()
-    }
+    return measures.Measures.current().labels()
+
+
+def counter_labels() -> dict[str, str]:
+    """Every counter's name in the current language (looked up once per language)."""
+    return dict(_counter_labels(translation.get_language()))
+
+
+@functools.lru_cache(maxsize=16)
+def _counter_labels(language: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((name, counter_label(name)) for name in COUNTERS)
 
 
 def counter_label(counter: str) -> str:

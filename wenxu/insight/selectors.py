@@ -111,21 +111,6 @@ def _sums(names: Iterable[str], negative: Q | None = None) -> dict[str, Any]:
     return {name: Sum(F(name) * sign) for name in names}
 
 
-def _span_q(spans: Iterable[Span], *, day_field: str | None = None) -> tuple[Q, Q | None]:
-    """(all the spans' rows, the rows to take away or None): ScopeCount blocks, or days of the
-    daily rows when `day_field` is given."""
-    every, negative = Q(pk__in=[]), None
-    for span in spans:
-        if day_field is not None:
-            q = Q(**{f"{day_field}__gte": span.first, f"{day_field}__lte": span.last})
-        else:
-            q = Q(grain=span.grain, period__gte=span.first, period__lte=span.last)
-        every |= q
-        if span.sign < 0:
-            negative = q if negative is None else negative | q
-    return every, negative
-
-
 class StatsCounts:
     """What the statistics read over the days start…end (inclusive), in the viewer's scope and
     the filters' area, unit and category: from the daily rows. `ScopeCounts` reads the same
@@ -142,10 +127,11 @@ class StatsCounts:
             filters=StatsFilters(start, end, area=f.area, unit=f.unit, category=f.category),
         )
 
-    def by_day(self, start: date, end: date) -> dict[date, dict[str, int]]:
-        """Every counter per day (one query)."""
+    def by_day(self, start: date, end: date) -> dict[date, tuple[int, ...]]:
+        """Every counter per day, in the order of COUNTERS (one query; plain tuples, as a
+        year's trend adds up hundreds of days)."""
         grouped = self.rows(start, end).values("day").annotate(**_sums(COUNTERS)).order_by("day")
-        return {row["day"]: _ints(row) for row in grouped}
+        return {row["day"]: tuple(_ints(row).values()) for row in grouped}
 
     def totals(self, start: date, end: date) -> dict[str, int]:
         """Every counter summed (one query)."""
@@ -228,9 +214,15 @@ class ScopeCounts(StatsCounts):
         super().__init__(user=user, filters=filters)
         self.roots = roots
         self.root_ids = [int(path.rstrip("/").rsplit("/", 1)[1]) for path in roots]
+        self._covers: dict[tuple[date, date, tuple[tuple[str, float], ...]], list[Span]] = {}
 
     def _cover(self, start: date, end: date, costs: dict[str, float]) -> list[Span]:
-        return cover(start, end, today=clock.today(), costs=costs)
+        # the panels of a page read the same period: its cover is worked out once
+        key = (start, end, tuple(sorted(costs.items())))
+        found = self._covers.get(key)
+        if found is None:
+            found = self._covers[key] = cover(start, end, today=clock.today(), costs=costs)
+        return found
 
     def _where(self, kind: str, spans: list[Span], params: list[Any]) -> str:
         """The scope rollups of `kind` in the roots and the spans' blocks."""
@@ -244,23 +236,26 @@ class ScopeCounts(StatsCounts):
         return f"({blocks}) AND s.kind = %s AND s.area_id IN ({roots})"
 
     @staticmethod
-    def _signed(names: Iterable[str], column: str, spans: list[Span], params: list[Any]) -> str:
-        """SUM(name) AS name for each counter, the rows of negative spans taken away (the
-        block's first day in `column`)."""
+    def _signed(
+        names: Iterable[str], alias: str, column: str, spans: list[Span], params: list[Any]
+    ) -> tuple[str, str]:
+        """(SUM(name) AS name for each counter of the rows named `alias`, the rows of negative
+        spans taken away; what the rows' SELECT adds for it): the sign is worked out once
+        per row, in the rows' own SELECT (as `sg`, from the block's first day in `column`),
+        not once per counter."""
         negative = [s for s in spans if s.sign < 0]
         if not negative:
-            return ", ".join(f"SUM({name}) AS {name}" for name in names)
-        taken = " OR ".join(f"({column} BETWEEN %s AND %s)" for _ in negative)
+            return ", ".join(f"SUM({alias}.{name}) AS {name}" for name in names), ""
         if column == "s.period":
             taken = " OR ".join(f"(s.grain = %s AND {column} BETWEEN %s AND %s)" for _ in negative)
-        out = []
-        for name in names:
-            out.append(f"SUM(CASE WHEN {taken} THEN -{name} ELSE {name} END) AS {name}")
-            for span in negative:
-                if column == "s.period":
-                    params.append(span.grain)
-                params += [span.first.isoformat(), span.last.isoformat()]
-        return ", ".join(out)
+        else:
+            taken = " OR ".join(f"({column} BETWEEN %s AND %s)" for _ in negative)
+        for span in negative:
+            if column == "s.period":
+                params.append(span.grain)
+            params += [span.first.isoformat(), span.last.isoformat()]
+        sums = ", ".join(f"SUM({alias}.{name} * {alias}.sg) AS {name}" for name in names)
+        return sums, f", CASE WHEN {taken} THEN -1 ELSE 1 END AS sg"
 
     def _parts(
         self,
@@ -271,12 +266,13 @@ class ScopeCounts(StatsCounts):
         column: str,
         daily_column: str,
         names: tuple[str, ...],
-        daily_only: Q | None = None,
+        led_only: bool = False,
     ) -> tuple[str, list[Any], bool]:
         """SQL of (k, counters…) groups over start…end: the months and years from the scope
         rollups of `kind` grouped by `column`, UNION ALL the days at the edges from the daily
-        rows grouped by `daily_column`; and whether there are both, so that a k may come twice
-        (once from each) and the caller must sum again."""
+        rows grouped by `daily_column` (`led_only`: the rows with a lead unit); and whether
+        there are both, so that a k may come twice (once from each) and the caller must sum
+        again."""
         spans = self._cover(start, end, EDGE_COSTS)
         blocks = [s for s in spans if s.grain != "d"]
         days = [s for s in spans if s.grain == "d"]
@@ -290,29 +286,43 @@ class ScopeCounts(StatsCounts):
                 f"FROM {ScopeCount._meta.db_table} s WHERE {where}"
             )
         else:
-            sums = self._signed(names, "s.period", blocks, params)
+            sums, sign = self._signed(names, "s", "s.period", blocks, params)
             where = self._where(kind, blocks, params)
             sql = (
-                f"SELECT s.{column} AS k, {sums} FROM {ScopeCount._meta.db_table} s "  # noqa: S608
-                f"WHERE {where} GROUP BY s.{column}"
+                f"SELECT s.{column} AS k, {sums} FROM (SELECT s.*{sign} "  # noqa: S608
+                f"FROM {ScopeCount._meta.db_table} s WHERE {where}) s GROUP BY s.{column}"
             )
         if days:
-            rows = self.rows(min(s.first for s in days), max(s.last for s in days))
-            every, _negative = _span_q(days, day_field="day")
-            rows = rows.filter(every)
-            if daily_only is not None:
-                rows = rows.filter(daily_only)
-            daily, daily_params = rows.values_list(
-                daily_column, "day", *names
-            ).query.sql_with_params()
+            daily, daily_params = self._daily_rows(days, daily_column, names, led_only=led_only)
             day_params: list[Any] = []
-            day_sums = self._signed(names, "d.day", days, day_params)
+            day_sums, sign = self._signed(names, "d", "d.day", days, day_params)
             sql += (
                 f" UNION ALL SELECT d.{daily_column} AS k, {day_sums} "  # noqa: S608
-                f"FROM ({daily}) d GROUP BY d.{daily_column}"
+                f"FROM (SELECT d.*{sign} FROM ({daily}) d) d GROUP BY d.{daily_column}"
             )
             params += day_params + list(daily_params)
         return sql, params, bool(days)
+
+    def _daily_rows(
+        self, days: list[Span], column: str, names: tuple[str, ...], *, led_only: bool
+    ) -> tuple[str, list[Any]]:
+        """SQL of the daily rows of the roots' subtrees on the days of `days`: `column`, the
+        day and the counters `names`. What `rows()` selects (the roots are the viewer's area
+        scopes cut by the chosen area, and there is no unit or category filter here), in
+        plain SQL: built through the ORM it cost more than the few rows it reads."""
+        params: list[Any] = []
+        ranges = " OR ".join("(d.day BETWEEN %s AND %s)" for _ in days)
+        for span in days:
+            params += [span.first.isoformat(), span.last.isoformat()]
+        under = " OR ".join("d.area_path LIKE %s" for _ in self.roots) or "1 = 0"
+        params += [f"{root}%" for root in self.roots]
+        led = " AND d.unit_id IS NOT NULL" if led_only else ""
+        counters = ", ".join(f"d.{name} AS {name}" for name in names)
+        sql = (
+            f"SELECT d.{column} AS {column}, d.day AS day, {counters} "  # noqa: S608
+            f"FROM {DailyCount._meta.db_table} d WHERE ({ranges}) AND ({under}){led}"
+        )
+        return sql, params
 
     @staticmethod
     def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -320,7 +330,7 @@ class ScopeCounts(StatsCounts):
             cursor.execute(sql, params)
             return list(cursor.fetchall())
 
-    def by_day(self, start: date, end: date) -> dict[date, dict[str, int]]:
+    def by_day(self, start: date, end: date) -> dict[date, tuple[int, ...]]:
         params: list[Any] = []
         where = self._where(ScopeCount.Kind.TOTAL, [Span("d", start, end, 1)], params)
         sums = ", ".join(f"SUM({name})" for name in COUNTERS)
@@ -329,15 +339,16 @@ class ScopeCounts(StatsCounts):
             f"WHERE {where} GROUP BY s.period ORDER BY s.period",
             params,
         )
-        return {_day(row[0]): dict(zip(COUNTERS, map(int, row[1:]), strict=True)) for row in found}
+        return {_day(row[0]): tuple(map(int, row[1:])) for row in found}
 
     def totals(self, start: date, end: date) -> dict[str, int]:
         spans = self._cover(start, end, TOTAL_COSTS)
         params: list[Any] = []
-        sums = self._signed(COUNTERS, "s.period", spans, params)
+        sums, sign = self._signed(COUNTERS, "s", "s.period", spans, params)
         where = self._where(ScopeCount.Kind.TOTAL, spans, params)
         found = self._fetch(
-            f"SELECT {sums} FROM {ScopeCount._meta.db_table} s WHERE {where}",  # noqa: S608
+            f"SELECT {sums} FROM (SELECT s.*{sign} "  # noqa: S608
+            f"FROM {ScopeCount._meta.db_table} s WHERE {where}) s",
             params,
         )
         return dict(zip(COUNTERS, (int(v or 0) for v in found[0]), strict=True))
@@ -350,7 +361,7 @@ class ScopeCounts(StatsCounts):
             column="unit_id",
             daily_column="unit_id",
             names=COUNTERS,
-            daily_only=Q(unit__isnull=False),
+            led_only=True,
         )
         sums = ", ".join(f"SUM(g.{name})" for name in COUNTERS)
         found = self._fetch(
@@ -386,8 +397,8 @@ class ScopeCounts(StatsCounts):
         self, start: date, end: date, *, top: int | None = None
     ) -> list[tuple[int, str, str | None, int, int]]:
         """With `top`, only the areas that may be among the `top` by volume or by overdue
-        needs: the first 4 × `top` by each (a top-N sort, not a sort of every area), or every
-        area when ties at the `top`-th reach past them."""
+        needs: those ranked `top` or better by each (RANK: every area tied with the `top`-th
+        comes too, as the panels order ties by name), named; not every area of the scope."""
         parts, params, twice = self._parts(
             start,
             end,
@@ -402,34 +413,26 @@ class ScopeCounts(StatsCounts):
                 f"FROM ({parts}) g GROUP BY g.k"
             )
         if top is None:
-            chosen = f"SELECT r.*, 'all' AS list FROM ({parts}) r"  # noqa: S608
+            chosen = f"SELECT r.k, r.registered, r.overdue FROM ({parts}) r"  # noqa: S608
         else:
-            reach = 4 * top
             chosen = (
                 f"WITH r AS ({parts}) "  # noqa: S608
-                "SELECT * FROM (SELECT r.*, 'volume' AS list FROM r WHERE r.registered > 0 "
-                f"ORDER BY r.registered DESC, r.overdue DESC LIMIT {reach}) v UNION ALL "
-                "SELECT * FROM (SELECT r.*, 'overdue' AS list FROM r WHERE r.overdue > 0 "
-                f"ORDER BY r.overdue DESC, r.registered DESC LIMIT {reach}) o"
+                "SELECT v.k, v.registered, v.overdue FROM (SELECT r.*, RANK() OVER "
+                "(ORDER BY r.registered DESC, r.overdue DESC) AS n FROM r "
+                f"WHERE r.registered > 0) v WHERE v.n <= {int(top)} UNION "
+                "SELECT o.k, o.registered, o.overdue FROM (SELECT r.*, RANK() OVER "
+                "(ORDER BY r.overdue DESC, r.registered DESC) AS n FROM r "
+                f"WHERE r.overdue > 0) o WHERE o.n <= {int(top)}"
             )
         area = Area._meta.db_table
         # the names by key, row by row: a join would read every area of a city
         found = self._fetch(
             f"SELECT c.k, (SELECT a.name FROM {area} a WHERE a.id = c.k), "  # noqa: S608
             f"(SELECT p.name FROM {area} a JOIN {area} p ON p.id = a.parent_id WHERE a.id = c.k), "
-            f"c.registered, c.overdue, c.list FROM ({chosen}) c",
+            f"c.registered, c.overdue FROM ({chosen}) c",
             params,
         )
-        if top is not None:
-            for name, key in (("volume", (3, 4)), ("overdue", (4, 3))):
-                keys = sorted(
-                    ((int(row[key[0]]), int(row[key[1]])) for row in found if row[5] == name),
-                    reverse=True,
-                )
-                if len(keys) == 4 * top and keys[-1] == keys[top - 1]:
-                    return self.by_area(start, end)  # ties reach past: every area
-        rows = {row[0]: (row[0], row[1], row[2], int(row[3]), int(row[4])) for row in found}
-        return list(rows.values())
+        return [(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in found]
 
     def visits(
         self, start: date, end: date, focus: Area | None
@@ -460,6 +463,30 @@ class ScopeCounts(StatsCounts):
             for path, _name, day, visits, households, mood in found
         ]
         return rows, {row[0]: row[1] for row in found}
+
+
+def category_names() -> dict[int, tuple[str, str]]:
+    """Every category's name and path by id (one query; plain SQL, as the ORM's building of
+    it cost several times the reading)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, name, path FROM {Category._meta.db_table}")  # noqa: S608
+        return {pk: (name, path) for pk, name, path in cursor.fetchall()}
+
+
+def top_areas_and(path: str | None) -> list[Area]:
+    """The top-level areas and the area at `path` (when there is one), in tree order (one
+    query; plain SQL, as the ORM's building of the OR cost several times the reading)."""
+    fields = list(Area._meta.concrete_fields)
+    columns = ", ".join(f.column for f in fields)
+    sql = f"SELECT {columns} FROM {Area._meta.db_table} WHERE depth = 0"  # noqa: S608
+    params: list[Any] = []
+    if path is not None:
+        sql += " OR path = %s"
+        params.append(path)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ORDER BY path", params)
+        names = [f.attname for f in fields]
+        return [Area.from_db(connection.alias, names, row) for row in cursor.fetchall()]
 
 
 def _day(value: Any) -> date:
