@@ -354,7 +354,8 @@ def test_demo_planted_burst_is_the_hottest_topic_of_the_last_30_days(demo):
 
 
 def test_demo_planted_needs_find_each_other_as_similar_needs(demo):
-    # the same complaint in a dozen wordings: each active one finds others of the burst first
+    # the same complaint in a dozen wordings: each active one finds others of the burst among
+    # its first matches
     water = BURSTS[0]
     planted = _planted(water)
     dispatcher = User.objects.get(username="dispatcher")
@@ -363,9 +364,11 @@ def test_demo_planted_needs_find_each_other_as_similar_needs(demo):
     assert active.count() >= 5
     for need in active:
         found = [s.id for s in similar_to_need(user=dispatcher, need=need, limit=3)]
-        # (the same problem in another estate may follow: it is similar too)
+        # (the same problem in another estate may come first: it is similar too, and the demo's
+        # texts change with the day it is loaded; seen: 青山一品二次供水水压低 0.122 against
+        # 锦绣花园顶楼用水困难 0.119 for 锦绣花园二次供水加压不行)
         assert found, need.title
-        assert found[0] in planted, need.title
+        assert set(found[:2]) & planted, need.title
         assert len(set(found) & planted) >= 2, need.title
     similar_index_reset()
 

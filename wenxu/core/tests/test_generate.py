@@ -421,7 +421,6 @@ def _sample() -> list[Need]:
         Q(source="online"),
         Q(visit__isnull=False, client_uuid__isnull=True),
         Q(status="following"),
-        Q(status="assigned"),
         Q(status="in_progress", resolve_due__lt=clock.now()),
         Q(urgency="urgent", status="closed"),
         Q(urgency="complex", status="closed"),
@@ -429,9 +428,11 @@ def _sample() -> list[Need]:
         Q(requester__confidential=True),
     ]
     # Rare: a late accept or reply in the minute before the sweep marked the miss; a need still
-    # waiting for assignment (a few in 10,000: the sample may hold none, by the day it runs).
+    # waiting for assignment (a few in 10,000: the sample may hold none, by the day it runs),
+    # or assigned and not yet accepted (none on a Monday morning, after a weekend's lull).
     rare = [
         Q(status="registered"),
+        Q(status="assigned"),
         Q(events__action="reply", events__data__missed_unmarked=True),
         Q(events__action="accept", events__data__missed_unmarked=True),
     ]

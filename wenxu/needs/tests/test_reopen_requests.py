@@ -579,21 +579,30 @@ def test_list_query_count_does_not_grow_with_the_requests(world: World, client: 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    def fewest() -> tuple[int, str]:
+        # Twice, keeping the fewer: a periodic refresh (the calendar cached for 60 s, the
+        # session's last-seen touched once a minute) can fall into one request on a slow
+        # machine, never into two in a row.
+        counts = []
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as queries:
+                page = client.get("/reopen-requests/")
+            counts.append(len(queries))
+        return min(counts), page.content.decode()
+
     client.force_login(world.dispatcher)
     _rate_unsatisfied(world)
     client.get("/reopen-requests/")  # warm the display calendar
-    with CaptureQueriesContext(connection) as few_queries:
-        few = client.get("/reopen-requests/")
+    few_queries, few = fewest()
     for n in range(6):
         need, _request = _rate_unsatisfied(world)
         if n % 2:  # co units are read for the viewer's roles over each need
             need.co_units.add(world.transport)
-    with CaptureQueriesContext(connection) as many_queries:
-        many = client.get("/reopen-requests/")
-    assert few.content.decode().count('data-testid="reopen-request"') == 1
-    assert many.content.decode().count('data-testid="reopen-request"') == 7
-    assert many.content.decode().count('data-form="decline"') == 7
-    assert len(many_queries) == len(few_queries) <= 12
+    many_queries, many = fewest()
+    assert few.count('data-testid="reopen-request"') == 1
+    assert many.count('data-testid="reopen-request"') == 7
+    assert many.count('data-form="decline"') == 7
+    assert many_queries == few_queries <= 12
 
 
 def test_need_page_shows_the_pending_request_and_htmx_loads_its_forms(
