@@ -164,72 +164,58 @@ class Measures:
             due = t[below[0]] + t[below[1]]
             out[name] = RateValue(_ratio(Decimal(t[top]), due), due)
         callbacks = t["callbacks"]
-        solved = Decimal(t["resolved"]) + self.config.partly_weight * t["partly_resolved"]
-        out["resolution_rate"] = RateValue(_ratio(solved, callbacks), callbacks)
-        satisfied = sum(t[name] for name in self.satisfied)
-        out["satisfaction_rate"] = RateValue(_ratio(Decimal(satisfied), callbacks), callbacks)
+        out["resolution_rate"] = RateValue(_ratio(self._solved(t), callbacks), callbacks)
+        satisfied = Decimal(self._satisfied(t))
+        out["satisfaction_rate"] = RateValue(_ratio(satisfied, callbacks), callbacks)
         return out
 
     def rates(self, t: dict[str, int]) -> dict[str, Rate]:
         texts = self.texts
         out: dict[str, Rate] = {}
-
-        due = t["accepted_on_time"] + t["response_overdue"]
-        out["response_rate"] = Rate(
-            "response_rate",
-            texts["response_rate"][0],
-            _ratio(Decimal(t["accepted_on_time"]), due),
-            Decimal(t["accepted_on_time"]),
-            due,
-            texts["response_rate"][1],
-            {"accepted_on_time": t["accepted_on_time"], "response_overdue": t["response_overdue"]},
-        )
-        due = t["replied_on_time"] + t["overdue"]
-        out["ontime_rate"] = Rate(
-            "ontime_rate",
-            texts["ontime_rate"][0],
-            _ratio(Decimal(t["replied_on_time"]), due),
-            Decimal(t["replied_on_time"]),
-            due,
-            texts["ontime_rate"][1],
-            {"replied_on_time": t["replied_on_time"], "overdue": t["overdue"]},
-        )
-        solved = Decimal(t["resolved"]) + self.config.partly_weight * t["partly_resolved"]
+        for name, top, below in _PLAIN_RATES:
+            due = t[below[0]] + t[below[1]]
+            out[name] = Rate(
+                name,
+                texts[name][0],
+                _ratio(Decimal(t[top]), due),
+                Decimal(t[top]),
+                due,
+                texts[name][1],
+                {counter: t[counter] for counter in below},
+            )
+        callbacks = t["callbacks"]
+        solved = self._solved(t)
         out["resolution_rate"] = Rate(
             "resolution_rate",
             texts["resolution_rate"][0],
-            _ratio(solved, t["callbacks"]),
+            _ratio(solved, callbacks),
             solved,
-            t["callbacks"],
+            callbacks,
             texts["resolution_rate"][1],
             {
                 "resolved": t["resolved"],
                 "partly_resolved": t["partly_resolved"],
                 "unresolved": t["unresolved"],
-                "callbacks": t["callbacks"],
+                "callbacks": callbacks,
             },
         )
-        satisfied = sum(t[name] for name in self.satisfied)
+        satisfied = Decimal(self._satisfied(t))
         out["satisfaction_rate"] = Rate(
             "satisfaction_rate",
             texts["satisfaction_rate"][0],
-            _ratio(Decimal(satisfied), t["callbacks"]),
-            Decimal(satisfied),
-            t["callbacks"],
+            _ratio(satisfied, callbacks),
+            satisfied,
+            callbacks,
             texts["satisfaction_rate"][1],
             {name: t[name] for name in SATISFACTION_FIELDS.values()},
         )
-        reached = t["callbacks"] + t["unreachable"]
-        out["callback_rate"] = Rate(
-            "callback_rate",
-            texts["callback_rate"][0],
-            _ratio(Decimal(t["callbacks"]), reached),
-            Decimal(t["callbacks"]),
-            reached,
-            texts["callback_rate"][1],
-            {"callbacks": t["callbacks"], "unreachable": t["unreachable"]},
-        )
-        return out
+        return {name: out[name] for name in texts}  # in the order the rates are named
+
+    def _solved(self, t: dict[str, int]) -> Decimal:
+        return Decimal(t["resolved"]) + self.config.partly_weight * t["partly_resolved"]
+
+    def _satisfied(self, t: dict[str, int]) -> int:
+        return sum(t[name] for name in self.satisfied)
 
 
 def rates(t: dict[str, int], config: RateConfig | None = None) -> dict[str, Rate]:
