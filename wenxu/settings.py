@@ -122,6 +122,8 @@ MIDDLEWARE = [
     # First: before the session is read, a read-replica set-up decides where this request reads
     # (issue #10, ADR 0020).
     "wenxu.core.db_router.PinPrimaryMiddleware",
+    # Opens the request's configuration generation: what pages keep between requests (ADR 0026).
+    "wenxu.core.generation.GenerationMiddleware",
     # Names the request in every log line it causes (the proxy's X-Request-ID or a new one).
     "wenxu.lib.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -279,7 +281,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Issue #9, login: axes refuses locked-out logins before the password is checked.
 AUTHENTICATION_BACKENDS = [
     "wenxu.accounts.backends.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, its permissions kept between requests (ADR 0026).
+    "wenxu.accounts.backends.ModelBackendKeepingPermissions",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

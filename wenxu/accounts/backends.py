@@ -1,9 +1,15 @@
-"""The lockout check in front of the password check (django-axes; wenxu.accounts.lockout)."""
+"""The lockout check in front of the password check (django-axes; wenxu.accounts.lockout), and
+the password check and permissions (Django's ModelBackend, its permissions kept between
+requests)."""
 
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Model
 from django.http import HttpRequest
+
+from wenxu.core import generation
 
 
 class LockoutBackend(AxesStandaloneBackend):  # type: ignore[misc]
@@ -26,3 +32,48 @@ class LockoutBackend(AxesStandaloneBackend):  # type: ignore[misc]
             return None
         super().authenticate(request, username=username, password=password, **kwargs)
         return None
+
+
+class ModelBackendKeepingPermissions(ModelBackend):
+    """Django's ModelBackend, whose answers to "which permissions does this user hold" are kept
+    between requests under the configuration generation (ADR 0026): a page asks for the
+    reveal permission on every load, two queries each time. The generation changes with any
+    change of a user's or a group's permissions or of a user's groups, so a permission taken
+    away is gone at the next request, on every server. Superusers and inactive users are
+    answered as before (their answer follows from the user row, which every request reads)."""
+
+    def get_user_permissions(self, user_obj: Any, obj: Model | None = None) -> set[str]:
+        if not self._kept(user_obj, obj):
+            return super().get_user_permissions(user_obj, obj)
+        return set(
+            generation.remember(
+                "user_permissions",
+                user_obj.pk,
+                lambda: frozenset(
+                    super(ModelBackendKeepingPermissions, self).get_user_permissions(user_obj)
+                ),
+            )
+        )
+
+    def get_group_permissions(self, user_obj: Any, obj: Model | None = None) -> set[str]:
+        if not self._kept(user_obj, obj):
+            return super().get_group_permissions(user_obj, obj)
+        return set(
+            generation.remember(
+                "group_permissions",
+                user_obj.pk,
+                lambda: frozenset(
+                    super(ModelBackendKeepingPermissions, self).get_group_permissions(user_obj)
+                ),
+            )
+        )
+
+    @staticmethod
+    def _kept(user_obj: Any, obj: Model | None) -> bool:
+        return (
+            obj is None
+            and user_obj.is_active
+            and not user_obj.is_anonymous
+            and not user_obj.is_superuser
+            and user_obj.pk is not None
+        )

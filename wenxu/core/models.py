@@ -21,3 +21,19 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.hits}"
+
+
+class Generation(models.Model):
+    """A number that changes whenever a table that pages keep between requests changes
+    (wenxu.core.generation, ADR 0026). Written only by the database's triggers (migration
+    core 0002); read once per request."""
+
+    name = models.CharField(primary_key=True, max_length=32)
+    value = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("配置版本")
+        verbose_name_plural = _("配置版本")
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

@@ -14,6 +14,7 @@ from importlib.metadata import version as package_version
 from django.db.models import Q
 from django.utils import timezone
 
+from wenxu.core import generation
 from wenxu.lib.workdays import WorkCalendar
 from wenxu.needs.models import (
     Category,
@@ -76,14 +77,19 @@ def rule_for(*, category: Category | None, urgency: str) -> RuleValues:
 
 
 def rule_for_need(need: Need) -> RuleValues:
-    """`rule_for` the need's category and urgency, remembered on this need object: a need's page
-    asks for it several times (the actions offered, the forms). Services read the rule afresh."""
+    """`rule_for` the need's category and urgency, remembered on this need object (a need's
+    page asks for it several times: the actions offered, the forms) and, in a request, kept
+    between requests under the configuration generation (ADR 0026). Services read the rule
+    afresh."""
     key = (need.category_id, need.urgency)
     remembered: tuple[tuple[int | None, str], RuleValues] | None = getattr(
         need, "_wenxu_rule", None
     )
     if remembered is None or remembered[0] != key:
-        remembered = (key, rule_for(category=need.category, urgency=need.urgency))
+        rule = generation.remember(
+            "deadline_rule", key, lambda: rule_for(category=need.category, urgency=need.urgency)
+        )
+        remembered = (key, rule)
         need._wenxu_rule = remembered  # type: ignore[attr-defined]
     return remembered[1]
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
+from wenxu.core import generation
 from wenxu.needs import selectors, states
 from wenxu.needs.models import Category, Urgency
 from wenxu.organisations.models import Area, Unit
@@ -192,27 +193,40 @@ def _indented(rows: list[tuple[int, int, str, bool]]) -> list[Option]:
 
 def area_options(user: User, selected: int | None = None) -> list[Option]:
     """The areas of the viewer's own area scopes, down to AREA_PICKER_DEPTH levels below; the
-    county and its townships for a viewer scoped by unit only; and the selected area."""
+    county and its townships for a viewer scoped by unit only; and the selected area. Kept
+    between requests under the configuration generation (ADR 0026), as are the lists below."""
+    roots = tuple(s.area_path for s in scopes_for_user(user) if s.area_path)
+    return list(
+        generation.remember("area_options", (roots, selected), lambda: _areas(roots, selected))
+    )
+
+
+def _areas(roots: tuple[str, ...], selected: int | None) -> tuple[Option, ...]:
     wanted = Q(pk=selected) if selected else Q(pk__in=[])
-    roots = [
-        (s.area_path, s.area_path.count("/") - 2) for s in scopes_for_user(user) if s.area_path
-    ]
-    for path, depth in roots:
-        wanted |= Q(path__startswith=path, depth__lte=depth + AREA_PICKER_DEPTH)
+    for path in roots:
+        wanted |= Q(path__startswith=path, depth__lte=path.count("/") - 2 + AREA_PICKER_DEPTH)
     if not roots:
         wanted |= Q(depth__lte=1)
     rows = Area.objects.filter(wanted).order_by("path").values_list("pk", "depth", "name")
-    return _indented([(pk, depth, name, True) for pk, depth, name in rows])
+    return tuple(_indented([(pk, depth, name, True) for pk, depth, name in rows]))
 
 
 def unit_options() -> list[Option]:
     """Every unit (a filter may look for a unit since retired); `active` tells which may be
     given new needs."""
+    return list(generation.remember("unit_options", None, _units))
+
+
+def _units() -> tuple[Option, ...]:
     rows = Unit.objects.order_by("path").values_list("pk", "depth", "short_name", "name", "active")
     # Labelled as Unit.__str__: the short name, else the name.
-    return _indented([(pk, depth, short or name, on) for pk, depth, short, name, on in rows])
+    return tuple(_indented([(pk, depth, short or name, on) for pk, depth, short, name, on in rows]))
 
 
 def category_options() -> list[Option]:
+    return list(generation.remember("category_options", None, _categories))
+
+
+def _categories() -> tuple[Option, ...]:
     rows = Category.objects.order_by("path").values_list("pk", "depth", "name", "active")
-    return _indented(list(rows))
+    return tuple(_indented(list(rows)))

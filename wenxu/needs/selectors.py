@@ -25,10 +25,11 @@ from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import AREA_ROLES, User
 from wenxu.accounts.selectors import scopes_for_user
+from wenxu.core import generation
 from wenxu.lib import clock
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
-from wenxu.needs.models import Need, NeedEvent, Urgency
+from wenxu.needs.models import Category, Need, NeedEvent, Urgency
 from wenxu.organisations.models import Area, Unit, under_q
 from wenxu.residents import pii
 from wenxu.residents.models import Requester
@@ -112,11 +113,7 @@ def narrow_scope_q(user: User) -> NarrowScope | None:
     for model, paths in ((Unit, unit_paths), (Area, area_paths)):
         if not paths:
             continue
-        ids = list(
-            model._default_manager.filter(under_q(paths))
-            .order_by()
-            .values_list("pk", flat=True)[: NARROW_SCOPE_MAX_NODES + 1]
-        )
+        ids = list(_nodes_under(model, tuple(paths)))
         if len(ids) > NARROW_SCOPE_MAX_NODES:
             return None
         if model is Area:
@@ -128,6 +125,20 @@ def narrow_scope_q(user: User) -> NarrowScope | None:
             parts.append(Q(AnyOf(F("pk"), _co_handled(ids))))
     others = _any_of(parts)
     return NarrowScope(q=others | main.inside if main else others, main=main, others=others)
+
+
+def _nodes_under(model: type[Area] | type[Unit], paths: tuple[str, ...]) -> tuple[int, ...]:
+    """The ids of the nodes under `paths` (up to one past NARROW_SCOPE_MAX_NODES), kept
+    between requests under the configuration generation (ADR 0026)."""
+
+    def read() -> tuple[int, ...]:
+        return tuple(
+            model._default_manager.filter(under_q(list(paths)))
+            .order_by()
+            .values_list("pk", flat=True)[: NARROW_SCOPE_MAX_NODES + 1]
+        )
+
+    return generation.remember(f"nodes_under:{model._meta.label}", paths, read)
 
 
 def _any_of(parts: list[Q]) -> Q:
@@ -344,19 +355,60 @@ def _with_related(qs: QuerySet[Need]) -> QuerySet[Need]:
     ).prefetch_related(Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name")))
 
 
+# A need's references that change only with the configuration (watched by the generation's
+# triggers, ADR 0026): pages take them from `generation.kept_instances` instead of a join.
+_KEPT_REFERENCES: tuple[tuple[str, type[Model]], ...] = (
+    ("area", Area),
+    ("category", Category),
+    ("lead_unit", Unit),
+    ("about_unit", Unit),
+)
+
+
+def with_kept_references(needs: list[Need]) -> list[Need]:
+    """`needs` with their area, category, lead unit and criticised unit set, from the rows kept
+    between requests (one query per kind for those not kept yet; outside a request, one query
+    per kind). Each need gets objects of its own page, never shared with another request."""
+    wanted: dict[type[Model], set[int]] = {}
+    for name, model in _KEPT_REFERENCES:
+        ids = wanted.setdefault(model, set())
+        ids.update(getattr(need, f"{name}_id") for need in needs)
+    found = {model: generation.kept_instances(model, ids) for model, ids in wanted.items()}
+    for need in needs:
+        for name, model in _KEPT_REFERENCES:
+            pk = getattr(need, f"{name}_id")
+            field = Need._meta.get_field(name)
+            field.set_cached_value(need, None if pk is None else found[model].get(pk))  # type: ignore[union-attr]
+    return needs
+
+
 def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
+    """The need numbered `number` if `user` may see it, with what its pages show; NotFound
+    otherwise (out of scope reads exactly like nonexistent).
+
+    Two queries instead of one: the scoped look-up of its id, then the need by id with its
+    requester, visit and recorder. One query joining all of it to the area, category and units
+    as well cost PostgreSQL ~10 ms to plan (nine tables in a star), for 0.5 ms of work; those
+    come from `with_kept_references`."""
     if "\x00" in number:  # no such need; PostgreSQL would refuse the query (a 500)
         raise NotFound()
-    qs = _with_related(need_queryset_for_user(user=user).filter(number=number))
-    qs = qs.select_related("visit", "recorded_by")  # the page names the visit and recorder
+    pk = need_queryset_for_user(user=user).filter(number=number).values_list("pk", flat=True)
+    found = pk.first()
+    if found is None:
+        raise NotFound()
+    # The page names the visit and the recorder.
+    qs = Need.objects.filter(pk=found).select_related("requester", "visit", "recorded_by")
+    qs = qs.prefetch_related(
+        Prefetch("co_units", queryset=Unit.objects.only("id", "name", "short_name"))
+    )
     if with_events:
         qs = qs.prefetch_related(
             Prefetch("events", queryset=NeedEvent.objects.select_related("actor").order_by("seq"))
         )
     need = qs.first()
-    if need is None:
+    if need is None:  # deleted meanwhile
         raise NotFound()
-    return need
+    return with_kept_references([need])[0]
 
 
 @dataclass(frozen=True)
@@ -433,10 +485,11 @@ def _rows(
 
 def _for_ledger(qs: QuerySet[Need]) -> QuerySet[Need]:
     """What a ledger row shows: area, category, lead and co units, requester, and (for the
-    requester's confidentiality) the criticised unit. Joined are the four most rows have; the
-    criticised unit (a few in a hundred have one) is fetched apart, and only when a row on the
-    page has one: every join costs the planner time on every page (ADR 0021)."""
-    return qs.select_related("area", "category", "lead_unit", "requester").only(*_LEDGER_ROW)
+    requester's confidentiality) the criticised unit. Only the requester is joined: the area,
+    category and units are set afterwards from the rows kept between requests
+    (`_with_criticised_units`): every join costs the planner time on every page (ADR 0021,
+    0026)."""
+    return qs.select_related("requester").only(*_LEDGER_ROW)
 
 
 # What a ledger row reads (the template, its deadline and status badges, `requester_name_for_
@@ -459,27 +512,20 @@ _LEDGER_ROW = (
     "recorded_by_id",
     "about_unit_id",
     "about_unit_disclosed",
-    "area__name",
-    "area__path",
-    "category__name",
-    "lead_unit__name",
-    "lead_unit__short_name",
+    "area_id",
+    "category_id",
+    "lead_unit_id",
     "requester__name",
     "requester__confidential",
 )
 
 
 def _with_criticised_units(needs: list[Need]) -> list[Need]:
-    """`needs` with their `about_unit` loaded, in one query, and none when no need has one;
-    and with `co_unit_names`, the names of their co units (协办) in the unit tree's order, in
-    one query of plain values (a prefetch of Unit objects costs a page more in Python than
-    all its other rows' joins)."""
-    wanted = {need.about_unit_id for need in needs if need.about_unit_id is not None}
-    if wanted:
-        units = Unit.objects.in_bulk(wanted)
-        for need in needs:
-            if need.about_unit_id is not None:
-                need.about_unit = units[need.about_unit_id]
+    """`needs` with their area, category, lead unit and criticised unit set
+    (`with_kept_references`); and with `co_unit_names`, the names of their co units (协办) in
+    the unit tree's order, in one query of plain values (a prefetch of Unit objects costs a
+    page more in Python than all its other rows' joins)."""
+    with_kept_references(needs)
     names: dict[int, list[str]] = {need.pk: [] for need in needs}
     if needs:
         links = (

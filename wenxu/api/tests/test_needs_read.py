@@ -361,6 +361,7 @@ def test_list_query_count_does_not_grow_with_the_page(world, api_as, django_asse
 def test_detail_query_count_is_constant(world, api_as, life, django_assert_max_num_queries):
     need = life.replied()
     dispatcher = api_as(world.dispatcher)
+    dispatcher.get(f"/needs/{need.number}")  # warm: what pages keep between requests (ADR 0026)
 
     with django_assert_max_num_queries(8):
         response = dispatcher.get(f"/needs/{need.number}")

@@ -362,9 +362,9 @@ def test_home_asks_the_same_number_of_queries_for_5_and_30_needs(
     client.force_login(user)
     # 30 hours in: the urgent ones are overdue, so the overdue list is shown too
     viewing = T0 + timedelta(hours=30)
-    # session, user, memberships (page, scope), the rules (for 临期; the officer has none), the
-    # ids of their areas (area scopes only: `selectors.narrow_scope_q`), one aggregate, then one
-    # per list shown:
+    # warm (what pages keep between requests is read once, ADR 0026): session, user, the
+    # configuration generation, the rules (for 临期; the officer has none), one aggregate, then
+    # one per list shown:
     # dispatcher to_assign, overdue, supervised; handler to_accept, in_progress, overdue,
     # supervised; officer to_callback, following, mine;
     # leader overdue, supervised
@@ -373,6 +373,7 @@ def test_home_asks_the_same_number_of_queries_for_5_and_30_needs(
     many_needs(world, 5)
     with time_machine.travel(viewing, tick=False):
         deadlines.cached_calendar()  # the badges' calendar is cached process-wide: warm it
+        client.get(reverse("home"))  # and what the page keeps between requests
         with django_assert_max_num_queries(limit):
             small = client.get(reverse("home"))
     many_needs(world, 25)

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from wenxu.accounts.models import User
+from wenxu.core import generation
 from wenxu.lib import clock
 from wenxu.needs import permissions, previews, selectors, services, states, timeline
 from wenxu.needs.action_forms import FORMS, ActionForm
@@ -109,8 +110,17 @@ def _mark_invalid(form: ActionForm) -> None:
             widget.attrs["class"] = (widget.attrs.get("class", "") + " is-invalid").strip()
 
 
-def _area_path(need: Need) -> list[Area]:
-    return list(Area.objects.filter(pk__in=need.area.ancestors_and_self_ids()).order_by("path"))
+def _area_path(need: Need) -> tuple[str, ...]:
+    """The names of the need's area and those above it, from the top (kept between requests,
+    ADR 0026)."""
+    ids = tuple(need.area.ancestors_and_self_ids())
+
+    def read() -> tuple[str, ...]:
+        return tuple(
+            Area.objects.filter(pk__in=ids).order_by("path").values_list("name", flat=True)
+        )
+
+    return generation.remember("area_names", ids, read)
 
 
 def _render(

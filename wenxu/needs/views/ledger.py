@@ -16,14 +16,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from wenxu.accounts.models import User
-from wenxu.accounts.selectors import roles_over_area, user_roles
+from wenxu.accounts.selectors import roles_over_area, scopes_for_user, user_roles
+from wenxu.core import generation
 from wenxu.lib.text import join_list
 from wenxu.needs import ledger_forms, selectors, services, states
 from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
@@ -179,6 +182,8 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         "search_q": search_q,
     }
     partial = request.htmx and not request.htmx.history_restore_request  # type: ignore[attr-defined]
+    if not partial:
+        context["filters_html"] = _filters_html(user, context)
     template = "needs/ledger_results.html" if partial else "needs/ledger.html"
     response = render(request, template, context)
     if partial:
@@ -186,6 +191,41 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         response["HX-Push-Url"] = _ledger_url(query, cursor)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+# What the filter panel (needs/_ledger_filters.html) reads of the page's context.
+_FILTER_PANEL = (
+    "values",
+    "active_filters",
+    "results_id",
+    "statuses",
+    "urgencies",
+    "sources",
+    "sorts",
+    "area_options",
+    "unit_options",
+    "category_options",
+)
+
+
+def _filters_html(user: User, context: dict[str, Any]) -> str:
+    """The filter panel, rendered once per language, choice of filters and area line, and kept
+    between requests (ADR 0026): it is the same for every viewer with the same areas, and
+    its option lists (a city's units and areas) were a tenth of the page's time. The lists
+    come from tables the configuration generation watches; the rest of its input is the key."""
+    values = context["values"]
+    key = (
+        get_language(),
+        tuple(s.area_path for s in scopes_for_user(user) if s.area_path),
+        tuple((name, tuple(sorted(v)) if isinstance(v, set) else v) for name, v in values.items()),
+        context["active_filters"],
+    )
+
+    def render_panel() -> str:
+        panel = {name: context[name] for name in _FILTER_PANEL}
+        return render_to_string("needs/_ledger_filters.html", panel)
+
+    return mark_safe(generation.remember("ledger_filters", key, render_panel))  # noqa: S308 - rendered by the template engine
 
 
 @login_required

@@ -1,0 +1,180 @@
+"""What every page reads and almost nothing changes, kept between requests (ADR 0026).
+
+Each page used to read again who the viewer is allowed to see (their memberships, the units and
+areas under them, their permissions) and the lists its forms offer (units, areas, categories,
+deadline rules): half of a ledger page's queries, for tables an administrator changes a few
+times a month. They are kept here, in each process, under the **configuration generation**: a
+number in the table `core_generation` that database triggers change whenever a row of those
+tables is inserted, updated or deleted — through the ORM, the admin, a bulk load, a migration
+or plain SQL alike (migration core 0002). A request reads the generation once, with one small
+query, before anything it keeps; what it keeps is filed under that number, so a change made by
+any process on any machine is seen by the next request everywhere. Nothing expires by time.
+
+Only inside a web request (`GenerationMiddleware`): commands, tasks and tests that call
+selectors directly read the tables as before. A request that finds no generation row (a
+database just emptied by `flush`) keeps nothing.
+
+Why it is safe: the generation is read before the data it guards, from the same database or an
+older replica, so what is filed under a number is never older than the number says (a request
+that reads a newer row meanwhile files newer data; the next change files anew). The values the
+triggers write are a clock reading in microseconds (and one more than the last), so a number is
+never reused for another state, even after a rolled-back transaction or a restored backup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+    from django.http import HttpRequest, HttpResponseBase
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound="Model")
+
+NAME = "config"
+# Entries kept per process. A city's viewers each hold a few (their scopes, permissions, option
+# lists), and each area, unit and category a page showed holds one; all small. Past this the
+# least recently used go.
+MAX_ENTRIES = 20_000
+# The tables whose rows `kept_instances` may keep: those the triggers watch (migration core
+# 0002), by model label.
+KEPT_MODELS = frozenset(
+    {"organisations.Area", "organisations.Unit", "needs.Category", "needs.DeadlineRule"}
+)
+
+# The generation this request read (None: not read yet); absent outside a request.
+_UNREAD = object()
+_MISSING = object()
+_request: ContextVar[object | None] = ContextVar("wenxu_generation", default=None)
+
+
+class _Kept:
+    """A bounded least-recently-used map shared by the threads of a process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._items.get(key, _MISSING)
+            if value is not _MISSING:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+kept = _Kept(MAX_ENTRIES)
+
+
+def current() -> int | None:
+    """This request's configuration generation (read at the first call); None outside a web
+    request or when the database holds none."""
+    state = _request.get()
+    if state is None:
+        return None
+    if state is _UNREAD:
+        from wenxu.core.models import Generation
+
+        value = Generation.objects.filter(name=NAME).values_list("value", flat=True).first()
+        state = _MISSING if value is None else value
+        _request.set(state)
+    return None if state is _MISSING else state  # type: ignore[return-value]
+
+
+def remember(kind: str, key: Hashable, build: Callable[[], T]) -> T:
+    """`build()`, kept under this request's generation for the next requests of this process.
+
+    What `build` returns is shared between threads and requests: it must be immutable (tuples,
+    frozensets, frozen dataclasses). `kind` and `key` together name what `build` reads.
+    """
+    generation = current()
+    if generation is None:
+        return build()
+    full = (kind, generation, key)
+    found = kept.get(full)
+    if found is not _MISSING:
+        return found  # type: ignore[no-any-return]
+    value = build()
+    kept.put(full, value)
+    return value
+
+
+def remember_many(
+    kind: str, keys: Collection[K], build: Callable[[list[K]], dict[K, T]]
+) -> dict[K, T]:
+    """`remember` for many keys at once: `build(missing)` reads the ones not kept (one query
+    for all of them) and answers by key; a key it leaves out is absent from the answer."""
+    generation = current()
+    if generation is None:
+        return build(list(keys)) if keys else {}
+    found: dict[K, T] = {}
+    missing: list[K] = []
+    for key in keys:
+        value = kept.get((kind, generation, key))
+        if value is _MISSING:
+            missing.append(key)
+        else:
+            found[key] = value
+    if missing:
+        built = build(missing)
+        for key, value in built.items():
+            kept.put((kind, generation, key), value)
+        found.update(built)
+    return found
+
+
+def kept_instances(model: type[M], ids: Collection[int | None]) -> dict[int, M]:
+    """Instances of `model` (a table the triggers watch) by id, each a new object built from
+    values kept between requests: what `select_related` would have joined, without the join.
+    A page's query that joins the need to its area, category and units costs PostgreSQL more
+    to plan than to run (a star of joins: ~10 ms for the need page's nine tables)."""
+    from django.db import DEFAULT_DB_ALIAS
+
+    assert model._meta.label in KEPT_MODELS, f"{model._meta.label} is not watched"
+    fields = [field.attname for field in model._meta.concrete_fields]
+    pk = model._meta.pk
+    assert pk is not None
+    at = fields.index(pk.attname)
+
+    def read(missing: list[int]) -> dict[int, tuple[Any, ...]]:
+        rows = model._default_manager.filter(pk__in=missing).values_list(*fields)
+        return {row[at]: tuple(row) for row in rows}
+
+    wanted = {pk_value for pk_value in ids if pk_value is not None}
+    values = remember_many(f"rows:{model._meta.label}", wanted, read)
+    return {key: model.from_db(DEFAULT_DB_ALIAS, fields, row) for key, row in values.items()}
+
+
+class GenerationMiddleware:
+    """Opens the request's generation (read at its first use) and closes it after the answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        token = _request.set(_UNREAD)
+        try:
+            return self.get_response(request)
+        finally:
+            _request.reset(token)

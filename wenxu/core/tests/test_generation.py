@@ -1,0 +1,187 @@
+"""What pages keep between requests (ADR 0026): the configuration generation changes with every
+change of a watched table, however it is made, and a change is seen at the next request."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from wenxu.accounts.models import Membership, User
+from wenxu.core import generation
+from wenxu.core.models import Generation
+from wenxu.needs.models import Category, DeadlineRule
+from wenxu.organisations.models import Area, Unit
+
+
+def _value() -> int:
+    return Generation.objects.get(name=generation.NAME).value
+
+
+def _changes(action: Any) -> bool:
+    before = _value()
+    action()
+    return _value() != before
+
+
+def test_the_migration_leaves_a_generation(db: None) -> None:
+    assert _value() > 0
+
+
+@pytest.mark.parametrize("table", ["organisations_area", "organisations_unit", "needs_category"])
+def test_plain_sql_on_a_watched_table_changes_the_generation(world: Any, table: str) -> None:
+    with connection.cursor() as cursor:
+        assert _changes(lambda: cursor.execute(f"UPDATE {table} SET name = name || 'x'"))  # noqa: S608
+        assert _changes(lambda: cursor.execute(f"UPDATE {table} SET name = name"))  # noqa: S608
+
+
+def test_memberships_permissions_and_groups_change_the_generation(world: Any) -> None:
+    user = world.outsider
+    permission = Permission.objects.get(
+        codename="reveal_personal_data", content_type__app_label="residents"
+    )
+    group = Group.objects.create(name="查看人")
+
+    assert _changes(lambda: Membership.objects.create(user=user, role="officer", area=world.town_b))
+    assert _changes(lambda: Membership.objects.filter(user=user).update(role="leader"))
+    assert _changes(lambda: Membership.objects.filter(user=user).delete())
+    assert _changes(lambda: user.user_permissions.add(permission))
+    assert _changes(lambda: user.user_permissions.remove(permission))
+    assert _changes(lambda: group.permissions.add(permission))
+    assert _changes(lambda: user.groups.add(group))
+    assert _changes(lambda: group.delete())  # its links go with it
+
+
+def test_reference_tables_change_the_generation(world: Any) -> None:
+    assert _changes(lambda: Area.objects.create(name="新村", level="village", parent=world.town_b))
+    assert _changes(lambda: Unit.objects.filter(pk=world.housing.pk).update(active=False))
+    assert _changes(lambda: Category.objects.create(name="教育"))
+    assert _changes(
+        lambda: DeadlineRule.objects.create(
+            urgency="normal",
+            response_value=2,
+            response_unit="workdays",
+            resolve_value=7,
+            resolve_unit="workdays",
+            category=world.cat_water,
+        )
+    )
+
+
+def test_other_tables_leave_the_generation_alone(world: Any) -> None:
+    assert not _changes(lambda: world.register())
+    assert not _changes(lambda: User.objects.filter(pk=world.outsider.pk).update(display_name="某"))
+
+
+def test_nothing_is_kept_outside_a_request(db: None) -> None:
+    calls: list[int] = []
+
+    def build() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert generation.current() is None
+    assert generation.remember("test", 1, build) == 1
+    assert generation.remember("test", 1, build) == 2
+
+
+def test_the_process_keeps_a_bounded_number_of_entries() -> None:
+    kept = generation._Kept(3)
+    for key in range(5):
+        kept.put(key, key)
+    assert len(kept) == 3
+    assert kept.get(0) is generation._MISSING
+    assert kept.get(4) == 4
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_new_membership_is_seen_at_the_next_request(world: Any) -> None:
+    need = world.register()  # in 东河镇's grid
+    url = reverse("needs:detail", args=[need.number])
+    client = _client(world.officer_b)  # 西岭乡's officer
+    assert client.get(url).status_code == 404
+
+    membership = Membership.objects.create(user=world.officer_b, role="officer", area=world.town_a)
+    assert client.get(url).status_code == 200
+
+    membership.delete()
+    assert client.get(url).status_code == 404
+
+
+def test_a_moved_area_moves_what_its_viewers_see(world: Any) -> None:
+    need = world.register(area=world.grid_b, actor=world.officer_b)  # 西岭乡, not 东河镇
+    url = reverse("needs:detail", args=[need.number])
+    client = _client(world.officer)  # 东河镇's officer
+    assert client.get(url).status_code == 404
+
+    world.village_b.parent = world.town_a  # 西岭村 now belongs to 东河镇
+    world.village_b.save()
+    assert client.get(url).status_code == 200
+
+
+def test_a_permission_taken_away_is_gone_at_the_next_request(world: Any) -> None:
+    from wenxu.needs.services import RequesterInput
+
+    need = world.assigned(requester=RequesterInput(name="赵大明", phone="13912345678"))
+    url = reverse("needs:detail", args=[need.number])
+    permission = Permission.objects.get(
+        codename="reveal_personal_data", content_type__app_label="residents"
+    )
+    world.dispatcher.user_permissions.add(permission)
+    client = _client(world.dispatcher)
+    assert 'data-testid="requester-reveal"' in client.get(url).content.decode()
+
+    world.dispatcher.user_permissions.remove(permission)
+    assert 'data-testid="requester-reveal"' not in client.get(url).content.decode()
+
+    group = Group.objects.create(name="查看人")
+    group.permissions.add(permission)
+    world.dispatcher.groups.add(group)
+    assert 'data-testid="requester-reveal"' in client.get(url).content.decode()
+    group.permissions.remove(permission)
+    assert 'data-testid="requester-reveal"' not in client.get(url).content.decode()
+
+
+def test_a_renamed_unit_is_shown_at_the_next_request(world: Any) -> None:
+    need = world.assigned()
+    client = _client(world.dispatcher)
+    url = reverse("needs:detail", args=[need.number])
+    assert "县住建局" in client.get(url).content.decode()
+    assert "县住建局" in client.get(reverse("needs:ledger")).content.decode()
+
+    Unit.objects.filter(pk=world.housing.pk).update(short_name="县建设局")
+    assert "县建设局" in client.get(url).content.decode()
+    assert "县建设局" in client.get(reverse("needs:ledger")).content.decode()
+
+
+def test_a_page_reads_what_it_kept_once_and_then_only_the_generation(world: Any) -> None:
+    world.assigned()
+    client = _client(world.handler)
+    url = reverse("needs:ledger")
+    with CaptureQueriesContext(connection) as cold:
+        client.get(url)
+    with CaptureQueriesContext(connection) as warm:
+        client.get(url)
+    kept_tables = ("accounts_membership", "organisations_unit", "needs_category", "auth_permission")
+
+    def reads(captured: CaptureQueriesContext, table: str) -> int:
+        # The query's own table (its first FROM), not a subquery of a need's scope.
+        return sum(
+            1
+            for q in captured.captured_queries
+            if q["sql"].partition(" FROM ")[2].startswith(f'"{table}"')
+        )
+
+    assert any(reads(cold, table) for table in kept_tables)
+    assert not any(reads(warm, table) for table in kept_tables), [
+        q["sql"][:120] for q in warm.captured_queries
+    ]
+    assert reads(warm, "core_generation") == 1
