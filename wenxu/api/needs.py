@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -24,7 +24,8 @@ from wenxu.api.auth import current_user
 from wenxu.api.drafts import check_draft_user
 from wenxu.api.errors import NUL
 from wenxu.api.present import known_related, need_detail_json, need_json
-from wenxu.api.refs import RefResolver
+from wenxu.api.refs import M, RefResolver
+from wenxu.core import generation
 from wenxu.lib import clock, ids
 from wenxu.needs import selectors, services, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
@@ -144,6 +145,25 @@ def _detail_after(user: User, need: Need) -> dict[str, Any]:
 # --------------------------------------------------------------------------- register
 
 
+class IntakeRefs(RefResolver):
+    """`RefResolver` for the intake path (issue #10, B1): areas, units and categories come from
+    what the process keeps under the configuration generation (`wenxu.core.generation`, ADR
+    0026), so a registration reads none of them again. Same objects, same errors."""
+
+    def _one(self, model: type[M], pk: int | None, field: str, message: str) -> M | None:
+        if pk is None or model._meta.label not in generation.KEPT_MODELS:
+            return super()._one(model, pk, field, message)
+        # An id no primary key can hold is unknown (as `get()` finds), not an overflow.
+        pk_field = model._meta.pk
+        assert pk_field is not None
+        low, high = connection.ops.integer_field_range(pk_field.get_internal_type())
+        in_range = (low is None or pk >= low) and (high is None or pk <= high)
+        found = generation.kept_instances(model, [pk]).get(pk) if in_range else None
+        if found is None:
+            self.errors.setdefault(field, []).append(message % {"id": pk})
+        return found
+
+
 @router.post(
     "/needs",
     response={201: s.NeedDetailOut, 200: s.NeedDetailOut, **WRITE_ERRORS},
@@ -166,7 +186,7 @@ def need_register(request: HttpRequest, payload: s.NeedRegisterIn) -> Status[dic
         )
         if existing is not None:
             return Status(200, _detail_after(user, existing))
-    refs = RefResolver()
+    refs = IntakeRefs()
     values = need_values(payload, refs, area=refs.area(payload.area))
     refs.raise_if_any()
     origin = services.Origin(client_uuid=payload.client_uuid, payload_hash=digest)

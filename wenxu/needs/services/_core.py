@@ -193,9 +193,12 @@ def _append_event(
     note: str = "",
     data: dict[str, Any] | None = None,
     first: bool = False,
+    delivery_queued: bool = False,
 ) -> NeedEvent:
     """Append the need's next event; `first`: the need was created in this transaction, so it
-    has none yet (saves reading the last sequence number)."""
+    has none yet (saves reading the last sequence number). `delivery_queued`: the caller queued
+    the event's delivery in this transaction already (a registration, `register._create_need`);
+    otherwise it is queued after the commit."""
     last = 0 if first else need.events.aggregate(last=Max("seq"))["last"] or 0
     # Every event names the lead unit it concerns, as it was when it happened, so that a delayed
     # delivery notifies that unit, not whoever leads the need by then. An action that sets its
@@ -214,7 +217,8 @@ def _append_event(
         data=payload,
         created_at=clock.now(),
     )
-    transaction.on_commit(lambda: _queue_notifications(event.pk))
+    if not delivery_queued:
+        transaction.on_commit(lambda: _queue_notifications(event.pk))
     return event
 
 

@@ -169,6 +169,7 @@ def need_register(
         errors.setdefault("handling", []).append(_("马上就办请使用“现场办结”登记。"))
     errors.update(about_unit_errors(kind=kind, about_unit=about_unit))
     _raise(errors)
+    early = _delivery_in_transaction()
     need = _create_need(
         actor=actor,
         title=title,
@@ -187,6 +188,7 @@ def need_register(
         status=Status.REGISTERED,
         origin=origin,
         about_unit=about_unit,
+        queue_delivery=early,
     )
     event = _append_event(
         need=need,
@@ -196,6 +198,7 @@ def need_register(
         to_status=need.status,
         first=True,
         data={"about_unit": about_unit.pk} if about_unit is not None else None,
+        delivery_queued=early,
     )
     _keep_registered_event(need, event)
     return need
@@ -217,9 +220,23 @@ def registered_event(need: Need) -> NeedEvent | None:
     return event if isinstance(event, NeedEvent) else None
 
 
+def _delivery_in_transaction() -> bool:
+    """Whether a registration queues the delivery of its event inside its own transaction
+    (`notify.tasks.enqueues_with_the_transaction`) rather than after the commit."""
+    from wenxu.notify.tasks import deliver_registration, enqueues_with_the_transaction
+
+    return enqueues_with_the_transaction(deliver_registration)
+
+
 def _create_need(
-    *, requester: RequesterInput | None, origin: "Origin | None", **values: Any
+    *,
+    requester: RequesterInput | None,
+    origin: "Origin | None",
+    queue_delivery: bool = False,
+    **values: Any,
 ) -> Need:
+    """`queue_delivery`: queue the delivery of the registration's event here, in the
+    transaction (see `_delivery_in_transaction`); the caller's `_append_event` then does not."""
     now = clock.now()
     if origin is not None:
         values.update(
@@ -265,6 +282,13 @@ def _create_need(
         )
     except ValidationError as exc:
         raise InvalidInput(exc.message_dict) from exc
+    if queue_delivery:
+        # A transactional outbox: the task's row commits with the need or not at all, and
+        # needs no commit of its own. Queued before the counter's lock (which it would
+        # lengthen), so it names the need by the tracking code already drawn, not by ids.
+        from wenxu.notify.tasks import deliver_registration
+
+        deliver_registration.enqueue(need.tracking_code)
     # Last before the INSERT: the counter's row stays locked until the commit, and every
     # registration of the year waits for it, so nothing that can run before it runs under it.
     need.number = _next_number(clock.today().year)
@@ -334,6 +358,7 @@ def need_register_on_the_spot(
     _raise(errors)
     now = clock.now()
     status = Status.CLOSED if confirmed else Status.REPLIED
+    early = _delivery_in_transaction()
     need = _create_need(
         actor=actor,
         title=title,
@@ -367,6 +392,7 @@ def need_register_on_the_spot(
             if confirmed
             else {}
         ),
+        queue_delivery=early,
     )
     event = _append_event(
         need=need,
@@ -381,6 +407,7 @@ def need_register_on_the_spot(
             "satisfaction": satisfaction,
             **({"about_unit": about_unit.pk} if about_unit is not None else {}),
         },
+        delivery_queued=early,
     )
     _keep_registered_event(need, event)
     return need
