@@ -2,6 +2,7 @@
 compared with."""
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -138,6 +139,16 @@ def _best(
 def cover(start: date, end: date, *, today: date, costs: dict[str, float]) -> list[Span]:
     """Signed spans of days, months and years whose sum is exactly the days start…end
     (inclusive), the cheapest by `costs` (the rows one block of each grain reads)."""
+    return list(_cover(start, end, today, tuple(sorted(costs.items()))))
+
+
+@functools.lru_cache(maxsize=256)
+def _cover(
+    start: date, end: date, today: date, cost_items: tuple[tuple[str, float], ...]
+) -> tuple[Span, ...]:
+    # a pure function of the calendar, remembered: every page of a day asks for the same
+    # few periods (this month, the last twelve months …), and working one out is a search
+    costs = dict(cost_items)
     signs: dict[tuple[str, date], int] = {}
     for grain, block, sign in _best(start, end, 0, costs, today)[1]:
         signs[grain, block] = signs.get((grain, block), 0) + sign
@@ -155,4 +166,4 @@ def cover(start: date, end: date, *, today: date, costs: dict[str, float]) -> li
             spans[-1] = Span(grain, previous.first, block, sign)
         else:
             spans.append(Span(grain, block, block, sign))
-    return spans
+    return tuple(spans)

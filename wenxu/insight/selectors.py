@@ -11,7 +11,7 @@ their scope, which are few for them, or which the filter narrows. Both give the 
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
@@ -137,6 +137,15 @@ class StatsCounts:
         """Every counter summed (one query)."""
         return _ints(self.rows(start, end).aggregate(**_sums(COUNTERS)))
 
+    def by_day_and_totals(
+        self, start: date, end: date, before_start: date, before_end: date, *, weeks: bool = False
+    ) -> tuple[dict[date, tuple[int, ...]], dict[str, int]]:
+        """`by_day(start, end)` and `totals(before_start, before_end)`: a period's trend and
+        the period it is compared with (two queries here, one from the scope rollups). With
+        `weeks` the days may come summed per week, keyed by its Monday (the scope rollups do:
+        a year's trend then reads 53 rows, not 365)."""
+        return self.by_day(start, end), self.totals(before_start, before_end)
+
     def by_unit(self, start: date, end: date) -> list[dict[str, Any]]:
         """Every counter per lead unit, with the unit's names (one query)."""
         return list(
@@ -151,6 +160,13 @@ class StatsCounts:
         """Needs registered per category (one query)."""
         grouped = self.rows(start, end).values("category_id").annotate(**_sums(["registered"]))
         return {row["category_id"]: int(row["registered"] or 0) for row in grouped.order_by()}
+
+    def by_category_named(
+        self, start: date, end: date
+    ) -> tuple[dict[int | None, int], dict[int, tuple[str, str]]]:
+        """`by_category` and every category's name and path (`category_names`), which the
+        panel groups them by: two queries here, one from the scope rollups."""
+        return self.by_category(start, end), category_names()
 
     def by_area(
         self, start: date, end: date, *, top: int | None = None
@@ -353,8 +369,47 @@ class ScopeCounts(StatsCounts):
         )
         return dict(zip(COUNTERS, (int(v or 0) for v in found[0]), strict=True))
 
+    @staticmethod
+    def _week(column: str, monday: date, params: list[Any]) -> str:
+        """SQL of the week (0, 1, …, counted from `monday`) that the day in `column` falls in."""
+        params.append(monday)
+        if connection.vendor == "sqlite":
+            return f"CAST((julianday({column}) - julianday(%s)) / 7 AS INTEGER)"
+        return f"(({column} - %s) / 7)"  # PostgreSQL: date - date is a number of days
+
+    def by_day_and_totals(
+        self, start: date, end: date, before_start: date, before_end: date, *, weeks: bool = False
+    ) -> tuple[dict[date, tuple[int, ...]], dict[str, int]]:
+        """`by_day` (per week with `weeks`) and `totals` in one statement (UNION ALL: the
+        totals are the row without a day), one round trip fewer on every page; the days in
+        no particular order."""
+        table = ScopeCount._meta.db_table
+        params: list[Any] = []
+        monday = start - timedelta(days=start.weekday())
+        key = self._week("s.period", monday, params) if weeks else "s.period"
+        days = self._where(ScopeCount.Kind.TOTAL, [Span("d", start, end, 1)], params)
+        spans = self._cover(before_start, before_end, TOTAL_COSTS)
+        sums, sign = self._signed(COUNTERS, "s", "s.period", spans, params)
+        before = self._where(ScopeCount.Kind.TOTAL, spans, params)
+        plain = ", ".join(f"SUM(s.{name})" for name in COUNTERS)
+        found = self._fetch(
+            f"SELECT {key}, {plain} FROM {table} s WHERE {days} "  # noqa: S608
+            f"GROUP BY 1 UNION ALL SELECT NULL, {sums} "
+            f"FROM (SELECT s.*{sign} FROM {table} s WHERE {before}) s",
+            params,
+        )
+        by_day: dict[date, tuple[int, ...]] = {}
+        totals = dict.fromkeys(COUNTERS, 0)
+        for row in found:
+            if row[0] is None:
+                totals = dict(zip(COUNTERS, (int(v or 0) for v in row[1:]), strict=True))
+            else:
+                day = monday + timedelta(days=7 * int(row[0])) if weeks else _day(row[0])
+                by_day[day] = tuple(map(int, row[1:]))
+        return by_day, totals
+
     def by_unit(self, start: date, end: date) -> list[dict[str, Any]]:
-        parts, params, _twice = self._parts(
+        parts, params, twice = self._parts(
             start,
             end,
             ScopeCount.Kind.UNIT,
@@ -363,20 +418,22 @@ class ScopeCounts(StatsCounts):
             names=COUNTERS,
             led_only=True,
         )
-        sums = ", ".join(f"SUM(g.{name})" for name in COUNTERS)
-        found = self._fetch(
-            f"SELECT u.id, u.name, u.short_name, {sums} FROM ({parts}) g "  # noqa: S608
-            f"JOIN {Unit._meta.db_table} u ON u.id = g.k GROUP BY u.id, u.name, u.short_name",
-            params,
-        )
-        head = ("unit_id", "unit__name", "unit__short_name")
-        return [
-            {
-                **dict(zip(head, row[:3], strict=True)),
-                **dict(zip(COUNTERS, map(int, row[3:]), strict=True)),
-            }
-            for row in found
-        ]
+        unit = Unit._meta.db_table
+        if twice:  # a unit may come from the rollups and from the days: sum again
+            sums = ", ".join(f"SUM(g.{name})" for name in COUNTERS)
+            sql = (
+                f"SELECT u.id, u.name, u.short_name, {sums} FROM ({parts}) g "  # noqa: S608
+                f"JOIN {unit} u ON u.id = g.k GROUP BY u.id, u.name, u.short_name"
+            )
+        else:  # a row per unit already
+            counters = ", ".join(f"g.{name}" for name in COUNTERS)
+            sql = (
+                f"SELECT u.id, u.name, u.short_name, {counters} FROM ({parts}) g "  # noqa: S608
+                f"JOIN {unit} u ON u.id = g.k"
+            )
+        found = self._fetch(sql, params)
+        keys = ("unit_id", "unit__name", "unit__short_name", *COUNTERS)
+        return [dict(zip(keys, (*row[:3], *map(int, row[3:])), strict=True)) for row in found]
 
     def by_category(self, start: date, end: date) -> dict[int | None, int]:
         parts, params, _twice = self._parts(
@@ -392,6 +449,33 @@ class ScopeCounts(StatsCounts):
             params,
         )
         return {row[0]: int(row[1]) for row in found}
+
+    def by_category_named(
+        self, start: date, end: date
+    ) -> tuple[dict[int | None, int], dict[int, tuple[str, str]]]:
+        """The counts and the categories in one statement (UNION ALL: a category's row has
+        its name, a count's row none), one round trip fewer on every page."""
+        parts, params, _twice = self._parts(
+            start,
+            end,
+            ScopeCount.Kind.CATEGORY,
+            column="category_id",
+            daily_column="category_id",
+            names=("registered",),
+        )
+        found = self._fetch(
+            f"SELECT g.k, SUM(g.registered), NULL, NULL FROM ({parts}) g GROUP BY g.k "  # noqa: S608
+            f"UNION ALL SELECT c.id, NULL, c.name, c.path FROM {Category._meta.db_table} c",
+            params,
+        )
+        counts: dict[int | None, int] = {}
+        names: dict[int, tuple[str, str]] = {}
+        for k, registered, name, path in found:
+            if name is None:
+                counts[k] = int(registered)
+            else:
+                names[k] = (name, path)
+        return counts, names
 
     def by_area(
         self, start: date, end: date, *, top: int | None = None
@@ -439,15 +523,22 @@ class ScopeCounts(StatsCounts):
     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
         if focus is None or self.root_ids != [focus.pk]:
             return super().visits(start, end, focus)
+        # summed per week (keyed by its Monday), which is all the panels show: the days
+        # with visits first, as the daily rows count them
         params: list[Any] = []
+        monday = start - timedelta(days=start.weekday())
+        week = self._week("d.period", monday, params)
         where = self._where(ScopeCount.Kind.CHILD, [Span("d", start, end, 1)], params)
         area = Area._meta.db_table
         found = self._fetch(
-            f"SELECT a.path, a.name, g.period, g.visits, g.households, g.mood "  # noqa: S608
+            f"SELECT a.path, a.name, g.week, g.visits, g.households, g.mood "  # noqa: S608
+            f"FROM (SELECT d.place_id, {week} AS week, SUM(d.visits) AS visits, "
+            f"SUM(d.households) AS households, SUM(d.mood) AS mood "
             f"FROM (SELECT s.place_id, s.period, SUM(s.visits) AS visits, "
             f"SUM(s.households_reached) AS households, SUM(s.mood_total) AS mood "
             f"FROM {ScopeCount._meta.db_table} s WHERE {where} GROUP BY s.place_id, s.period "
-            f"HAVING SUM(s.visits) > 0) g JOIN {area} a ON a.id = g.place_id "
+            f"HAVING SUM(s.visits) > 0) d GROUP BY d.place_id, 2) g "
+            f"JOIN {area} a ON a.id = g.place_id "
             # the focus and its children only: not every area of the city
             f"AND (a.parent_id = %s OR a.id = %s)",
             [*params, focus.pk, focus.pk],
@@ -455,12 +546,12 @@ class ScopeCounts(StatsCounts):
         rows = [
             {
                 "segment": path,
-                "day": _day(day),
+                "day": monday + timedelta(days=7 * int(week)),
                 "visits": int(visits),
                 "households": int(households),
                 "mood": int(mood),
             }
-            for path, _name, day, visits, households, mood in found
+            for path, _name, week, visits, households, mood in found
         ]
         return rows, {row[0]: row[1] for row in found}
 
