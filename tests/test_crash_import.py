@@ -101,7 +101,9 @@ def test_a_failure_inside_a_rows_assignment_leaves_no_need_of_the_file(world, mo
     def failing(*args: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 13:
-            assert Need.objects.count() == 11  # written, not committed
+            # Written, not committed: the first chunk surely, the second perhaps still being
+            # written (on PostgreSQL a writer thread writes a chunk while the next is checked)
+            assert Need.objects.count() in (6, 11)
             raise RuntimeError("connection reset")
         real(*args)
 
