@@ -45,26 +45,18 @@ class ModelBackendKeepingPermissions(ModelBackend):
     def get_user_permissions(self, user_obj: Any, obj: Model | None = None) -> set[str]:
         if not self._kept(user_obj, obj):
             return super().get_user_permissions(user_obj, obj)
+        found = super().get_user_permissions
         return set(
-            generation.remember(
-                "user_permissions",
-                user_obj.pk,
-                lambda: frozenset(
-                    super(ModelBackendKeepingPermissions, self).get_user_permissions(user_obj)
-                ),
-            )
+            generation.remember("user_permissions", user_obj.pk, lambda: frozenset(found(user_obj)))
         )
 
     def get_group_permissions(self, user_obj: Any, obj: Model | None = None) -> set[str]:
         if not self._kept(user_obj, obj):
             return super().get_group_permissions(user_obj, obj)
+        found = super().get_group_permissions
         return set(
             generation.remember(
-                "group_permissions",
-                user_obj.pk,
-                lambda: frozenset(
-                    super(ModelBackendKeepingPermissions, self).get_group_permissions(user_obj)
-                ),
+                "group_permissions", user_obj.pk, lambda: frozenset(found(user_obj))
             )
         )
 

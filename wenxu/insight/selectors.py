@@ -435,7 +435,7 @@ class ScopeCounts(StatsCounts):
         keys = ("unit_id", "unit__name", "unit__short_name", *COUNTERS)
         return [dict(zip(keys, (*row[:3], *map(int, row[3:])), strict=True)) for row in found]
 
-    def by_category(self, start: date, end: date) -> dict[int | None, int]:
+    def _category_parts(self, start: date, end: date) -> tuple[str, list[Any]]:
         parts, params, _twice = self._parts(
             start,
             end,
@@ -444,6 +444,10 @@ class ScopeCounts(StatsCounts):
             daily_column="category_id",
             names=("registered",),
         )
+        return parts, params
+
+    def by_category(self, start: date, end: date) -> dict[int | None, int]:
+        parts, params = self._category_parts(start, end)
         found = self._fetch(
             f"SELECT g.k, SUM(g.registered) FROM ({parts}) g GROUP BY g.k",  # noqa: S608
             params,
@@ -455,14 +459,7 @@ class ScopeCounts(StatsCounts):
     ) -> tuple[dict[int | None, int], dict[int, tuple[str, str]]]:
         """The counts and the categories in one statement (UNION ALL: a category's row has
         its name, a count's row none), one round trip fewer on every page."""
-        parts, params, _twice = self._parts(
-            start,
-            end,
-            ScopeCount.Kind.CATEGORY,
-            column="category_id",
-            daily_column="category_id",
-            names=("registered",),
-        )
+        parts, params = self._category_parts(start, end)
         found = self._fetch(
             f"SELECT g.k, SUM(g.registered), NULL, NULL FROM ({parts}) g GROUP BY g.k "  # noqa: S608
             f"UNION ALL SELECT c.id, NULL, c.name, c.path FROM {Category._meta.db_table} c",
