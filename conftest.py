@@ -160,12 +160,28 @@ def _uses_database(item: pytest.Item) -> bool:
     return bool(names & _DATABASE_FIXTURES) or item.get_closest_marker("django_db") is not None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On PostgreSQL, leave out the tests that never touch a database.
 
     pytest-django refuses database access to a test without a database fixture, so such a test
     does exactly the same on both databases; CI runs the suite on SQLite first, with them.
+
+    Under `--dist loadgroup` (pyproject.toml), a test marked `xdist_group` must carry its group
+    in its node id by now (pytest-xdist adds it), or the group's expensive module fixtures (the
+    demo county, the generated city) are built once per worker instead of once.
     """
+    if getattr(config.option, "loadgroup", False):
+        ungrouped = [
+            item.nodeid
+            for item in items
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+        ]
+        if ungrouped:
+            raise pytest.UsageError(
+                "pytest-xdist did not group the tests marked xdist_group (a pytest it does not "
+                f"support?), e.g. {ungrouped[0]}: check the pytest pin in pyproject.toml"
+            )
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         return
     kept = [item for item in items if _uses_database(item)]
