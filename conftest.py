@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 
 from wenxu.accounts.models import Membership, User
 from wenxu.needs import services
@@ -80,16 +81,31 @@ class World:
         )
 
 
+def _membership(user: User, role: str, scope: Area | Unit) -> Membership:
+    if isinstance(scope, Area):
+        return Membership(user=user, role=role, area=scope)
+    return Membership(user=user, role=role, unit=scope)
+
+
 def _user(username: str, name: str, *memberships: tuple[str, Area | Unit]) -> User:
-    user = User.objects.create_user(username=username, password="pw-" + username)
-    user.display_name = name
-    user.save(update_fields=["display_name"])
-    for role, scope in memberships:
-        if isinstance(scope, Area):
-            Membership.objects.create(user=user, role=role, area=scope)
-        else:
-            Membership.objects.create(user=user, role=role, unit=scope)
+    """One user (password "pw-" + the username) with any number of memberships."""
+    user = User.objects.create_user(username=username, password="pw-" + username, display_name=name)
+    Membership.objects.bulk_create(_membership(user, *m) for m in memberships)
     return user
+
+
+def _users(*specs: tuple[str, str, tuple[str, Area | Unit] | None]) -> list[User]:
+    """Users (username, display name, one membership or none) in one INSERT and their
+    memberships in another: `world` sets them up for most of the suite's tests, on both
+    databases. The password of each is "pw-" + the username."""
+    users = User.objects.bulk_create(
+        User(username=username, display_name=name, password=make_password("pw-" + username))
+        for username, name, _scope in specs
+    )
+    Membership.objects.bulk_create(
+        _membership(user, *spec[2]) for user, spec in zip(users, specs, strict=True) if spec[2]
+    )
+    return users
 
 
 @pytest.fixture
@@ -114,6 +130,27 @@ def world(db: None) -> World:
     cat_infra = Category.objects.create(name="城乡建设")
     cat_roads = Category.objects.create(name="道路与照明", parent=cat_infra)
     cat_water = Category.objects.create(name="供水", parent=cat_infra)
+    (
+        admin,
+        dispatcher,
+        officer,
+        officer_b,
+        handler,
+        handler_other,
+        handler_roads,
+        leader,
+        outsider,
+    ) = _users(
+        ("admin", "管理员", ("admin", county)),
+        ("dispatcher", "调度员", ("dispatcher", county)),
+        ("officer", "王网格", ("officer", town_a)),
+        ("officer_b", "李网格", ("officer", town_b)),
+        ("handler", "住建承办人", ("handler", housing)),
+        ("handler_other", "交通承办人", ("handler", transport)),
+        ("handler_roads", "养护承办人", ("handler", roads)),
+        ("leader", "县领导", ("leader", county)),
+        ("outsider", "无权限用户", None),
+    )
     return World(
         county=county,
         town_a=town_a,
@@ -128,15 +165,15 @@ def world(db: None) -> World:
         town_a_gov=town_a_gov,
         cat_roads=cat_roads,
         cat_water=cat_water,
-        admin=_user("admin", "管理员", ("admin", county)),
-        dispatcher=_user("dispatcher", "调度员", ("dispatcher", county)),
-        officer=_user("officer", "王网格", ("officer", town_a)),
-        officer_b=_user("officer_b", "李网格", ("officer", town_b)),
-        handler=_user("handler", "住建承办人", ("handler", housing)),
-        handler_other=_user("handler_other", "交通承办人", ("handler", transport)),
-        handler_roads=_user("handler_roads", "养护承办人", ("handler", roads)),
-        leader=_user("leader", "县领导", ("leader", county)),
-        outsider=_user("outsider", "无权限用户"),
+        admin=admin,
+        dispatcher=dispatcher,
+        officer=officer,
+        officer_b=officer_b,
+        handler=handler,
+        handler_other=handler_other,
+        handler_roads=handler_roads,
+        leader=leader,
+        outsider=outsider,
     )
 
 
