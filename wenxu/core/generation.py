@@ -54,7 +54,7 @@ _MISSING = object()
 _request: ContextVar[object | None] = ContextVar("wenxu_generation", default=None)
 
 
-class _Kept:
+class Kept:
     """A bounded least-recently-used map shared by the threads of a process."""
 
     def __init__(self, size: int) -> None:
@@ -80,11 +80,16 @@ class _Kept:
         with self._lock:
             self._items.clear()
 
+    def snapshot(self) -> list[Hashable]:
+        """The keys kept now, least recently used first."""
+        with self._lock:
+            return list(self._items)
+
     def __len__(self) -> int:
         return len(self._items)
 
 
-kept = _Kept(MAX_ENTRIES)
+kept = Kept(MAX_ENTRIES)
 
 
 def current() -> int | None:
@@ -102,21 +107,22 @@ def current() -> int | None:
     return None if state is _MISSING else state  # type: ignore[return-value]
 
 
-def remember(kind: str, key: Hashable, build: Callable[[], T]) -> T:
+def remember(kind: str, key: Hashable, build: Callable[[], T], *, store: Kept = kept) -> T:
     """`build()`, kept under this request's generation for the next requests of this process.
 
     What `build` returns is shared between threads and requests: it must be immutable (tuples,
-    frozensets, frozen dataclasses). `kind` and `key` together name what `build` reads.
+    frozensets, frozen dataclasses, strings). `kind` and `key` together name what `build`
+    reads. `store`: a `Kept` of its own for large values, bounded apart from the small ones.
     """
     generation = current()
     if generation is None:
         return build()
     full = (kind, generation, key)
-    found = kept.get(full)
+    found = store.get(full)
     if found is not _MISSING:
         return found  # type: ignore[no-any-return]
     value = build()
-    kept.put(full, value)
+    store.put(full, value)
     return value
 
 

@@ -14,6 +14,7 @@ from wenxu.accounts.models import Membership, User
 from wenxu.core import generation
 from wenxu.core.models import Generation
 from wenxu.needs.models import Category, DeadlineRule
+from wenxu.needs.views import ledger as ledger_views
 from wenxu.organisations.models import Area, Unit
 
 
@@ -89,7 +90,7 @@ def test_nothing_is_kept_outside_a_request(db: None) -> None:
 
 
 def test_the_process_keeps_a_bounded_number_of_entries() -> None:
-    kept = generation._Kept(3)
+    kept = generation.Kept(3)
     for key in range(5):
         kept.put(key, key)
     assert len(kept) == 3
@@ -185,3 +186,28 @@ def test_a_page_reads_what_it_kept_once_and_then_only_the_generation(world: Any)
         q["sql"][:120] for q in warm.captured_queries
     ]
     assert reads(warm, "core_generation") == 1
+
+
+def test_the_ledgers_filter_panel_is_kept_for_choices_but_not_for_typed_text(world: Any) -> None:
+    # given a dispatcher's ledger, once filtered by a status and once searched for a word
+    client = _client(world.dispatcher)
+    url = reverse("needs:ledger")
+
+    def panels() -> int:
+        return sum(
+            1
+            for key in ledger_views._PANELS.snapshot()
+            if isinstance(key, tuple) and key[0] == "ledger_filters"
+        )
+
+    ledger_views._PANELS.clear()
+    client.get(url, {"status": "assigned"})
+    client.get(url, {"status": "assigned"})
+    kept_for_choices = panels()
+    for word in ("路灯", "供水", "噪音"):
+        page = client.get(url, {"q": word}).content.decode()
+        assert f'value="{word}"' in page  # the panel shows the word typed
+
+    # then the choice of filters is kept once and each typed word is rendered, not kept
+    assert kept_for_choices == 1
+    assert panels() == 1

@@ -206,26 +206,36 @@ _FILTER_PANEL = (
     "unit_options",
     "category_options",
 )
+# The panel's values a user types (any text); the others are choices from bounded lists.
+_TYPED = ("q", "date_from", "date_to")
+# Rendered panels kept per process, apart from the small kept values: a city's panel is ~30,000
+# characters (its unit and area lists), so at most ~60 MB.
+_PANELS = generation.Kept(1_000)
 
 
 def _filters_html(user: User, context: dict[str, Any]) -> str:
     """The filter panel, rendered once per language, choice of filters and area line, and kept
     between requests (ADR 0026): it is the same for every viewer with the same areas, and
     its option lists (a city's units and areas) were a tenth of the page's time. The lists
-    come from tables the configuration generation watches; the rest of its input is the key."""
+    come from tables the configuration generation watches; the rest of its input is the key.
+    A panel holding typed text (a keyword, dates) is rendered, not kept: each would be an entry
+    of its own, and a city's panel weighs tens of kilobytes."""
     values = context["values"]
+
+    def render_panel() -> str:
+        panel = {name: context[name] for name in _FILTER_PANEL}
+        return render_to_string("needs/_ledger_filters.html", panel)
+
+    if any(values[name] for name in _TYPED):
+        return mark_safe(render_panel())  # noqa: S308 - rendered by the template engine
     key = (
         get_language(),
         tuple(s.area_path for s in scopes_for_user(user) if s.area_path),
         tuple((name, tuple(sorted(v)) if isinstance(v, set) else v) for name, v in values.items()),
         context["active_filters"],
     )
-
-    def render_panel() -> str:
-        panel = {name: context[name] for name in _FILTER_PANEL}
-        return render_to_string("needs/_ledger_filters.html", panel)
-
-    return mark_safe(generation.remember("ledger_filters", key, render_panel))  # noqa: S308 - rendered by the template engine
+    panel = generation.remember("ledger_filters", key, render_panel, store=_PANELS)
+    return mark_safe(panel)  # noqa: S308 - rendered by the template engine
 
 
 @login_required
