@@ -415,6 +415,28 @@ class Need(models.Model):
         )
 
 
+class LedgerMark(models.Model):
+    """A change to the needs a scope's ledger lists (ADR 0028): a unit's (`u<id>`) or a
+    recorder's (`r<id>`). Database triggers (PostgreSQL only, migration needs 0008) add a row
+    for each scope a statement touches whenever needs change in a way a ledger shows: inserted,
+    deleted, moved between units, any column but `version` and `updated_at` changed (a
+    progress note changes only those), a co-unit added or removed, a requester edited.
+
+    Rows are only added (no row is ever locked by two writers), and the sweep folds each
+    scope's rows into one new row. The count and the largest id of a viewer's scopes' rows
+    change with every committed change and never come back to an earlier pair: the ledger
+    keeps a viewer's rendered results under them."""
+
+    scope = models.CharField(max_length=24, db_index=True)
+
+    class Meta:
+        verbose_name = _("台账变更标记")
+        verbose_name_plural = _("台账变更标记")
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {self.pk}"
+
+
 class NeedEvent(models.Model):
     """One row per action on a need. Append-only: rows are never updated or deleted."""
 

@@ -113,7 +113,7 @@ def narrow_scope_q(user: User) -> NarrowScope | None:
     for model, paths in ((Unit, unit_paths), (Area, area_paths)):
         if not paths:
             continue
-        ids = list(_nodes_under(model, tuple(paths)))
+        ids = list(nodes_under(model, tuple(paths)))
         if len(ids) > NARROW_SCOPE_MAX_NODES:
             return None
         if model is Area:
@@ -127,7 +127,7 @@ def narrow_scope_q(user: User) -> NarrowScope | None:
     return NarrowScope(q=others | main.inside if main else others, main=main, others=others)
 
 
-def _nodes_under(model: type[Area] | type[Unit], paths: tuple[str, ...]) -> tuple[int, ...]:
+def nodes_under(model: type[Area] | type[Unit], paths: tuple[str, ...]) -> tuple[int, ...]:
     """The ids of the nodes under `paths` (up to one past NARROW_SCOPE_MAX_NODES), kept
     between requests under the configuration generation (ADR 0026)."""
 

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from wenxu.lib import clock
-from wenxu.needs import deadlines, services, states
+from wenxu.needs import deadlines, ledger_kept, services, states
 from wenxu.needs.exceptions import DomainError
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.services import oversight
@@ -353,6 +353,7 @@ def sweep(*, insight: bool = True) -> SweepResult:
     result.rolled_up = _stage(result, "rollups", _rollups)
     _stage(result, "export_cleanup", _export_cleanup)
     _stage(result, "import_purge", _import_purge)
+    _stage(result, "ledger_marks", ledger_kept.ledger_marks_fold)  # ADR 0028
     # 举一反三: hot topics on their schedule, then early signals from the fresh rollups.
     if insight:
         _stage(result, "hot_topics", _hot_topics)

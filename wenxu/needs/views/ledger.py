@@ -27,8 +27,9 @@ from django.views.decorators.http import require_GET, require_POST
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import roles_over_area, scopes_for_user, user_roles
 from wenxu.core import generation
+from wenxu.lib import clock
 from wenxu.lib.text import join_list
-from wenxu.needs import ledger_forms, selectors, services, states
+from wenxu.needs import ledger_forms, ledger_kept, selectors, services, states
 from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
 from wenxu.needs.models import Urgency
 from wenxu.organisations.models import Unit
@@ -124,9 +125,51 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
     filters = form.filters()
     sort = form.chosen_sort()
     cursor = form.cleaned_data.get("cursor") or None
-    page, refused = _page(user, filters, sort, cursor)
-    problems += refused
+    roles = user_roles(user)
+    can_bulk_assign = states.DISPATCHER in roles
+    query = _query(data)
 
+    # A handler's results, kept under the ledger marks of their units (ADR 0028); rendered
+    # here when not kept, or for anyone else.
+    key: tuple[Any, ...] | None = None
+    if not problems and not can_bulk_assign:
+        marks = ledger_kept.marks_key(user)
+        if marks is not None:
+            key = ("ledger", generation.current(), user.pk, get_language(), query, cursor, marks)
+    results_html = ledger_kept.kept(key) if key is not None else None
+    if results_html is None:
+        made = clock.now()
+        results_html, refused = _results(request, user, filters, sort, cursor, query, problems)
+        if key is not None and not refused:
+            ledger_kept.keep(key, results_html, made=made)
+
+    partial = request.htmx and not request.htmx.history_restore_request  # type: ignore[attr-defined]
+    if partial:
+        response = HttpResponse(results_html)
+        # The address bar shows the filters people chose, not every empty field of the form.
+        response["HX-Push-Url"] = _ledger_url(query, cursor)
+    else:
+        response = render(
+            request,
+            "needs/ledger.html",
+            _frame(user, data, form, sort, query, search_q, results_html),
+        )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _results(
+    request: HttpRequest,
+    user: User,
+    filters: selectors.NeedFilters,
+    sort: str,
+    cursor: str | None,
+    query: str,
+    problems: list[str],
+) -> tuple[str, list[str]]:
+    """The results (count, rows, paging) rendered, and the filter conditions the selector
+    refused (already among the problems they show)."""
+    page, refused = _page(user, filters, sort, cursor)
     roles = user_roles(user)
     can_bulk_assign = states.DISPATCHER in roles
     assignable = {
@@ -136,10 +179,33 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         and need.status == states.Status.REGISTERED
         and states.DISPATCHER in roles_over_area(user, need.area.path)
     }
-    query = _query(data)
-    next_url = _ledger_url(query, page.next_cursor) if page.next_cursor else None
-    cleaned = form.cleaned_data
     units = ledger_forms.unit_options()
+    context = {
+        "page": page,
+        "problems": problems + refused,
+        "assignable": assignable,
+        "assign_units": [unit for unit in units if unit.active] if assignable else [],
+        "query": query,
+        "next_url": _ledger_url(query, page.next_cursor) if page.next_cursor else None,
+        "first_url": _ledger_url(query) if cursor else None,
+        "results_id": RESULTS_ID,
+    }
+    return render_to_string("needs/ledger_results.html", context, request), refused
+
+
+def _frame(
+    user: User,
+    data: QueryDict,
+    form: ledger_forms.LedgerFilterForm,
+    sort: str,
+    query: str,
+    search_q: str,
+    results_html: str,
+) -> dict[str, Any]:
+    """What the whole page shows around its results: the heading, export and import, the
+    filter panel."""
+    roles = user_roles(user)
+    cleaned = form.cleaned_data
     context = {
         "form": form,
         # 导入台账: officers and dispatchers register needs, so they may import them.
@@ -168,29 +234,15 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         "sources": states.Source.choices,
         "sorts": form.fields["sort"].choices,  # type: ignore[attr-defined]
         "area_options": ledger_forms.area_options(user, cleaned.get("area")),
-        "unit_options": units,
-        "assign_units": [unit for unit in units if unit.active],
+        "unit_options": ledger_forms.unit_options(),
         "category_options": ledger_forms.category_options(),
-        "page": page,
-        "problems": problems,
-        "can_bulk_assign": can_bulk_assign,
-        "assignable": assignable,
         "query": query,
-        "next_url": next_url,
-        "first_url": _ledger_url(query) if cursor else None,
         "results_id": RESULTS_ID,
+        "results_html": mark_safe(results_html),  # noqa: S308 - rendered by the template engine
         "search_q": search_q,
     }
-    partial = request.htmx and not request.htmx.history_restore_request  # type: ignore[attr-defined]
-    if not partial:
-        context["filters_html"] = _filters_html(user, context)
-    template = "needs/ledger_results.html" if partial else "needs/ledger.html"
-    response = render(request, template, context)
-    if partial:
-        # The address bar shows the filters people chose, not every empty field of the form.
-        response["HX-Push-Url"] = _ledger_url(query, cursor)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    context["filters_html"] = _filters_html(user, context)
+    return context
 
 
 # What the filter panel (needs/_ledger_filters.html) reads of the page's context.
