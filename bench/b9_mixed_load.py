@@ -1,7 +1,7 @@
 """B9: mixed staff load (70 % ledger pages, 20 % need pages, 10 % actions; 64 connections)
 against a trivial JSON endpoint on the same server.
 
-    .venv/bin/python bench/b9_mixed_load.py [--tier 100k] [--requests 3200]
+    .venv/bin/python bench/b9_mixed_load.py [--tier 100k] [--requests 3200] [--threads 4]
 
 On a scratch copy of the data set, `wenxu serve` (gunicorn) serves 64 client connections, each
 signed in through the login page as a unit's handler (`gen_handler_…`, the clients share them
@@ -92,6 +92,7 @@ def main() -> int:
     tier_argument(parser)
     parser.add_argument("--requests", type=int, default=3200)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     source = args.database_url or database_url(args.tier)
 
@@ -132,7 +133,7 @@ def main() -> int:
         connection.close()
 
         rng = random.Random(9)
-        with server(url, workers=args.workers) as port:
+        with server(url, workers=args.workers, threads=args.threads) as port:
             jars = [_login(port, h.username) for h in client_handler]
             versions = [dict(m) for m in mine]
 
