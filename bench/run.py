@@ -43,8 +43,11 @@ def _fingerprint() -> str:
     generator = ROOT / "wenxu" / "core" / "generate"
     for path in sorted(generator.rglob("*.py")):
         digest.update(path.read_bytes())
+    # The migrations' text, not only their names: a migration edited before it lands (its
+    # triggers, its indexes) must not leave a data set built with the old one.
     for path in sorted((ROOT / "wenxu").glob("*/migrations/0*.py")):
         digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
