@@ -37,8 +37,8 @@ from wenxu.organisations.models import Unit
 
 # How long a kept page may be shown at most: time moves deadlines on without any write.
 KEPT_SECONDS = 60
-# Rendered results kept per process: a page of twenty rows in both layouts is ~25,000
-# characters, so at most ~100 MB.
+# Rendered results kept per process: a page of twenty rows in both layouts is ~31,000
+# characters (~60 KB in memory, as it holds Chinese text), so at most ~120 MB.
 _RESULTS = generation.Kept(2_000)
 # The transaction advisory lock of the sweep's folding ("ledger marks").
 FOLD_LOCK = 0x776C_6D6B

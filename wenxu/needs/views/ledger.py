@@ -139,7 +139,9 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
     results_html = ledger_kept.kept(key) if key is not None else None
     if results_html is None:
         made = clock.now()
-        results_html, refused = _results(request, user, filters, sort, cursor, query, problems)
+        results_html, refused = _results(
+            request, user, roles, filters, sort, cursor, query, problems
+        )
         if key is not None and not refused:
             ledger_kept.keep(key, results_html, made=made)
 
@@ -152,7 +154,7 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         response = render(
             request,
             "needs/ledger.html",
-            _frame(user, data, form, sort, query, search_q, results_html),
+            _frame(user, roles, data, form, sort, query, search_q, results_html),
         )
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -161,6 +163,7 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
 def _results(
     request: HttpRequest,
     user: User,
+    roles: set[str],
     filters: selectors.NeedFilters,
     sort: str,
     cursor: str | None,
@@ -170,7 +173,6 @@ def _results(
     """The results (count, rows, paging) rendered, and the filter conditions the selector
     refused (already among the problems they show)."""
     page, refused = _page(user, filters, sort, cursor)
-    roles = user_roles(user)
     can_bulk_assign = states.DISPATCHER in roles
     assignable = {
         need.number
@@ -195,6 +197,7 @@ def _results(
 
 def _frame(
     user: User,
+    roles: set[str],
     data: QueryDict,
     form: ledger_forms.LedgerFilterForm,
     sort: str,
@@ -204,7 +207,6 @@ def _frame(
 ) -> dict[str, Any]:
     """What the whole page shows around its results: the heading, export and import, the
     filter panel."""
-    roles = user_roles(user)
     cleaned = form.cleaned_data
     context = {
         "form": form,
