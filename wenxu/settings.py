@@ -628,6 +628,8 @@ OTP_TOTP_ISSUER = "问需"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # The session cookie ends with the browser; the idle timeout ends it on the server.
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Django's database sessions, their per-request read in plain SQL (wenxu.accounts.sessions).
+SESSION_ENGINE = "wenxu.accounts.sessions"
 
 if not DEBUG and not TESTING and "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("WENXU_ALLOWED_HOSTS='*' is refused outside debug mode.")

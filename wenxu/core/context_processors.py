@@ -23,11 +23,14 @@ def _section(request: HttpRequest) -> str:
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
+    # The language switch returns here (a hole of kept frames: wenxu.core.frames).
+    path = request.get_full_path()
     user = getattr(request, "user", None)
     if not isinstance(user, User) or not user.is_authenticated:
-        return {"nav_roles": frozenset()}
+        return {"nav_roles": frozenset(), "nav_path": path}
     roles = user_roles(user)
     return {
+        "nav_path": path,
         "nav_roles": frozenset(roles),
         "nav_can_register": bool(roles & {"officer", "dispatcher"}),
         # Visits and coverage belong to areas: every area role reads them.

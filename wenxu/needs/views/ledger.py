@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -26,13 +26,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import roles_over_area, scopes_for_user, user_roles
-from wenxu.core import generation
+from wenxu.core import frames, generation
 from wenxu.lib import clock
 from wenxu.lib.text import join_list
 from wenxu.needs import ledger_forms, ledger_kept, selectors, services, states
 from wenxu.needs.exceptions import DomainError, InvalidInput, NotFound
 from wenxu.needs.models import Urgency
 from wenxu.organisations.models import Unit
+from wenxu.residents import reveal
 
 # Needs a page shows; the next by cursor. Twenty fit a laptop's screen and a phone's scroll, and
 # the page's time is mostly rendering its rows (each twice: the table and the phone cards).
@@ -151,11 +152,18 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         # The address bar shows the filters people chose, not every empty field of the form.
         response["HX-Push-Url"] = _ledger_url(query, cursor)
     else:
-        response = render(
+        context = _frame(user, roles, data, form, sort, query, search_q, results_html)
+        html = frames.render_framed(
             request,
             "needs/ledger.html",
-            _frame(user, roles, data, form, sort, query, search_q, results_html),
+            context,
+            kind="ledger",
+            # What the frame shows besides the viewer and its holes: the nav and 导入 follow
+            # the roles, the export menu's 包含完整个人信息 the reveal permission.
+            key=(frozenset(roles), reveal.may_reveal_personal_data(user)),
+            holes={name: context[name] for name in _FRAME_HOLES},
         )
+        response = HttpResponse(html)
     patch_vary_headers(response, ["HX-Request"])
     return response
 
@@ -208,6 +216,7 @@ def _frame(
     """What the whole page shows around its results: the heading, export and import, the
     filter panel."""
     cleaned = form.cleaned_data
+    export_url = reverse("exchange:ledger_export")
     context = {
         "form": form,
         # 导入台账: officers and dispatchers register needs, so they may import them.
@@ -239,6 +248,7 @@ def _frame(
         "unit_options": ledger_forms.unit_options(),
         "category_options": ledger_forms.category_options(),
         "query": query,
+        "export_action": f"{export_url}?{query}" if query else export_url,
         "results_id": RESULTS_ID,
         "results_html": mark_safe(results_html),  # noqa: S308 - rendered by the template engine
         "search_q": search_q,
@@ -247,6 +257,10 @@ def _frame(
     return context
 
 
+# The whole page's parts that change with each request (wenxu.core.frames, ADR 0029): the
+# results, the filter panel (kept or rendered on their own), the keyword in the search box and
+# the export menu's address, which carries the filters.
+_FRAME_HOLES = ("results_html", "filters_html", "search_q", "export_action")
 # What the filter panel (needs/_ledger_filters.html) reads of the page's context.
 _FILTER_PANEL = (
     "values",

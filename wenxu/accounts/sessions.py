@@ -1,0 +1,38 @@
+"""Django's database sessions, read in plain SQL.
+
+Every signed-in request reads its session. Through the ORM the read is a query built and
+compiled anew each time (~0.4 ms of Python, more than the database's work on its primary
+key); here it is one fixed statement. Everything else (saving, creating, expiring, the
+`clearsessions` command) is Django's own `db` backend, and the read goes to the database
+Django's would have read from (the router's choice).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.sessions.backends import db
+from django.db import connections, router
+from django.utils import timezone
+
+
+class SessionStore(db.SessionStore):
+    def _get_session_from_db(self) -> Any:
+        key = self.session_key
+        if key is None:  # no cookie, or one Django's key check refused
+            self._session_key = None
+            return None
+        model = self.model
+        connection = connections[router.db_for_read(model)]
+        table = connection.ops.quote_name(model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT session_data FROM {table} "  # noqa: S608 - a model's table
+                "WHERE session_key = %s AND expire_date > %s",
+                [key, connection.ops.adapt_datetimefield_value(timezone.now())],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            self._session_key = None
+            return None
+        return model(session_key=key, session_data=row[0])
