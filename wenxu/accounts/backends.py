@@ -9,7 +9,11 @@ from django.contrib.auth.backends import ModelBackend
 from django.db.models import Model
 from django.http import HttpRequest
 
+from wenxu.accounts.models import User
 from wenxu.core import generation
+from wenxu.lib.prepared import Prepared
+
+_USER = Prepared(User, lambda pk: User.objects.filter(pk=pk))
 
 
 class LockoutBackend(AxesStandaloneBackend):  # type: ignore[misc]
@@ -41,6 +45,14 @@ class ModelBackendKeepingPermissions(ModelBackend):
     change of a user's or a group's permissions or of a user's groups, so a permission taken
     away is gone at the next request, on every server. Superusers and inactive users are
     answered as before (their answer follows from the user row, which every request reads)."""
+
+    def get_user(self, user_id: Any) -> Any:
+        """The signed-in user, read on every request: its SQL compiled once per connection
+        (ADR 0030) instead of built and compiled anew (~0.5 ms of each request's Python)."""
+        if not isinstance(user_id, int):  # the session's key is an int (`pk.to_python`)
+            return super().get_user(user_id)
+        user = _USER.first(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_user_permissions(self, user_obj: Any, obj: Model | None = None) -> set[str]:
         if not self._kept(user_obj, obj):

@@ -30,7 +30,7 @@ from wenxu.lib import clock
 from wenxu.lib.prepared import Prepared
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
-from wenxu.needs.models import Category, Need, NeedEvent, Urgency
+from wenxu.needs.models import Attachment, Category, Need, NeedEvent, Urgency
 from wenxu.organisations.models import Area, Unit, under_q
 from wenxu.residents import pii
 from wenxu.residents.models import Requester
@@ -418,6 +418,31 @@ def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> N
         )
     prefetch_related_objects([need], *lookups)
     return with_kept_references([need])[0]
+
+
+# The needs merged into a need, unscoped and by id: most needs have none, and then the scoped
+# query (its scope compiled, ~1 ms of Python) is not needed.
+_MERGED_FROM = Prepared(Need, lambda pk: Need.objects.filter(merged_into_id=pk).only("id"))
+
+
+def needs_merged_into_for_user(*, user: User, need: Need) -> list[Need]:
+    """The needs merged into `need` that `user` may see (number and title), oldest first."""
+    if not _MERGED_FROM.all(need.pk):
+        return []
+    return list(
+        need_queryset_for_user(user=user)
+        .filter(merged_into=need)
+        .only("number", "title")
+        .order_by("id")
+    )
+
+
+_ATTACHMENTS = Prepared(Attachment, lambda pk: Attachment.objects.filter(need_id=pk))
+
+
+def need_attachments(need: Need) -> list[Attachment]:
+    """The photos and files of `need` (a need the caller already may see), in upload order."""
+    return _ATTACHMENTS.all(need.pk)
 
 
 @dataclass(frozen=True)

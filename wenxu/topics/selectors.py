@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
+from wenxu.lib.prepared import Prepared
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs.exceptions import NotFound
 from wenxu.needs.models import Category, Need
@@ -270,11 +271,19 @@ def topic_events_for_user(
     return lines
 
 
+_LINKS = Prepared(TopicNeed, lambda pk: TopicNeed.objects.filter(need_id=pk))
+
+
 def topics_for_need(*, user: User, need: Need) -> list[Topic]:
-    """The topics the viewer may see that `need` is linked to."""
+    """The topics the viewer may see that `need` is linked to. Most needs belong to none: their
+    links are read first (a query compiled once per connection, ADR 0030), and the scoped
+    query, which cost the need page ~1.5 ms of Python, runs only for the topics found."""
+    linked = [link.topic_id for link in _LINKS.all(need.pk)]
+    if not linked:
+        return []
     return list(
         topic_queryset_for_user(user=user)
-        .filter(links__need=need)
+        .filter(pk__in=linked)
         .only("id", "title", "status")
         .order_by("-id")
     )

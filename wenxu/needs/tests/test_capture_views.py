@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from wenxu.needs import services
+from wenxu.needs import selectors, services
 from wenxu.needs.models import Attachment, Need, NeedEvent
 from wenxu.residents.models import Requester
 
@@ -651,7 +651,8 @@ def test_attachments_partial_links_only_to_the_scoped_view(
     document = need.attachments.get(kind="document")
 
     with django_assert_num_queries(1):
-        html = render_to_string("needs/_attachments.html", {"need": need})
+        attachments = selectors.need_attachments(need)
+    html = render_to_string("needs/_attachments.html", {"need": need, "attachments": attachments})
 
     photo_url = reverse("needs:attachment", args=[need.number, photo.pk])
     assert f'src="{photo_url}?thumb=1"' in html
@@ -659,4 +660,9 @@ def test_attachments_partial_links_only_to_the_scoped_view(
     assert "联名信.pdf" in html
     for stored in (photo.file.name, photo.thumbnail.name, document.file.name):
         assert Path(stored).stem not in html  # storage names never leave the server
-    assert render_to_string("needs/_attachments.html", {"need": world.register()}).strip() == ""
+    other = world.register()
+    assert selectors.need_attachments(other) == []
+    assert (
+        render_to_string("needs/_attachments.html", {"need": other, "attachments": []}).strip()
+        == ""
+    )

@@ -142,6 +142,22 @@ def test_merged_need_links_to_its_target_and_the_target_back(world, client):
     assert f'href="/needs/{duplicate.number}/"' in html
 
 
+def test_a_target_lists_only_the_merged_needs_its_viewer_may_see(world, client):
+    # given a need of 西岭乡 merged into one of 东河镇
+    theirs = world.register(area=world.grid_b, actor=world.officer_b, title="西岭乡路灯")
+    target = world.register()
+    services.need_merge(actor=world.dispatcher, need=theirs, version=theirs.version, into=target)
+
+    # then 东河镇's officer sees the target without it (its number, in the timeline, unlinked),
+    # the county's dispatcher with it
+    officers = _page(client, world.officer, target).content.decode()
+    dispatchers = _page(client, world.dispatcher, target).content.decode()
+    assert f'href="/needs/{theirs.number}/"' not in officers
+    assert "西岭乡路灯" not in officers
+    assert f'href="/needs/{theirs.number}/"' in dispatchers
+    assert "西岭乡路灯" in dispatchers
+
+
 def test_reply_and_callback_are_shown(world, client):
     need = closed(world)
     html = _page(client, world.dispatcher, need).content.decode()

@@ -164,12 +164,8 @@ def _render(
         "area_path": _area_path(need),
         "nature_tags": [_tag_label(tag) for tag in need.nature_tags or []],
         "co_units": co_units,
-        "merged_from": list(
-            selectors.need_queryset_for_user(user=user)
-            .filter(merged_into=need)
-            .only("number", "title")
-            .order_by("id")
-        ),
+        "attachments": selectors.need_attachments(need),
+        "merged_from": selectors.needs_merged_into_for_user(user=user, need=need),
         "merged_into_visible": _merged_into_visible(user, need),
         "timeline": _visible_links(user, timeline.timeline(need.events.all(), known=known)),
         "visit": _visit(user, need),
