@@ -16,7 +16,7 @@ settings, no user.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
@@ -26,6 +26,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
+
+from wenxu.core.generation import Kept
 
 M = TypeVar("M", bound=Model)
 
@@ -111,3 +113,58 @@ class Prepared(Generic[M]):
         with self._lock:
             self._compiled[connection] = compiled
         return compiled
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple[Any, ...]
+    at: tuple[int, ...]
+
+
+# The text a `PreparedValue` query is compiled with: no ledger number, path or name holds it.
+TEXT_MARK = "\x1fwenxu-prepared\x1f"
+
+
+class PreparedValue:
+    """The first column of the first row of a query whose SQL depends on a key and one text
+    value: compiled once per connection and key (the least recently used of `size` go), run
+    with each value. For a viewer's scoped look-ups, whose SQL is the viewer's scope: the key
+    must name everything the SQL reads besides the value (the viewer, their scopes). The
+    column must come from the database as Python wants it (an id), as no converter runs."""
+
+    def __init__(self, model: type[Model], *, size: int = 1_000) -> None:
+        self.model = model
+        self._size = size
+        self._kept: WeakKeyDictionary[BaseDatabaseWrapper, Kept] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def first(self, key: Hashable, build: Callable[[str], QuerySet[Any]], value: str) -> Any:
+        """`build(value)`'s first value (None without rows). `build` runs only when the key is
+        new on this connection, with TEXT_MARK in place of the value."""
+        alias = router.db_for_read(self.model)
+        connection = connections[alias]
+        kept = self._kept.get(connection)
+        if kept is None:
+            with self._lock:
+                kept = self._kept.setdefault(connection, Kept(self._size))
+        statement = kept.get(key)
+        if not isinstance(statement, _Statement):
+            statement = self._compile(build, connection)
+            kept.put(key, statement)
+        params = list(statement.params)
+        for at in statement.at:
+            params[at] = value
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, params)
+            row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def _compile(
+        self, build: Callable[[str], QuerySet[Any]], connection: BaseDatabaseWrapper
+    ) -> _Statement:
+        sql, params = build(TEXT_MARK).query.get_compiler(connection=connection).as_sql()
+        at = tuple(i for i, param in enumerate(params) if param == TEXT_MARK)
+        if not at or TEXT_MARK in sql:
+            raise ValueError("PreparedValue takes a queryset with its value as a parameter.")
+        return _Statement(sql=sql, params=tuple(params), at=at)

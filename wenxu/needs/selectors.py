@@ -27,7 +27,7 @@ from wenxu.accounts.models import AREA_ROLES, User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.core import generation
 from wenxu.lib import clock
-from wenxu.lib.prepared import Prepared
+from wenxu.lib.prepared import Prepared, PreparedValue
 from wenxu.needs import deadlines, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Attachment, Category, Need, NeedEvent, Urgency
@@ -383,6 +383,9 @@ def with_kept_references(needs: list[Need]) -> list[Need]:
     return needs
 
 
+# The scoped look-up of a need's id by its number: the viewer's scope compiled into SQL once
+# per connection and viewer (~1.5 ms of Python each time before).
+_SCOPED_ID = PreparedValue(Need)
 # A need with what its pages name (the requester, the visit, the recorder): ~130 columns whose
 # SQL took longer to compile than to run, so compiled once per connection.
 _NEED_PAGE = Prepared(
@@ -402,8 +405,19 @@ def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> N
     (`_NEED_PAGE`)."""
     if "\x00" in number:  # no such need; PostgreSQL would refuse the query (a 500)
         raise NotFound()
-    pk = need_queryset_for_user(user=user).filter(number=number).values_list("pk", flat=True)
-    found = pk.first()
+    if not user.is_active:
+        raise NotFound()
+
+    def scoped(value: str) -> QuerySet[Need, int]:
+        return (
+            need_queryset_for_user(user=user)
+            .filter(number=value)
+            .order_by()
+            .values_list("pk", flat=True)[:1]
+        )
+
+    # The SQL is the viewer's scope (their id, their memberships' paths) and the number.
+    found = _SCOPED_ID.first((user.pk, tuple(scopes_for_user(user))), scoped, number)
     if found is None:
         raise NotFound()
     need = _NEED_PAGE.first(found)

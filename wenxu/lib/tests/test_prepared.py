@@ -86,7 +86,7 @@ def test_it_compiles_once_per_connection(world: Any, monkeypatch) -> None:
         finally:
             connections.close_all()
 
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+    if connection.vendor == "sqlite" and str(connection.settings_dict["NAME"]).startswith(
         "file:memorydb"
     ):
         pytest.skip("the in-memory test database is not shared with other threads")
@@ -109,3 +109,31 @@ def test_it_compiles_once_per_connection(world: Any, monkeypatch) -> None:
 def test_querysets_whose_sql_is_not_only_their_id_are_refused(world: Any, build) -> None:
     with pytest.raises(ValueError, match="Prepared takes"):
         Prepared(Need, build).first(1)
+
+
+def test_a_scoped_look_up_is_the_viewers_own(world: Any) -> None:
+    """`need_get_for_user` keeps each viewer's compiled scope apart: a colleague with the very
+    same memberships does not see what only its recorder may, and a membership taken away is
+    gone at the next look-up on the same connection."""
+    from wenxu.accounts.models import Membership, User
+    from wenxu.needs.exceptions import NotFound
+    from wenxu.needs.selectors import need_get_for_user
+
+    # given a need of 西岭乡 recorded by the 住建局 handler, and a colleague of the same unit
+    need = world.register(area=world.grid_b, actor=world.officer_b)
+    Need.objects.filter(pk=need.pk).update(recorded_by=world.handler)
+    colleague = User.objects.create_user(username="colleague", password="x")
+    unit = world.handler.memberships.get().unit
+    Membership.objects.create(user=colleague, role="handler", unit=unit)
+
+    # then the recorder finds it and the colleague, right after on the same connection, not
+    assert need_get_for_user(user=world.handler, number=need.number).pk == need.pk
+    with pytest.raises(NotFound):
+        need_get_for_user(user=User.objects.get(pk=colleague.pk), number=need.number)
+
+    # and 西岭乡's officer loses it with the membership
+    assert need_get_for_user(user=world.officer_b, number=need.number).pk == need.pk
+    Need.objects.filter(pk=need.pk).update(recorded_by=world.handler)
+    world.officer_b.memberships.all().delete()
+    with pytest.raises(NotFound):
+        need_get_for_user(user=User.objects.get(pk=world.officer_b.pk), number=need.number)
