@@ -394,19 +394,11 @@ _NEED_PAGE = Prepared(
 )
 
 
-def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
-    """The need numbered `number` if `user` may see it, with what its pages show; NotFound
-    otherwise (out of scope reads exactly like nonexistent).
-
-    Two queries instead of one: the scoped look-up of its id, then the need by id with its
-    requester, visit and recorder. One query joining all of it to the area, category and units
-    as well cost PostgreSQL ~10 ms to plan (nine tables in a star), for 0.5 ms of work; those
-    come from `with_kept_references`. The second query's SQL is compiled once per connection
-    (`_NEED_PAGE`)."""
-    if "\x00" in number:  # no such need; PostgreSQL would refuse the query (a 500)
-        raise NotFound()
-    if not user.is_active:
-        raise NotFound()
+def need_id_for_user(*, user: User, number: str) -> int | None:
+    """The id of the need numbered `number` if `user` may see it, else None: one statement,
+    the viewer's scope compiled into it once per connection (`_SCOPED_ID`)."""
+    if "\x00" in number or not user.is_active:  # no such need (PostgreSQL refuses a NUL)
+        return None
 
     def scoped(value: str) -> QuerySet[Need, int]:
         return (
@@ -417,7 +409,20 @@ def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> N
         )
 
     # The SQL is the viewer's scope (their id, their memberships' paths) and the number.
-    found = _SCOPED_ID.first((user.pk, tuple(scopes_for_user(user))), scoped, number)
+    found: int | None = _SCOPED_ID.first((user.pk, tuple(scopes_for_user(user))), scoped, number)
+    return found
+
+
+def need_get_for_user(*, user: User, number: str, with_events: bool = True) -> Need:
+    """The need numbered `number` if `user` may see it, with what its pages show; NotFound
+    otherwise (out of scope reads exactly like nonexistent).
+
+    Two queries instead of one: the scoped look-up of its id, then the need by id with its
+    requester, visit and recorder. One query joining all of it to the area, category and units
+    as well cost PostgreSQL ~10 ms to plan (nine tables in a star), for 0.5 ms of work; those
+    come from `with_kept_references`. The second query's SQL is compiled once per connection
+    (`_NEED_PAGE`)."""
+    found = need_id_for_user(user=user, number=number)
     if found is None:
         raise NotFound()
     need = _NEED_PAGE.first(found)

@@ -288,7 +288,7 @@ def act(request: HttpRequest, number: str, action: str) -> HttpResponse:
         return _again(request, user, need, name, form, status=409, alert=exc.message)
 
     messages.success(request, _success_message(name, result))
-    if selectors.need_queryset_for_user(user=user).filter(pk=result.pk).exists():
+    if selectors.need_id_for_user(user=user, number=result.number) is not None:
         return HttpResponseRedirect(reverse("needs:detail", args=[result.number]))
     # The action handed the need on out of the user's scope (a handler returned it).
     return HttpResponseRedirect(reverse("needs:ledger"))
