@@ -266,13 +266,21 @@ def requester_number_q(text: str, *, viewer: User | None) -> Q | None:
 
 
 def need_queryset_for_user(*, user: User) -> QuerySet[Need]:
-    """The needs `user` may see (`scope_q`). Built once per user object, like its memberships
-    (`scopes_for_user`), and handed out as a fresh copy each time."""
+    """The needs `user` may see (`scope_q`), handed out as a fresh copy each time.
+
+    Built once per viewer and scopes, and kept between requests under the configuration
+    generation (ADR 0026): `scope_q` reads nothing else (the trees under the scopes' paths are
+    subqueries the database runs). The kept queryset is never evaluated, only copied, so the
+    threads that share it read it and never change it."""
     if not user.is_active:
         return Need.objects.none()
     built: QuerySet[Need] | None = getattr(user, "_wenxu_needs_in_scope", None)
     if built is None:
-        built = Need.objects.filter(scope_q(user))
+        built = generation.remember(
+            "needs_in_scope",
+            (user.pk, tuple(scopes_for_user(user))),
+            lambda: Need.objects.filter(scope_q(user)),
+        )
         user._wenxu_needs_in_scope = built  # type: ignore[attr-defined]
     return built.all()
 

@@ -110,11 +110,16 @@ def test_a_new_membership_is_seen_at_the_next_request(world: Any) -> None:
     client = _client(world.officer_b)  # 西岭乡's officer
     assert client.get(url).status_code == 404
 
+    ledger = reverse("needs:ledger")
+    assert need.number not in client.get(ledger).content.decode()
+
     membership = Membership.objects.create(user=world.officer_b, role="officer", area=world.town_a)
     assert client.get(url).status_code == 200
+    assert need.number in client.get(ledger).content.decode()
 
     membership.delete()
     assert client.get(url).status_code == 404
+    assert need.number not in client.get(ledger).content.decode()
 
 
 def test_a_moved_area_moves_what_its_viewers_see(world: Any) -> None:
