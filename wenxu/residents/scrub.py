@@ -114,6 +114,10 @@ def _phone_runs(phone: str) -> set[str] | None:
     return {digits[i : i + size] for i in range(len(digits) - size + 1)}
 
 
+def _digit_count(text: str) -> int:
+    return len(_NOT_ASCII_DIGITS.sub("", text.translate(_FULL_WIDTH_DIGITS)))
+
+
 def _holds_a_run(text: str, runs: set[str]) -> bool:
     # A match's digits are ASCII or full-width: the same digits in ASCII, the rest left out.
     digits = _NOT_ASCII_DIGITS.sub("", text.translate(_FULL_WIDTH_DIGITS))
@@ -125,21 +129,28 @@ def requester_scrubber(*, phone: str, id_number: str, hidden: bool = False) -> C
     that could hold one of its values.
 
     Compiling them takes about a millisecond (most of a ledger import's time when done for
-    every row). A phone's pattern finds it however it is spaced, dashed or written in
-    full-width digits, so the digits of any match hold a run of PHONE_MIN_DIGITS of the phone's
-    own digits (no shorter phone is looked for): a text without such a run keeps every
-    character. An ID number is always looked for with the patterns themselves.
+    every row, and of a need page whose notes hold a date or a count). A phone's pattern finds
+    it however it is spaced, dashed or written in full-width digits, so the digits of any match
+    hold a run of PHONE_MIN_DIGITS of the phone's own digits (no shorter phone is looked for);
+    an ID number's pattern needs all of its digits. A text that can hold neither keeps every
+    character without a pattern compiled.
 
     `hidden`: replace with "***" instead of the masked forms (a requester whose identity is
     withheld from some viewers: even the masked phone would say too much to them)."""
-    runs = None if (id_number or "").strip() else _phone_runs(phone)
+    runs = _phone_runs(phone)
+    # An ID number's pattern matches only where all its characters are: at least as many
+    # digits (ASCII or full-width, the only ones its pattern takes) as it has.
+    id_chars = [c for c in unicodedata.normalize("NFKC", id_number or "") if not c.isspace()]
+    id_digits = sum(1 for c in id_chars if c in "0123456789")
     replacements: list[tuple[re.Pattern[str], str]] | None = None
 
     def scrub(text: str) -> str:
         nonlocal replacements
         if not text or not _DIGIT.search(text):
             return text
-        if runs is not None and not _holds_a_run(text, runs):
+        may_hold_phone = runs is None or _holds_a_run(text, runs)
+        may_hold_id = bool(id_chars) and _digit_count(text) >= id_digits
+        if not (may_hold_phone or may_hold_id):
             return text
         if replacements is None:
             replacements = [

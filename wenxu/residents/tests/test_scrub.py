@@ -54,6 +54,29 @@ def test_hidden_requesters_numbers_are_starred_not_masked() -> None:
     assert scrubbed == "电话***"
 
 
+def test_texts_too_short_for_the_numbers_compile_no_pattern(monkeypatch) -> None:
+    # given a requester with both numbers, and patterns that must not be built
+    from wenxu.residents import scrub
+
+    scrubber = scrub.requester_scrubber(phone=PHONE, id_number=ID_NUMBER)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("compiled a pattern")
+
+    monkeypatch.setattr(scrub, "_replacements", refuse)
+
+    # then notes with dates and counts (fewer digits than the ID, no run of the phone) pass
+    for text in ("第 12 次跟进", "2026-11-30 已联系，３ 天内回复", "门牌 1024 号"):
+        assert scrubber(text) == text
+
+    # and a text with as many digits as the ID is looked at with the patterns
+    monkeypatch.undo()
+    text = f"身份证 {ID_NUMBER[:6]} {ID_NUMBER[6:]}"
+    assert scrub.requester_scrubber(phone=PHONE, id_number=ID_NUMBER)(text) == (
+        f"身份证 {MASKED_ID}"
+    )
+
+
 def stored_texts(need: Need) -> str:
     need = Need.objects.get(pk=need.pk)
     parts = [
