@@ -33,8 +33,6 @@ M = TypeVar("M", bound=Model)
 
 # The id a queryset is compiled with: no row has it, and it appears nowhere else in the SQL.
 MARK = -6_930_248_117
-# The text a query of a text is compiled with: no ledger number, key, path or name holds it.
-TEXT_MARK = "\x1fwenxu-prepared\x1f"
 
 
 @dataclass(frozen=True)
@@ -50,19 +48,15 @@ class _Compiled:
 
 
 class Prepared(Generic[M]):
-    """`build(value)`'s rows, its SQL compiled once per connection and run with each value: an
-    id, or with `marker=TEXT_MARK` a text (a unique key)."""
+    """`build(id)`'s rows, its SQL compiled once per connection and run with each id."""
 
-    def __init__(
-        self, model: type[M], build: Callable[[Any], QuerySet[M]], *, marker: int | str = MARK
-    ) -> None:
+    def __init__(self, model: type[M], build: Callable[[int], QuerySet[M]]) -> None:
         self.model = model
         self._build = build
-        self._marker = marker
         self._compiled: WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def all(self, value: Any) -> list[M]:
+    def all(self, value: int) -> list[M]:
         alias = router.db_for_read(self.model)
         connection = connections[alias]
         compiled = self._compiled.get(connection)
@@ -82,13 +76,12 @@ class Prepared(Generic[M]):
             found.append(obj)
         return found
 
-    def first(self, value: Any) -> M | None:
+    def first(self, value: int) -> M | None:
         found = self.all(value)
         return found[0] if found else None
 
     def _compile(self, connection: BaseDatabaseWrapper, alias: str) -> _Compiled:
-        marker = self._marker
-        queryset = self._build(marker)
+        queryset = self._build(MARK)
         query = queryset.query
         if (
             queryset.model is not self.model
@@ -100,8 +93,8 @@ class Prepared(Generic[M]):
             raise ValueError("Prepared takes a plain queryset of model instances.")
         compiler = query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        at = [i for i, p in enumerate(params) if type(p) is type(marker) and p == marker]
-        if not at or str(marker) in sql or compiler.has_extra_select:
+        at = [i for i, param in enumerate(params) if type(param) is int and param == MARK]
+        if not at or str(MARK) in sql or compiler.has_extra_select:
             raise ValueError("Prepared takes a queryset with its id as a parameter.")
         klass_info = compiler.klass_info
         assert klass_info is not None
@@ -127,6 +120,10 @@ class _Statement:
     sql: str
     params: tuple[Any, ...]
     at: tuple[int, ...]
+
+
+# The text a `PreparedValue` query is compiled with: no ledger number, path or name holds it.
+TEXT_MARK = "\x1fwenxu-prepared\x1f"
 
 
 class PreparedValue:

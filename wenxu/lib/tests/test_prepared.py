@@ -137,15 +137,3 @@ def test_a_scoped_look_up_is_the_viewers_own(world: Any) -> None:
     world.officer_b.memberships.all().delete()
     with pytest.raises(NotFound):
         need_get_for_user(user=User.objects.get(pk=world.officer_b.pk), number=need.number)
-
-
-def test_a_text_value_takes_the_text_marker(world: Any) -> None:
-    from wenxu.lib.prepared import TEXT_MARK
-
-    need = world.register()
-    by_number = Prepared(Need, lambda number: Need.objects.filter(number=number), marker=TEXT_MARK)
-    assert getattr(by_number.first(need.number), "pk", None) == need.pk
-    assert by_number.first("WX-0000-000000") is None
-    # an int marker finds no text parameter: refused rather than run with the wrong value
-    with pytest.raises(ValueError, match="Prepared takes"):
-        Prepared(Need, lambda number: Need.objects.filter(number=str(number))).first(need.number)
