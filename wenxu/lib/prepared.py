@@ -47,6 +47,22 @@ class _Compiled:
     populators: list[Any]
 
 
+def _run(
+    connection: BaseDatabaseWrapper,
+    sql: str,
+    params: tuple[Any, ...],
+    at: tuple[int, ...],
+    value: Any,
+) -> list[Any]:
+    """The rows of `sql` with `value` in the parameters at `at`."""
+    values = list(params)
+    for i in at:
+        values[i] = value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return list(cursor.fetchall())
+
+
 class Prepared(Generic[M]):
     """`build(id)`'s rows, its SQL compiled once per connection and run with each id."""
 
@@ -62,12 +78,7 @@ class Prepared(Generic[M]):
         compiled = self._compiled.get(connection)
         if compiled is None:
             compiled = self._compile(connection, alias)
-        params = list(compiled.params)
-        for at in compiled.at:
-            params[at] = value
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        rows = _run(connection, compiled.sql, compiled.params, compiled.at, value)
         found: list[M] = []
         for row in compiled.compiler.results_iter([rows]):
             obj = self.model.from_db(alias, compiled.init_list, row[compiled.start : compiled.end])
@@ -152,13 +163,8 @@ class PreparedValue:
         if not isinstance(statement, _Statement):
             statement = self._compile(build, connection)
             kept.put(key, statement)
-        params = list(statement.params)
-        for at in statement.at:
-            params[at] = value
-        with connection.cursor() as cursor:
-            cursor.execute(statement.sql, params)
-            row = cursor.fetchone()
-        return None if row is None else row[0]
+        rows = _run(connection, statement.sql, statement.params, statement.at, value)
+        return rows[0][0] if rows else None
 
     def _compile(
         self, build: Callable[[str], QuerySet[Any]], connection: BaseDatabaseWrapper
