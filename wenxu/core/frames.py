@@ -38,6 +38,8 @@ _MARK = re.compile(f"wxhole{_TOKEN}_([a-z_]+)_")
 
 
 def _mark(name: str) -> SafeString:
+    if not re.fullmatch("[a-z_]+", name):  # what `_MARK` finds again
+        raise ValueError(f"A hole's name is lower-case letters and _: {name!r}")
     return mark_safe(f"wxhole{_TOKEN}_{name}_")  # noqa: S308 - letters, digits and _ only
 
 

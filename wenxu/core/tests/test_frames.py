@@ -176,3 +176,9 @@ def test_the_frame_follows_the_language(world: Any) -> None:
     assert "Needs ledger" in english
     assert "Log out" in english
     assert "诉求台账" not in english
+
+
+def test_a_hole_name_the_split_would_not_find_is_refused() -> None:
+    with pytest.raises(ValueError, match="lower-case"):
+        frames._mark("results2")
+    assert frames._split(f"a{frames._mark('search_q')}b") == ("a", "search_q", "b")
