@@ -69,7 +69,6 @@ def render_framed(
     template_name: str,
     context: Mapping[str, Any],
     *,
-    kind: str,
     key: Hashable,
     holes: Mapping[str, str],
 ) -> str:
@@ -95,7 +94,7 @@ def render_framed(
         return _split(render_to_string(template_name, marked, request))
 
     parts = generation.remember(
-        f"frame:{kind}",
+        "frame",
         (template_name, get_language(), _viewer(request), key),
         build,
         store=_FRAMES,

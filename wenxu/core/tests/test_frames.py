@@ -49,7 +49,7 @@ def _page(client: Client, url: str = LEDGER, **query: str) -> str:
 def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages rendered as before frames: the whole template, values in place."""
 
-    def render(request, template_name, context, *, kind, key, holes):
+    def render(request, template_name, context, *, key, holes):
         values = {**holes, "nav_path": request.get_full_path()}
         return render_to_string(template_name, {**context, **values}, request)
 

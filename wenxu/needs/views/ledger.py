@@ -157,7 +157,6 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
             request,
             "needs/ledger.html",
             context,
-            kind="ledger",
             # What the frame shows besides the viewer and its holes: the nav and 导入 follow
             # the roles, the export menu's 包含完整个人信息 the reveal permission.
             key=(frozenset(roles), reveal.may_reveal_personal_data(user)),
@@ -247,7 +246,6 @@ def _frame(
         "area_options": ledger_forms.area_options(user, cleaned.get("area")),
         "unit_options": ledger_forms.unit_options(),
         "category_options": ledger_forms.category_options(),
-        "query": query,
         "export_action": f"{export_url}?{query}" if query else export_url,
         "results_id": RESULTS_ID,
         "results_html": mark_safe(results_html),  # noqa: S308 - rendered by the template engine
