@@ -59,15 +59,16 @@ def merge_candidates(*, user: User, need: Need, q: str, limit: int = 8) -> list[
     text = (q or "").replace("\x00", "").strip()[:100]  # no NUL: PostgreSQL refuses it
     if not text:
         return []
+    lookup = selectors.text_lookup(text)
     qs = (
         selectors.need_queryset_for_user(user=user)
         .filter(status__in=states.ACTIVE)
         .exclude(pk=need.pk)
         .filter(
-            Q(number__icontains=text)
+            Q(**{f"number__{lookup}": text})
             | Q(tracking_code__iexact=text)
-            | Q(title__icontains=text)
-            | Q(address__icontains=text)
+            | Q(**{f"title__{lookup}": text})
+            | Q(**{f"address__{lookup}": text})
         )
         .select_related("area")
         .only("number", "title", "status", "registered_at", "area__name")

@@ -117,6 +117,30 @@ def test_each_filter_narrows_the_list(world, county, client):
     assert _numbers(client, d, q=n["road"].lower()) == {n["road"]}
 
 
+@pytest.mark.parametrize(
+    ("text", "lookup"),
+    [
+        ("发黄", "contains"),
+        ("2026-000", "contains"),
+        ("wx-", "icontains"),
+        ("西岭Road", "icontains"),
+    ],
+)
+def test_keywords_are_matched_ignoring_case_only_when_they_have_cased_letters(text, lookup):
+    assert selectors.text_lookup(text) == lookup
+
+
+def test_a_chinese_keyword_is_matched_without_upper_casing_every_text(world, county, client):
+    # given a dispatcher searching a Chinese word, which has no letter case
+    client.force_login(world.dispatcher)
+    # when the ledger is searched
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"{LEDGER}?{urlencode({'q': '发黄'})}")
+    # then the need is found, and no query upper-cased the texts to compare them
+    assert set(_rows(response)) == {county["water"].number}
+    assert not [q["sql"] for q in queries.captured_queries if "UPPER(" in q["sql"].upper()]
+
+
 def test_filters_never_reach_outside_the_scope(world, county, client):
     # the officer of 东河镇 asks for 西岭乡's area, and for the hotline need's source
     assert _numbers(client, world.officer, area=world.town_b.pk) == set()
