@@ -14,6 +14,11 @@ page's rows, the row markup). So for a viewer whose scopes are all units, the re
 - and at most KEPT_SECONDS: time alone moves a need into 超期 or 临期 and changes its deadline
   badge, with no write to mark it.
 
+Kept twice: in the process, and in the table `needs.KeptLedger` that every process of every
+server reads (ADR 0031). nginx sends a handler's next page to any process, so each would
+otherwise render the same results once more; a process that misses reads the table (one
+query) before it renders, and what it renders goes to both.
+
 Not kept: viewers with an area scope (dispatchers, leaders, officers: an area's marks would be
 written by every need of a city, and their lists change with every registration), a page with
 a refused filter, and anything on SQLite (the embedded default has no triggers for it, and one
@@ -22,16 +27,19 @@ machine's ledger is small).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.db import connection, transaction
 
+import wenxu
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
 from wenxu.core import generation
 from wenxu.lib import clock
-from wenxu.needs.models import LedgerMark
+from wenxu.needs.models import KeptLedger, LedgerMark
 from wenxu.needs.selectors import NARROW_SCOPE_MAX_NODES, nodes_under
 from wenxu.organisations.models import Unit
 
@@ -68,22 +76,73 @@ def marks_key(user: User) -> tuple[int, int] | None:
         return int(count), int(last)
 
 
+def _fresh(made: datetime) -> bool:
+    return 0 <= (clock.now() - made).total_seconds() < KEPT_SECONDS
+
+
+def _code() -> str:
+    """What the results' markup is made by: the version and the two files that render it. A
+    server upgraded beside one not yet upgraded neither shows the other's markup nor is shown
+    its own there."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(wenxu.__version__.encode())
+    for part in ("templates/needs/ledger_results.html", "templatetags/needs_ledger.py"):
+        digest.update((here / part).read_bytes())
+    return digest.hexdigest()
+
+
+_CODE = _code()
+
+
+def _digest(key: Hashable) -> str:
+    """What the shared table files `key` under."""
+    return hashlib.sha256(repr((_CODE, key)).encode()).hexdigest()
+
+
 def kept(key: Hashable) -> str | None:
-    """The results kept under `key`, if any and made less than KEPT_SECONDS ago."""
+    """The results kept under `key`, if any and made less than KEPT_SECONDS ago: from the
+    process, else from the shared table (then kept in the process too)."""
     found = _RESULTS.get(key)
-    if not isinstance(found, tuple):
+    if isinstance(found, tuple) and _fresh(found[0]):
+        return str(found[1])
+    table = KeptLedger._meta.db_table
+    with connection.cursor() as cursor:  # the primary's: replicas have no rows of it
+        cursor.execute(f"SELECT made, html FROM {table} WHERE key = %s", [_digest(key)])  # noqa: S608
+        row = cursor.fetchone()
+    if row is None or not _fresh(row[0]):
         return None
-    made, html = found
-    age = (clock.now() - made).total_seconds()
-    return str(html) if 0 <= age < KEPT_SECONDS else None
+    _RESULTS.put(key, (row[0], row[1]))
+    return str(row[1])
 
 
 def keep(key: Hashable, html: str, *, made: datetime) -> None:
+    """Keep `html`, made at `made`, under `key`: in the process and in the shared table."""
     _RESULTS.put(key, (made, html))
+    table = KeptLedger._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, made, html) VALUES (%s, %s, %s) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET made = EXCLUDED.made, html = EXCLUDED.html",
+            [_digest(key), made, html],
+        )
 
 
 def clear() -> None:
+    """Forget what this process keeps (the shared table's rows age out)."""
     _RESULTS.clear()
+
+
+def kept_ledger_sweep() -> int:
+    """The shared table's rows too old to be shown deleted (a sweep stage); how many."""
+    if connection.vendor != "postgresql":
+        return 0
+    table = KeptLedger._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE made < %s",  # noqa: S608
+            [clock.now() - timedelta(seconds=KEPT_SECONDS)],
+        )
+        return int(cursor.rowcount)
 
 
 def ledger_marks_fold() -> int:

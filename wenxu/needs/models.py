@@ -437,6 +437,25 @@ class LedgerMark(models.Model):
         return f"{self.scope}: {self.pk}"
 
 
+class KeptLedger(models.Model):
+    """A handler's rendered ledger results, shared by every server process (ADR 0031): filed
+    under a digest of what `ledger_kept` keeps them under (the marks, the generation, the
+    viewer, the language, the filters and the page), and shown while less than KEPT_SECONDS
+    old. A cache: on PostgreSQL an unlogged table (migration needs 0009), read and written on
+    the primary only, its old rows deleted by the sweep."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    made = models.DateTimeField()
+    html = models.TextField()
+
+    class Meta:
+        verbose_name = _("台账结果缓存")
+        verbose_name_plural = _("台账结果缓存")
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class NeedEvent(models.Model):
     """One row per action on a need. Append-only: rows are never updated or deleted."""
 

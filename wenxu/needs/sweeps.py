@@ -354,6 +354,7 @@ def sweep(*, insight: bool = True) -> SweepResult:
     _stage(result, "export_cleanup", _export_cleanup)
     _stage(result, "import_purge", _import_purge)
     _stage(result, "ledger_marks", ledger_kept.ledger_marks_fold)  # ADR 0028
+    _stage(result, "kept_ledger", ledger_kept.kept_ledger_sweep)  # ADR 0031
     # 举一反三: hot topics on their schedule, then early signals from the fresh rollups.
     if insight:
         _stage(result, "hot_topics", _hot_topics)

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from wenxu.lib import clock
 from wenxu.needs import ledger_kept, services
-from wenxu.needs.models import LedgerMark, Need
+from wenxu.needs.models import KeptLedger, LedgerMark, Need
 from wenxu.needs.services.register import RequesterInput
 from wenxu.residents.models import Requester
 
@@ -44,6 +44,11 @@ def _load(client, user, query: str = "") -> tuple[str, int]:
 
 def _numbers(html: str) -> set[str]:
     return set(re.findall(r'<tr data-need="([^"]+)"', html))
+
+
+def _without_csrf(html: str) -> str:
+    """The page with its CSRF tokens (masked anew on every page) left out."""
+    return re.sub(r"[A-Za-z0-9]{64}", "", html)
 
 
 def _marks() -> dict[str, int]:
@@ -164,6 +169,50 @@ def test_kept_results_last_at_most_kept_seconds(client, world):
     assert kept < rendered
     assert still == kept
     assert expired == rendered
+
+
+@postgresql_only
+def test_results_rendered_in_one_process_are_shown_by_the_others(client, world):
+    # given a handler's results rendered by one server process
+    need = world.in_progress()
+    _warm(client, world.handler)
+    Need.objects.filter(pk=need.pk).update(title="路灯不亮")
+    rendered_html, rendered = _load(client, world.handler)
+    _html, kept_here = _load(client, world.handler)
+
+    # when another process, which has kept nothing, opens the same page
+    ledger_kept.clear()
+    shared_html, shared = _load(client, world.handler)
+
+    # then it shows them from the shared table (one query more than its own copy), unchanged
+    assert kept_here < shared < rendered
+    assert _without_csrf(shared_html) == _without_csrf(rendered_html)
+    assert _numbers(shared_html) == {need.number}
+    # and keeps them itself from then on
+    assert _load(client, world.handler)[1] == kept_here
+
+
+@postgresql_only
+def test_the_sweep_deletes_shared_results_too_old_to_show(client, world):
+    world.in_progress()
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        _load(client, world.handler)
+        assert KeptLedger.objects.count() == 1
+        traveller.shift(timedelta(seconds=ledger_kept.KEPT_SECONDS - 1))
+        assert ledger_kept.kept_ledger_sweep() == 0
+        traveller.shift(timedelta(seconds=2))
+        assert ledger_kept.kept_ledger_sweep() == 1
+    assert not KeptLedger.objects.exists()
+
+
+@postgresql_only
+def test_the_shared_results_table_is_unlogged(world):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relpersistence FROM pg_class WHERE relname = %s",
+            [KeptLedger._meta.db_table],
+        )
+        assert cursor.fetchone() == ("u",)
 
 
 @postgresql_only
