@@ -7,16 +7,18 @@ the user's sessions); tokens issued before that hash was kept have none and must
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import ApiToken, User
+from wenxu.core import generation
 
 # `last_used_at` is a hint for administrators, not an audit trail: write it at most this often,
 # so that a busy client does not turn every read into a write.
@@ -65,7 +67,7 @@ def api_token_authenticate(*, raw: str) -> ApiToken | TokenRefusal:
     """
     if not raw or len(raw) > 200:
         return TokenRefusal.INVALID
-    token = ApiToken.objects.select_related("user").filter(key_hash=ApiToken.hash_of(raw)).first()
+    token = _token(ApiToken.hash_of(raw))
     now = timezone.now()
     if token is None or not token.is_usable(now) or not token.user.is_active:
         return TokenRefusal.INVALID
@@ -73,12 +75,47 @@ def api_token_authenticate(*, raw: str) -> ApiToken | TokenRefusal:
         return TokenRefusal.INVALID
     if not constant_time_compare(token.session_hash, token.user.get_session_auth_hash()):
         return TokenRefusal.PASSWORD_CHANGED
-    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+    used = max(filter(None, (token.last_used_at, _touched.get(token.key_hash))), default=None)
+    if used is None or now - used >= TOKEN_TOUCH_INTERVAL:
         # Conditional update: concurrent requests write at most once per interval.
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - TOKEN_TOUCH_INTERVAL)
         ).update(last_used_at=now)
-        token.last_used_at = now
+        if len(_touched) >= _TOUCHED_MAX:
+            _touched.clear()
+        _touched[token.key_hash] = now
+        used = now
+    token.last_used_at = used
+    return token
+
+
+# When this process last wrote each token's `last_used_at`, by its key's hash: the kept rows
+# keep the value they were read with (a use changes nothing kept, ADR 0032). Bounded: a token
+# forgotten here is written once more at most.
+_touched: dict[str, datetime] = {}
+_TOUCHED_MAX = 10_000
+
+
+def _token(key_hash: str) -> ApiToken | None:
+    """The token whose key hashes to `key_hash`, with its user: new objects built from rows
+    kept between requests under the configuration generation, which a revocation, any other
+    change of a token but its use, and any change of a user but a login changes (ADR 0032).
+    Read together, in one query. Unknown keys are read each time, not kept (a stream of
+    made-up keys keeps nothing)."""
+    token_fields = [field.attname for field in ApiToken._meta.concrete_fields]
+    user_fields = [field.attname for field in User._meta.concrete_fields]
+    joined = [*token_fields, *(f"user__{name}" for name in user_fields)]
+
+    def read(missing: list[str]) -> dict[str, tuple[Any, ...]]:
+        rows = ApiToken.objects.filter(key_hash__in=missing).values_list("key_hash", *joined)
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    row = generation.remember_many("api_tokens_with_users", [key_hash], read).get(key_hash)
+    if row is None:
+        return None
+    at = len(token_fields)
+    token = ApiToken.from_db(DEFAULT_DB_ALIAS, token_fields, row[:at])
+    token.user = User.from_db(DEFAULT_DB_ALIAS, user_fields, row[at:])
     return token
 
 

@@ -45,7 +45,14 @@ MAX_ENTRIES = 20_000
 # The tables whose rows `kept_instances` may keep: those the triggers watch (migration core
 # 0002), by model label.
 KEPT_MODELS = frozenset(
-    {"organisations.Area", "organisations.Unit", "needs.Category", "needs.DeadlineRule"}
+    {
+        "accounts.ApiToken",
+        "accounts.User",
+        "organisations.Area",
+        "organisations.Unit",
+        "needs.Category",
+        "needs.DeadlineRule",
+    }
 )
 
 # The generation this request read (None: not read yet); absent outside a request.
@@ -103,6 +110,18 @@ def current() -> int | None:
         state = _MISSING if value is None else value
         _request.set(state)
     return None if state is _MISSING else state  # type: ignore[return-value]
+
+
+def offer(alias: str, value: int | None) -> None:
+    """The generation as read from database `alias` along with another statement (the
+    session's, wenxu.accounts.sessions): this request's, if it has read none yet and would
+    have read it there."""
+    from django.db import router
+
+    from wenxu.core.models import Generation
+
+    if _request.get() is _UNREAD and router.db_for_read(Generation) == alias:
+        _request.set(_MISSING if value is None else int(value))
 
 
 def _read() -> int | None:

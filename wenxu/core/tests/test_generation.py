@@ -4,13 +4,16 @@ change of a watched table, however it is made, and a change is seen at the next 
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from wenxu.accounts.models import Membership, User
+from wenxu.accounts.models import ApiToken, Membership, User
+from wenxu.accounts.services import TOKEN_TOUCH_INTERVAL, api_token_issue, api_token_revoke
 from wenxu.core import generation
 from wenxu.core.models import Generation
 from wenxu.needs.models import Category, DeadlineRule
@@ -74,7 +77,22 @@ def test_reference_tables_change_the_generation(world: Any) -> None:
 
 def test_other_tables_leave_the_generation_alone(world: Any) -> None:
     assert not _changes(lambda: world.register())
-    assert not _changes(lambda: User.objects.filter(pk=world.outsider.pk).update(display_name="某"))
+    assert not _changes(lambda: world.officer.api_tokens.create(expires_at=timezone.now()))
+
+
+def test_users_change_the_generation_but_a_login_does_not(world: Any) -> None:
+    user = world.outsider
+    # a login writes last_login alone (update_last_login): kept users stay kept
+    assert not _changes(lambda: User.objects.filter(pk=user.pk).update(last_login=timezone.now()))
+    assert not _changes(lambda: Client().force_login(user))
+    # anything else about a user is read again at the next request
+    assert _changes(lambda: User.objects.filter(pk=user.pk).update(display_name="某"))
+    assert _changes(lambda: User.objects.filter(pk=user.pk).update(is_active=False))
+    assert _changes(
+        lambda: User.objects.filter(pk=user.pk).update(last_login=timezone.now(), is_staff=True)
+    )
+    assert _changes(lambda: User.objects.filter(pk=user.pk).delete())
+    assert _changes(lambda: User.objects.create(username="new_user"))
 
 
 def test_nothing_is_kept_outside_a_request(db: None) -> None:
@@ -176,7 +194,13 @@ def test_a_page_reads_what_it_kept_once_and_then_only_the_generation(world: Any)
         client.get(url)
     with CaptureQueriesContext(connection) as warm:
         client.get(url)
-    kept_tables = ("accounts_membership", "organisations_unit", "needs_category", "auth_permission")
+    kept_tables = (
+        "accounts_membership",
+        "accounts_user",
+        "organisations_unit",
+        "needs_category",
+        "auth_permission",
+    )
 
     def reads(captured: CaptureQueriesContext, table: str) -> int:
         # The query's own table (its first FROM), not a subquery of a need's scope.
@@ -190,7 +214,10 @@ def test_a_page_reads_what_it_kept_once_and_then_only_the_generation(world: Any)
     assert not any(reads(warm, table) for table in kept_tables), [
         q["sql"][:120] for q in warm.captured_queries
     ]
-    assert reads(warm, "core_generation") == 1
+    # the generation comes with the session's read (ADR 0032)
+    assert reads(warm, "core_generation") == 0
+    assert reads(warm, "django_session") == 1
+    assert any('"core_generation"' in q["sql"] for q in warm.captured_queries)
 
 
 def test_the_ledgers_filter_panel_is_kept_for_choices_but_not_for_typed_text(world: Any) -> None:
@@ -216,3 +243,79 @@ def test_the_ledgers_filter_panel_is_kept_for_choices_but_not_for_typed_text(wor
     # then the choice of filters is kept once and each typed word is rendered, not kept
     assert kept_for_choices == 1
     assert panels() == 1
+
+
+def _deactivate(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+
+def _new_password(user: User) -> None:
+    user.set_password("Another-passw0rd")
+    user.save()
+
+
+@pytest.mark.parametrize("change", [_deactivate, _new_password], ids=["deactivated", "password"])
+def test_a_kept_user_is_signed_out_at_the_next_request_after(world: Any, change: Any) -> None:
+    # given a signed-in handler whose user is kept
+    client = _client(world.handler)
+    url = reverse("needs:ledger")
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 200
+    # when the account is deactivated, or its password changed elsewhere
+    change(User.objects.get(pk=world.handler.pk))
+    # then the next request is sent to the login page
+    response = client.get(url)
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+def test_a_renamed_user_is_shown_by_the_next_page(world: Any) -> None:
+    client = _client(world.handler)
+    url = reverse("needs:ledger")
+    client.get(url)
+    User.objects.filter(pk=world.handler.pk).update(display_name="新名字")
+    assert "新名字" in client.get(url).content.decode()
+
+
+def test_tokens_change_the_generation_but_their_use_does_not(world: Any) -> None:
+    _raw, token = api_token_issue(user=world.officer)
+    tokens = ApiToken.objects.filter(pk=token.pk)
+    assert not _changes(lambda: tokens.update(last_used_at=timezone.now()))
+    assert _changes(lambda: tokens.update(revoked_at=timezone.now()))
+    assert _changes(lambda: tokens.delete())
+
+
+def test_an_api_client_token_is_read_once_then_kept_until_revoked(world: Any) -> None:
+    raw, token = api_token_issue(user=world.officer)
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    with CaptureQueriesContext(connection) as first:
+        assert client.get("/api/v1/needs").status_code == 200
+    with CaptureQueriesContext(connection) as second:
+        assert client.get("/api/v1/needs").status_code == 200
+
+    def tokens_read(captured: CaptureQueriesContext) -> int:
+        return sum(
+            1
+            for q in captured.captured_queries
+            if q["sql"].startswith("SELECT") and '"accounts_apitoken"' in q["sql"]
+        )
+
+    assert tokens_read(first) == 1
+    assert tokens_read(second) == 0
+    api_token_revoke(token=token)
+    assert client.get("/api/v1/needs").status_code == 401
+
+
+def test_a_token_used_often_is_written_once_a_minute(world: Any) -> None:
+    raw, token = api_token_issue(user=world.officer)
+    client = Client(headers={"Authorization": f"Bearer {raw}"})
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        client.get("/api/v1/needs")
+        first = ApiToken.objects.get(pk=token.pk).last_used_at
+        assert first is not None
+        with CaptureQueriesContext(connection) as again:
+            client.get("/api/v1/needs")
+        assert not [q for q in again.captured_queries if q["sql"].startswith("UPDATE")]
+        traveller.shift(TOKEN_TOUCH_INTERVAL)
+        client.get("/api/v1/needs")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first + TOKEN_TOUCH_INTERVAL
