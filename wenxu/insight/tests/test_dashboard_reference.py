@@ -215,7 +215,9 @@ def test_the_dashboard_shows_what_the_plain_reference_computes(demo, username, l
             }
             for name, cells in expected.items():
                 assert found[name] == cells, (username, period, name)
-            if username == "leader":
+            # not a vacuous comparison: the county's periods that reach back hold needs (this
+            # month and this year hold none in their first hours)
+            if username == "leader" and period in ("last_30_days", "custom"):
                 assert units
                 assert expected["areas_volume"]
                 assert expected["categories"]
