@@ -41,7 +41,7 @@ class ModelBackendKeepingPermissions(ModelBackend):
     reveal permission on every load, two queries each time. The generation changes with any
     change of a user's or a group's permissions or of a user's groups, so a permission taken
     away is gone at the next request, on every server. Superusers and inactive users are
-    answered as before (their answer follows from the user row, which every request reads)."""
+    answered as before (their answer follows from the user row, which every request has)."""
 
     def get_user(self, user_id: Any) -> Any:
         """The signed-in user, wanted on every request: a new object each time, from the row

@@ -42,8 +42,8 @@ NAME = "config"
 # lists), and each area, unit and category a page showed holds one; all small. Past this the
 # least recently used go.
 MAX_ENTRIES = 20_000
-# The tables whose rows `kept_instances` may keep: those the triggers watch (migration core
-# 0002), by model label.
+# The tables whose rows `kept_instances` may keep: those the triggers watch (migrations core
+# 0002 and 0003), by model label.
 KEPT_MODELS = frozenset(
     {
         "accounts.ApiToken",
