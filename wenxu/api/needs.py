@@ -23,10 +23,11 @@ from wenxu.api import schemas as s
 from wenxu.api.auth import current_user
 from wenxu.api.drafts import check_draft_user
 from wenxu.api.errors import NUL
-from wenxu.api.present import known_related, need_detail_json, need_json
+from wenxu.api.present import need_detail_json, need_json
 from wenxu.api.refs import M, RefResolver
 from wenxu.core import generation
 from wenxu.lib import clock, ids
+from wenxu.lib.prepared import known_related
 from wenxu.needs import selectors, services, states
 from wenxu.needs.exceptions import InvalidInput, NotFound
 from wenxu.needs.models import Attachment, Need

@@ -8,24 +8,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.selectors import requester_for_viewer
-
-
-def known_related(obj: Model, **related: list[Any]) -> None:
-    """Note what `obj`'s relations hold, as `prefetch_related` would after reading them, for an
-    object about to be shown and dropped: `obj.<name>.all()` then answers without a query."""
-    cache: dict[str, Any] = obj.__dict__.setdefault("_prefetched_objects_cache", {})
-    for name, items in related.items():
-        queryset = getattr(obj, name).all()
-        queryset._result_cache = list(items)
-        queryset._prefetch_done = True
-        cache[name] = queryset
 
 
 def _local(value: datetime | None) -> datetime | None:

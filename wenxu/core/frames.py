@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -103,6 +103,33 @@ def render_framed(
         str(conditional_escape(values[part])) if i % 2 else part for i, part in enumerate(parts)
     ]
     return "".join(filled)
+
+
+def render_kept(
+    template_name: str,
+    context: Callable[[Mapping[str, SafeString]], Mapping[str, Any]],
+    *,
+    key: Hashable,
+    holes: Mapping[str, str],
+    store: generation.Kept = _FRAMES,
+) -> SafeString:
+    """A part of a page (no request, no context processors), kept like a frame: rendered once
+    per `key`, the language and the generation, with `context(marks)`, where `marks` holds a
+    marker for each of `holes` to put where its value goes. Each call fills the holes with
+    its own values (text escaped, a SafeString as it is). `key` names everything else the
+    template reads from the context `context` builds. `store`: a `Kept` of the caller's
+    own for large fragments."""
+
+    def build() -> tuple[str, ...]:
+        return _split(render_to_string(template_name, context({n: _mark(n) for n in holes})))
+
+    parts = generation.remember(
+        "fragment", (template_name, get_language(), key), build, store=store
+    )
+    filled = (
+        str(conditional_escape(holes[part])) if i % 2 else part for i, part in enumerate(parts)
+    )
+    return mark_safe("".join(filled))  # noqa: S308 - kept markup and escaped values
 
 
 def clear() -> None:

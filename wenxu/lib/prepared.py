@@ -66,14 +66,18 @@ def _run(
 class Prepared(Generic[M]):
     """`build(id)`'s rows, its SQL compiled once per connection and run with each id."""
 
-    def __init__(self, model: type[M], build: Callable[[int], QuerySet[M]]) -> None:
+    def __init__(
+        self, model: type[M], build: Callable[[int], QuerySet[M]], *, write: bool = False
+    ) -> None:
+        """`write`: run on the database the model is written to (a locking read)."""
         self.model = model
         self._build = build
+        self._write = write
         self._compiled: WeakKeyDictionary[BaseDatabaseWrapper, _Compiled] = WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def all(self, value: int) -> list[M]:
-        alias = router.db_for_read(self.model)
+        alias = (router.db_for_write if self._write else router.db_for_read)(self.model)
         connection = connections[alias]
         compiled = self._compiled.get(connection)
         if compiled is None:
@@ -174,3 +178,14 @@ class PreparedValue:
         if not at or TEXT_MARK in sql:
             raise ValueError("PreparedValue takes a queryset with its value as a parameter.")
         return _Statement(sql=sql, params=tuple(params), at=at)
+
+
+def known_related(obj: Model, **related: list[Any]) -> None:
+    """Note what `obj`'s relations hold, as `prefetch_related` would after reading them, for an
+    object about to be shown and dropped: `obj.<name>.all()` then answers without a query."""
+    cache: dict[str, Any] = obj.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, items in related.items():
+        queryset = getattr(obj, name).all()
+        queryset._result_cache = list(items)
+        queryset._prefetch_done = True
+        cache[name] = queryset

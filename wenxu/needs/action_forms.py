@@ -6,6 +6,7 @@ same names as these fields) are shown next to the fields. `version` carries the 
 as the page showed it, so a stale form is refused by the service, never silently applied.
 """
 
+from collections.abc import Hashable
 from typing import Any
 
 from django import forms
@@ -47,6 +48,21 @@ class ActionForm(forms.Form):
     def service_kwargs(self) -> dict[str, Any]:
         """The service's keyword arguments (besides actor, need and version)."""
         return {name: self.cleaned_data.get(name) for name in self.fields if name != "version"}
+
+    @classmethod
+    def kept_key(cls, need: Need) -> Hashable | None:
+        """What the unbound form and its template show of `need` besides its number and
+        version, for the need page to keep its rendered panel (views/detail.py); None, the
+        default, where they show more: such panels are rendered each time."""
+        return None
+
+
+class _ShowsNothingOfTheNeed(ActionForm):
+    """A form whose panel shows nothing of the need but its number and version."""
+
+    @classmethod
+    def kept_key(cls, need: Need) -> Hashable | None:
+        return ()
 
 
 def _text(label: Any, **attrs: Any) -> forms.CharField:
@@ -110,15 +126,15 @@ class AssignForm(ActionForm):
         }
 
 
-class AcceptForm(ActionForm):
+class AcceptForm(_ShowsNothingOfTheNeed):
     pass
 
 
-class ReturnForm(ActionForm):
+class ReturnForm(_ShowsNothingOfTheNeed):
     reason = _text(_("退回理由"), placeholder=_("例如：不属于本单位职责，建议交县交通局"))
 
 
-class ProgressForm(ActionForm):
+class ProgressForm(_ShowsNothingOfTheNeed):
     note = _text(_("进展情况"), placeholder=_("已做了什么，下一步做什么"))
 
 
@@ -141,6 +157,10 @@ class RequestExtensionForm(ActionForm):
             "max": rule.max_extension_days
         }
 
+    @classmethod
+    def kept_key(cls, need: Need) -> Hashable | None:
+        return (deadlines.rule_for_need(need).max_extension_days,)
+
     def service_kwargs(self) -> dict[str, Any]:
         days = self.cleaned_data.get("days")
         return {"days": days if days is not None else 0, "reason": self.cleaned_data.get("reason")}
@@ -154,7 +174,7 @@ class DenyExtensionForm(ActionForm):
     reason = _text(_("驳回理由"), rows=2)
 
 
-class ReplyForm(ActionForm):
+class ReplyForm(_ShowsNothingOfTheNeed):
     outcome = forms.ChoiceField(
         label=_("办理结果"),
         required=False,
@@ -183,7 +203,7 @@ def _choices_with_blank(blank: Any, choices: list[tuple[str, Any]]) -> list[tupl
     return [("", blank), *choices]
 
 
-class CallbackForm(ActionForm):
+class CallbackForm(_ShowsNothingOfTheNeed):
     channel = forms.ChoiceField(
         label=_("回访方式"),
         required=False,
@@ -213,11 +233,11 @@ class CallbackForm(ActionForm):
         }
 
 
-class FulfilForm(ActionForm):
+class FulfilForm(_ShowsNothingOfTheNeed):
     note = _text(_("兑现情况"), placeholder=_("承诺的条件已具备，已再次告知群众"))
 
 
-class ConfirmObservedForm(ActionForm):
+class ConfirmObservedForm(_ShowsNothingOfTheNeed):
     """群众确认: the resident has said the need the official observed (望闻问切) is theirs."""
 
     note = _text(
@@ -246,11 +266,11 @@ class ReopenForm(ActionForm):
             field.empty_label = _("请选择主办单位")
 
 
-class SuperviseForm(ActionForm):
+class SuperviseForm(_ShowsNothingOfTheNeed):
     note = _text(_("督办意见"), rows=2)
 
 
-class RemindForm(ActionForm):
+class RemindForm(_ShowsNothingOfTheNeed):
     note = _text(_("催办内容（可不填）"), rows=2, placeholder=_("请抓紧办理。"))
 
 
@@ -269,7 +289,7 @@ class MergeForm(ActionForm):
     )
 
 
-class WithdrawForm(ActionForm):
+class WithdrawForm(_ShowsNothingOfTheNeed):
     reason = _text(_("撤销理由"), rows=2)
 
 

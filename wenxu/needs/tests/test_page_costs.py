@@ -157,15 +157,16 @@ def test_extensions_counted_from_loaded_events_match_the_query(world):
 @pytest.mark.parametrize(
     ("setup", "persona", "limit"),
     [
-        (lambda w: w.in_progress(), "handler", 12),
-        (lambda w: w.replied(), "officer", 10),
+        (lambda w: w.in_progress(), "handler", 6),
+        (lambda w: w.replied(), "officer", 6),
     ],
 )
 def test_need_page_query_count(world, client, django_assert_max_num_queries, setup, persona, limit):
-    # Session, user, memberships, the need, co units, events, the deadline rule (asked once
-    # for the actions offered, once more by the extension form: `action_forms`), area path,
-    # merged needs, topics, permissions, attachments. None for the recorder, the units the
-    # timeline names, the extensions granted (counted from the events).
+    # The session with the generation, the need's id in the viewer's scope, the need with its
+    # requester, visit and recorder, whether it has co-units, attachments or merged needs (one
+    # statement), its events, its topic links. The rest is kept between requests (the user,
+    # memberships, permissions, rules, areas, units, the action panels) or read from the
+    # events (the extensions granted).
     need = setup(world)
     client.force_login(getattr(world, persona))
     client.get(f"/needs/{need.number}/")  # warm the display calendar cache
