@@ -17,10 +17,13 @@ from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import AREA_ROLES, UNIT_ROLES, User
 from wenxu.accounts.selectors import roles_over_area, scopes_for_user
+from wenxu.core import generation
 from wenxu.lib import clock
+from wenxu.lib.prepared import Prepared
 from wenxu.needs import states
 from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted, StaleVersion
 from wenxu.needs.models import Need, NeedEvent
+from wenxu.needs.selectors import with_kept_references
 from wenxu.needs.states import Action, Status
 from wenxu.residents.scrub import holds_digits, scrub_requester_data
 
@@ -42,7 +45,7 @@ def actor_roles(actor: User | None, need: Need) -> set[str]:
     # must not make its holder a dispatcher of every need the unit leads.
     roles = roles_over_area(actor, need.area.path) & AREA_ROLES
     lead_path = need.lead_unit.path if need.lead_unit else None
-    co_paths = [unit.path for unit in need.co_units.all()] if need.pk else []
+    co_paths: list[str] | None = None  # read only when a unit scope is not the lead's
     for scope in scopes_for_user(actor):
         if not scope.unit_path or scope.role not in UNIT_ROLES:
             continue
@@ -50,7 +53,10 @@ def actor_roles(actor: User | None, need: Need) -> set[str]:
             roles.add(scope.role)
             if scope.role == states.HANDLER:
                 roles.add(LEAD)
-        elif any(path.startswith(scope.unit_path) for path in co_paths):
+            continue
+        if co_paths is None:
+            co_paths = [unit.path for unit in need.co_units.all()] if need.pk else []
+        if any(path.startswith(scope.unit_path) for path in co_paths):
             if scope.role == states.HANDLER:
                 roles.add(CO)
             elif scope.role == states.LEADER:
@@ -104,12 +110,24 @@ class _Change:
             self.fields.add(name)
 
 
+# The need's row, locked: compiled once per connection (ADR 0030); its area, units and category
+# then come from what a web process keeps (ADR 0026) instead of three joins.
+_LOCKED = Prepared(
+    Need, lambda pk: Need.objects.select_for_update(of=("self",)).filter(pk=pk), write=True
+)
+
+
 def _lock(need_id: int) -> Need:
-    return (
-        Need.objects.select_for_update(of=("self",))
-        .select_related("area", "lead_unit", "category")
-        .get(pk=need_id)
-    )
+    if generation.current() is None:  # outside a web request nothing is kept: join them
+        return (
+            Need.objects.select_for_update(of=("self",))
+            .select_related("area", "lead_unit", "category")
+            .get(pk=need_id)
+        )
+    need = _LOCKED.first(need_id)
+    if need is None:
+        raise Need.DoesNotExist("Need matching query does not exist.")
+    return with_kept_references([need])[0]
 
 
 def _begin(*, actor: User | None, need: Need | int, version: int | None, action: str) -> _Change:
