@@ -1,20 +1,24 @@
 """What pages keep between requests (ADR 0026): the configuration generation changes with every
 change of a watched table, however it is made, and a change is seen at the next request."""
 
+import re
 from typing import Any
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from wenxu.accounts.models import ApiToken, Membership, User
 from wenxu.accounts.services import TOKEN_TOUCH_INTERVAL, api_token_issue, api_token_revoke
-from wenxu.core import generation
+from wenxu.core import frames, generation
 from wenxu.core.models import Generation
 from wenxu.needs.models import Category, DeadlineRule
 from wenxu.needs.views import ledger as ledger_views
@@ -220,8 +224,10 @@ def test_a_page_reads_what_it_kept_once_and_then_only_the_generation(world: Any)
     assert any('"core_generation"' in q["sql"] for q in warm.captured_queries)
 
 
-def test_the_ledgers_filter_panel_is_kept_for_choices_but_not_for_typed_text(world: Any) -> None:
-    # given a dispatcher's ledger, once filtered by a status and once searched for a word
+def test_the_ledgers_filter_panel_is_kept_per_choice_of_filters_typed_text_in_holes(
+    world: Any,
+) -> None:
+    # given a dispatcher's ledger, once filtered by a status and then searched for words
     client = _client(world.dispatcher)
     url = reverse("needs:ledger")
 
@@ -229,20 +235,50 @@ def test_the_ledgers_filter_panel_is_kept_for_choices_but_not_for_typed_text(wor
         return sum(
             1
             for key in ledger_views._PANELS.snapshot()
-            if isinstance(key, tuple) and key[0] == "ledger_filters"
+            if isinstance(key, tuple) and key[0] == "fragment"
         )
 
     ledger_views._PANELS.clear()
     client.get(url, {"status": "assigned"})
     client.get(url, {"status": "assigned"})
     kept_for_choices = panels()
-    for word in ("路灯", "供水", "噪音"):
-        page = client.get(url, {"q": word}).content.decode()
-        assert f'value="{word}"' in page  # the panel shows the word typed
+    for word in ("路灯", "供水", '<b>"噪音"</b>&'):
+        page = client.get(url, {"q": word, "date_from": "2026-03-01"}).content.decode()
+        assert f'name="q" value="{escape(word)}"' in page  # the panel shows the word typed
+        assert 'name="date_from" value="2026-03-01"' in page
 
-    # then the choice of filters is kept once and each typed word is rendered, not kept
+    # then each choice of filters is kept once, whatever words and dates are typed
     assert kept_for_choices == 1
-    assert panels() == 1
+    assert panels() == 2
+
+
+def test_a_kept_filter_panel_is_the_panel_rendered_afresh(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given ledgers filtered by choices and by typed text (markup-like text too)
+    client = _client(world.dispatcher)
+    url = reverse("needs:ledger")
+    queries = [
+        {},
+        {"status": "assigned", "overdue": "1"},
+        {"q": '路灯 <i>"x"</i> & y', "date_from": "2026-03-01", "date_to": "2026-03-31"},
+    ]
+    kept = []
+    for query in queries:
+        client.get(url, query)
+        kept.append(client.get(url, query).content.decode())
+
+    # when the panels are rendered with the values in place
+    def plain(template_name, context, *, key, holes, store=None):
+        return mark_safe(render_to_string(template_name, context(holes)))  # noqa: S308
+
+    monkeypatch.setattr(frames, "render_kept", plain)
+    fresh = [client.get(url, query).content.decode() for query in queries]
+
+    # then the pages are the same but for the CSRF tokens' masks
+    token = re.compile(r'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+"')
+    for a, b in zip(kept, fresh, strict=True):
+        assert token.sub(r"\1-", a) == token.sub(r"\1-", b)
 
 
 def _deactivate(user: User) -> None:

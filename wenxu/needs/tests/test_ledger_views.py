@@ -702,3 +702,24 @@ def test_need_page_with_a_nul_in_its_number_is_not_found(world, client):
     client.force_login(world.dispatcher)
     response = client.get("/needs/WX-2026-000001%00/")
     assert response.status_code == 404
+
+
+def test_the_filter_forms_reading_of_a_query_is_kept_per_language(world, client):
+    # given a ledger asked with an unknown status, in Chinese and then in English
+    from django.utils import translation
+
+    client.force_login(world.handler)
+    query = {"status": ["bogus", "assigned"], "sort": "deadline"}
+    ledger_views._READS.clear()
+    chinese = [client.get(LEDGER, query).content.decode() for _ in range(2)]
+    client.cookies["django_language"] = "en"
+    with translation.override(translation.get_language()):
+        english = [client.get(LEDGER, query).content.decode() for _ in range(2)]
+
+    # then each page names the problem in its own language, and the valid choices hold
+    assert all("未知的状态：bogus" in page for page in chinese)
+    assert all("Unknown status: bogus" in page for page in english)
+    assert not any("未知的状态" in page for page in english)
+    for page in chinese + english:
+        assert re.search(r'<option value="deadline"[^>]*selected', page)
+    assert len(ledger_views._READS) == 2

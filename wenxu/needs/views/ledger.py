@@ -8,6 +8,9 @@ URL reloads to the same view.
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -120,12 +123,9 @@ def _page(
 
 def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "") -> HttpResponse:
     user = _user(request)
-    form = ledger_forms.LedgerFilterForm(data)
-    form.is_valid()
-    problems = form.problems()
-    filters = form.filters()
-    sort = form.chosen_sort()
-    cursor = form.cleaned_data.get("cursor") or None
+    read = _read_filters(data)
+    problems = list(read.problems)
+    filters, sort, cursor = read.filters, read.sort, read.cursor
     roles = user_roles(user)
     can_bulk_assign = states.DISPATCHER in roles
     query = _query(data)
@@ -152,7 +152,7 @@ def _render_ledger(request: HttpRequest, data: QueryDict, *, search_q: str = "")
         # The address bar shows the filters people chose, not every empty field of the form.
         response["HX-Push-Url"] = _ledger_url(query, cursor)
     else:
-        context = _frame(user, roles, data, form, sort, query, search_q, results_html)
+        context = _frame(user, roles, data, read, query, search_q, results_html)
         html = frames.render_framed(
             request,
             "needs/ledger.html",
@@ -202,22 +202,58 @@ def _results(
     return render_to_string("needs/ledger_results.html", context, request), refused
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What the filter form made of a query."""
+
+    problems: tuple[str, ...]
+    filters: selectors.NeedFilters
+    sort: str
+    cursor: str | None
+    cleaned: Mapping[str, Any]
+    sorts: tuple[tuple[str, str], ...]
+
+
+# The filter form's reading of recent queries, per process: a pure function of the query and
+# the language, and building and cleaning the form (its fields copied, fifteen of them) was
+# ~6 % of B9's server time.
+_READS = generation.Kept(2_000)
+
+
+def _read_filters(data: QueryDict) -> _Read:
+    key = (get_language(), tuple(sorted((name, tuple(data.getlist(name))) for name in data)))
+    found = _READS.get(key)
+    if isinstance(found, _Read):
+        return found
+    form = ledger_forms.LedgerFilterForm(data)
+    form.is_valid()
+    read = _Read(
+        problems=tuple(form.problems()),
+        filters=form.filters(),
+        sort=form.chosen_sort(),
+        cursor=form.cleaned_data.get("cursor") or None,
+        cleaned=MappingProxyType(dict(form.cleaned_data)),
+        sorts=tuple((value, str(label)) for value, label in form.fields["sort"].choices),  # type: ignore[attr-defined]
+    )
+    _READS.put(key, read)
+    return read
+
+
 def _frame(
     user: User,
     roles: set[str],
     data: QueryDict,
-    form: ledger_forms.LedgerFilterForm,
-    sort: str,
+    read: _Read,
     query: str,
     search_q: str,
     results_html: str,
 ) -> dict[str, Any]:
     """What the whole page shows around its results: the heading, export and import, the
     filter panel."""
-    cleaned = form.cleaned_data
+    cleaned = read.cleaned
+    sort = read.sort
     export_url = reverse("exchange:ledger_export")
     context = {
-        "form": form,
         # 导入台账: officers and dispatchers register needs, so they may import them.
         "may_import": bool(roles & {states.OFFICER, states.DISPATCHER}),
         "values": {
@@ -242,7 +278,7 @@ def _frame(
         "statuses": states.Status.choices,
         "urgencies": Urgency.choices,
         "sources": states.Source.choices,
-        "sorts": form.fields["sort"].choices,  # type: ignore[attr-defined]
+        "sorts": read.sorts,
         "area_options": ledger_forms.area_options(user, cleaned.get("area")),
         "unit_options": ledger_forms.unit_options(),
         "category_options": ledger_forms.category_options(),
@@ -272,7 +308,7 @@ _FILTER_PANEL = (
     "unit_options",
     "category_options",
 )
-# The panel's values a user types (any text); the others are choices from bounded lists.
+# The panel's values a user types (any text): holes; the others are choices from bounded lists.
 _TYPED = ("q", "date_from", "date_to")
 # Rendered panels kept per process, apart from the small kept values: a city's panel is ~30,000
 # characters (its unit and area lists), so at most ~60 MB.
@@ -284,24 +320,29 @@ def _filters_html(user: User, context: dict[str, Any]) -> str:
     between requests (ADR 0026): it is the same for every viewer with the same areas, and
     its option lists (a city's units and areas) were a tenth of the page's time. The lists
     come from tables the configuration generation watches; the rest of its input is the key.
-    A panel holding typed text (a keyword, dates) is rendered, not kept: each would be an entry
-    of its own, and a city's panel weighs tens of kilobytes."""
+    What a user types (a keyword, dates) goes into holes (`frames.render_kept`): a keyword
+    search rendered the whole panel, ~30,000 characters for a city, each time."""
     values = context["values"]
+    chosen = {name: value for name, value in values.items() if name not in _TYPED}
 
-    def render_panel() -> str:
-        panel = {name: context[name] for name in _FILTER_PANEL}
-        return render_to_string("needs/_ledger_filters.html", panel)
+    def panel(marks: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            **{name: context[name] for name in _FILTER_PANEL},
+            "values": {**chosen, **marks},
+        }
 
-    if any(values[name] for name in _TYPED):
-        return mark_safe(render_panel())  # noqa: S308 - rendered by the template engine
     key = (
-        get_language(),
         tuple(s.area_path for s in scopes_for_user(user) if s.area_path),
-        tuple((name, tuple(sorted(v)) if isinstance(v, set) else v) for name, v in values.items()),
+        tuple((name, tuple(sorted(v)) if isinstance(v, set) else v) for name, v in chosen.items()),
         context["active_filters"],
     )
-    panel = generation.remember("ledger_filters", key, render_panel, store=_PANELS)
-    return mark_safe(panel)  # noqa: S308 - rendered by the template engine
+    return frames.render_kept(
+        "needs/_ledger_filters.html",
+        panel,
+        key=key,
+        holes={name: str(values[name]) for name in _TYPED},
+        store=_PANELS,
+    )
 
 
 @login_required
