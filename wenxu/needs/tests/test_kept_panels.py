@@ -1,13 +1,14 @@
-"""The need page's action panels kept with holes (views/detail.py `_fill_panels`, ADR 0034): a
-kept panel is the panel rendered afresh, with each need's own number and version and each
-request's CSRF token, in the viewer's language; panels that show more of the need than that
-are rendered each time.
+"""The need page's action panels kept with holes (views/detail.py `_fill_panels`, ADR 0034),
+and its frame (ADR 0029): a kept page is the page rendered afresh, its panels with each
+need's own number and version and each request's CSRF token, in the viewer's language;
+panels that show more of the need than that are rendered each time.
 """
 
 import re
 from typing import Any
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import translation
 
@@ -42,9 +43,16 @@ def _same_but_tokens(html: str) -> str:
 
 
 def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every panel rendered from its form, as before panels were kept."""
+    """Every panel rendered from its form and the page around it rendered whole, as before
+    they were kept."""
     for form in FORMS.values():
         monkeypatch.setattr(form, "kept_key", classmethod(lambda cls, need: None))
+
+    def render(request, template_name, context, *, key, holes):
+        values = {**holes, "nav_path": request.get_full_path()}
+        return render_to_string(template_name, {**context, **values}, request)
+
+    monkeypatch.setattr(frames, "render_framed", render)
 
 
 @pytest.mark.parametrize("persona", ["dispatcher", "handler", "officer", "leader"])
