@@ -199,12 +199,34 @@ def kept_instances(model: type[M], ids: Collection[int | None]) -> dict[int, M]:
     at = fields.index(pk.attname)
 
     def read(missing: list[int]) -> dict[int, tuple[Any, ...]]:
+        if len(missing) == 1:  # the usual miss (an intake's area): a statement compiled once
+            found = _by_id(model).first(missing[0])
+            if found is None:
+                return {}
+            return {missing[0]: tuple(getattr(found, name) for name in fields)}
         rows = model._default_manager.filter(pk__in=missing).values_list(*fields)
         return {row[at]: tuple(row) for row in rows}
 
     wanted = {pk_value for pk_value in ids if pk_value is not None}
     values = remember_many(f"rows:{model._meta.label}", wanted, read)
     return {key: model.from_db(DEFAULT_DB_ALIAS, fields, row) for key, row in values.items()}
+
+
+_BY_ID: dict[type[Model], Any] = {}
+
+
+def _by_id(model: type[M]) -> Any:
+    """`model`'s row by id, its statement compiled once per connection (ADR 0030): a process
+    meets each area of a city once per generation, and building the one-row query cost more
+    than reading it."""
+    from wenxu.lib.prepared import Prepared  # it builds on this module's `Kept`
+
+    found = _BY_ID.get(model)
+    if found is None:
+        found = _BY_ID.setdefault(
+            model, Prepared(model, lambda pk: model._default_manager.filter(pk=pk))
+        )
+    return found
 
 
 class GenerationMiddleware:

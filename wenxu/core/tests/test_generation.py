@@ -355,3 +355,36 @@ def test_a_token_used_often_is_written_once_a_minute(world: Any) -> None:
         traveller.shift(TOKEN_TOUCH_INTERVAL)
         client.get("/api/v1/needs")
     assert ApiToken.objects.get(pk=token.pk).last_used_at == first + TOKEN_TOUCH_INTERVAL
+
+
+@pytest.mark.parametrize("label", sorted(generation.KEPT_MODELS))
+def test_a_kept_row_read_alone_is_the_row_read_with_others(world: Any, label: str) -> None:
+    # given two rows of each watched table (a lone miss is read by a statement compiled once)
+    from django.apps import apps
+
+    model = apps.get_model(label)
+    if label == "accounts.ApiToken":
+        api_token_issue(user=world.handler)
+        api_token_issue(user=world.officer)
+    if label == "needs.DeadlineRule":
+        for urgency in ("normal", "urgent"):
+            DeadlineRule.objects.get_or_create(
+                category=None,
+                urgency=urgency,
+                defaults={
+                    "response_value": 1,
+                    "response_unit": "workdays",
+                    "resolve_value": 5,
+                    "resolve_unit": "workdays",
+                },
+            )
+    first, second = model.objects.order_by("pk").values_list("pk", flat=True)[:2]
+
+    # when one is read alone and again with the other
+    alone = generation.kept_instances(model, [first])[first]
+    together = generation.kept_instances(model, [first, second])[first]
+
+    # then every field holds the same value, and an unknown id is absent
+    names = [field.attname for field in model._meta.concrete_fields]
+    assert [getattr(alone, n) for n in names] == [getattr(together, n) for n in names]
+    assert generation.kept_instances(model, [-1]) == {}
