@@ -14,24 +14,22 @@ from django.contrib import messages
 from django.contrib.auth.models import Permission
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
-from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
 from wenxu.accounts.models import Membership, User
 from wenxu.core import frames
+from wenxu.core.tests.frames_helpers import (  # noqa: F401 - no_frames is a fixture
+    CSRF,
+    no_frames,
+    render_frames_plainly,
+    same_but_tokens,
+)
 
 LEDGER = reverse("needs:ledger")
 SEARCH = reverse("needs:search")
-_CSRF = re.compile(r'(csrfmiddlewaretoken" value="|"X-CSRFToken": ")[^"]+"')
-
-
-@pytest.fixture(autouse=True)
-def _no_frames():
-    frames.clear()
-    yield
-    frames.clear()
+pytestmark = pytest.mark.usefixtures("no_frames")
 
 
 def _client(user: User, **kwargs: Any) -> Client:
@@ -44,21 +42,6 @@ def _page(client: Client, url: str = LEDGER, **query: str) -> str:
     response = client.get(url, query)
     assert response.status_code == 200
     return response.content.decode()
-
-
-def _plain(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages rendered as before frames: the whole template, values in place."""
-
-    def render(request, template_name, context, *, key, holes):
-        values = {**holes, "nav_path": request.get_full_path()}
-        return render_to_string(template_name, {**context, **values}, request)
-
-    monkeypatch.setattr(frames, "render_framed", render)
-
-
-def _same_but_tokens(html: str) -> str:
-    """The page with its CSRF tokens blanked: each answer masks the secret anew."""
-    return _CSRF.sub(r"\1-", html)
 
 
 def test_a_kept_page_is_the_page_rendered_afresh(world: Any, monkeypatch) -> None:
@@ -76,12 +59,12 @@ def test_a_kept_page_is_the_page_rendered_afresh(world: Any, monkeypatch) -> Non
     for url, query in views:
         _page(client, url, **query)
         kept.append(_page(client, url, **query))
-    _plain(monkeypatch)
+    render_frames_plainly(monkeypatch)
     plain = [_page(client, url, **query) for url, query in views]
 
     # then they are the same pages, byte for byte but for the CSRF tokens' masks
     for a, b in zip(kept, plain, strict=True):
-        assert _same_but_tokens(a) == _same_but_tokens(b)
+        assert same_but_tokens(a) == same_but_tokens(b)
     assert 'value="灯"' in kept[2]  # the search box's hole holds the keyword
     assert "status=assigned&amp;sort=deadline" in kept[1]  # the export menu keeps the filters
 
@@ -140,7 +123,7 @@ def test_a_keyword_that_looks_like_a_hole_is_shown_as_typed(world: Any) -> None:
     # then the keyword appears as typed and the token stays where the template put it
     assert f'value="{marker}"' in html
     assert html.count(marker) >= 1
-    assert _CSRF.search(html)
+    assert CSRF.search(html)
 
 
 def test_messages_are_shown_once_and_not_kept(world: Any, rf) -> None:
@@ -157,8 +140,8 @@ def test_messages_are_shown_once_and_not_kept(world: Any, rf) -> None:
     # then the message shows on the first only, in a page otherwise the same
     assert "已记录办理进展" in first
     assert "已记录办理进展" not in second
-    assert _same_but_tokens(re.sub(r'<div class="alert[^\n]*</div>', "", first)) == (
-        _same_but_tokens(second)
+    assert same_but_tokens(re.sub(r'<div class="alert[^\n]*</div>', "", first)) == (
+        same_but_tokens(second)
     )
 
 
