@@ -5,9 +5,7 @@ loads (issue #10: the login-steps middleware no longer reads the token a second 
 from datetime import timedelta
 
 import time_machine
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from wenxu.accounts import services as account_services
@@ -58,23 +56,3 @@ def test_a_user_who_must_change_may_still_revoke_the_token(world):
     assert response.status_code == 204
     token.refresh_from_db()
     assert token.revoked_at is not None
-
-
-def test_the_check_reads_the_token_once_and_then_keeps_it(world):
-    raw, _token = account_services.api_token_issue(user=world.officer)
-
-    with CaptureQueriesContext(connection) as first:
-        assert _get(raw).status_code == 200
-    with CaptureQueriesContext(connection) as again:
-        assert _get(raw).status_code == 200
-
-    def token_reads(queries: CaptureQueriesContext) -> int:
-        return sum(
-            1
-            for q in queries.captured_queries
-            if q["sql"].startswith("SELECT") and "accounts_apitoken" in q["sql"]
-        )
-
-    # the forced-change check and the authentication share one read; then it is kept (ADR 0032)
-    assert token_reads(first) == 1
-    assert token_reads(again) == 0

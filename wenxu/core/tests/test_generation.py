@@ -335,6 +335,7 @@ def test_an_api_client_token_is_read_once_then_kept_until_revoked(world: Any) ->
             if q["sql"].startswith("SELECT") and '"accounts_apitoken"' in q["sql"]
         )
 
+    # the forced-change check (LoginStepsMiddleware) and the authentication share one read
     assert tokens_read(first) == 1
     assert tokens_read(second) == 0
     api_token_revoke(token=token)

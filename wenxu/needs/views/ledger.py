@@ -214,29 +214,27 @@ class _Read:
     sorts: tuple[tuple[str, str], ...]
 
 
-# The filter form's reading of recent queries, per process: a pure function of the query and
-# the language, and building and cleaning the form (its fields copied, fifteen of them) was
-# ~6 % of B9's server time.
+# The filter form's reading of recent queries, per process: a function of the query and the
+# language, and building and cleaning the form (its fields copied, fifteen of them) was ~6 % of
+# B9's server time.
 _READS = generation.Kept(2_000)
 
 
 def _read_filters(data: QueryDict) -> _Read:
-    key = (get_language(), tuple(sorted((name, tuple(data.getlist(name))) for name in data)))
-    found = _READS.get(key)
-    if isinstance(found, _Read):
-        return found
-    form = ledger_forms.LedgerFilterForm(data)
-    form.is_valid()
-    read = _Read(
-        problems=tuple(form.problems()),
-        filters=form.filters(),
-        sort=form.chosen_sort(),
-        cursor=form.cleaned_data.get("cursor") or None,
-        cleaned=MappingProxyType(dict(form.cleaned_data)),
-        sorts=tuple((value, str(label)) for value, label in form.fields["sort"].choices),  # type: ignore[attr-defined]
-    )
-    _READS.put(key, read)
-    return read
+    def read() -> _Read:
+        form = ledger_forms.LedgerFilterForm(data)
+        form.is_valid()
+        return _Read(
+            problems=tuple(form.problems()),
+            filters=form.filters(),
+            sort=form.chosen_sort(),
+            cursor=form.cleaned_data.get("cursor") or None,
+            cleaned=MappingProxyType(dict(form.cleaned_data)),
+            sorts=tuple((value, str(label)) for value, label in form.fields["sort"].choices),  # type: ignore[attr-defined]
+        )
+
+    query = tuple(sorted((name, tuple(data.getlist(name))) for name in data))
+    return generation.remember("ledger_read", (get_language(), query), read, store=_READS)
 
 
 def _frame(
