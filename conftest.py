@@ -5,12 +5,14 @@ The world: 青山县 with two townships. `officer` works 东河镇's grids, `off
 交通局; `admin` configures. Each test that reads needs should name who must get 404.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.utils import translation
 
 from wenxu.accounts.models import Membership, User
 from wenxu.needs import services
@@ -106,6 +108,16 @@ def _users(*specs: tuple[str, str, tuple[str, Area | Unit] | None]) -> list[User
         _membership(user, *spec[2]) for user, spec in zip(users, specs, strict=True) if spec[2]
     )
     return users
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts and ends in the default language: Django's LocaleMiddleware leaves a
+    request's language active in the thread, so a test that asked for English left the next
+    test in its worker in English (test_backup's Chinese messages, after test_security_headers)."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture
