@@ -183,6 +183,15 @@ SQLITE_OPTIONS = {
 }
 
 
+# The rollup reads that wenxu.lib.planned.planned_rows prepares on PostgreSQL (ADR 0035): psycopg
+# prepares only when a threshold is set (Django's own cursors bind on the client and never
+# prepare, whatever it is), and their plans are generic, made once per connection.
+PREPARED_STATEMENT_OPTIONS = {
+    "prepare_threshold": 5,
+    "options": "-c plan_cache_mode=force_generic_plan",
+}
+
+
 def _databases() -> dict[str, Any]:
     url: str = env.str("WENXU_DATABASE_URL", default="")
     if TESTING and env.str("WENXU_TEST_DATABASE_URL", default=""):
@@ -205,6 +214,12 @@ def _databases() -> dict[str, Any]:
         # An unreachable server fails a request (and /healthz) in seconds, not minutes of TCP
         # retries; ?connect_timeout= in the URL overrides it.
         config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        if env.bool("WENXU_DB_PREPARED_STATEMENTS", default=True):
+            options = config["OPTIONS"]
+            given = options.get("options")  # ?options= in the URL: kept, ours added
+            options.update(PREPARED_STATEMENT_OPTIONS)
+            if given:
+                options["options"] = f"{given} {PREPARED_STATEMENT_OPTIONS['options']}"
     else:
         raise ImproperlyConfigured(
             f"WENXU_DATABASE_URL: unsupported database {config['ENGINE']!r}; "

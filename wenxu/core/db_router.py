@@ -85,7 +85,11 @@ def replica_databases(urls: str, *, primary: dict[str, Any]) -> dict[str, dict[s
         for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
             config[key] = primary[key]
         config.setdefault("OPTIONS", {}).update(
-            {k: v for k, v in primary.get("OPTIONS", {}).items() if k == "connect_timeout"}
+            {
+                k: v
+                for k, v in primary.get("OPTIONS", {}).items()
+                if k in ("connect_timeout", "prepare_threshold", "options")
+            }
         )
         # The test run points the replica at the primary's test database.
         config["TEST"] = {"MIRROR": DEFAULT_DB_ALIAS}

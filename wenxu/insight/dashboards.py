@@ -49,6 +49,7 @@ from wenxu.insight.selectors import (
     top_areas_and,
 )
 from wenxu.lib import clock
+from wenxu.lib.planned import planned_rows
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs import states
 from wenxu.needs.models import Category, Need
@@ -754,14 +755,15 @@ def _overdue_rows_of_all() -> list[tuple[Any, ...]]:
     leaders, the page's most frequent reader): the same statement in plain SQL, as building
     it through the ORM cost about as much as running it (issue #10, B3). Overdue as the
     needs' selector says (`NeedFilters.overdue`: active, not replied, resolve_due passed),
-    which the partial index need_running_due answers."""
+    which the partial index need_running_due answers. The statuses are written into the SQL,
+    not passed as values: the statement's plan is made once for every run (ADR 0035), and
+    only with them in its text can it use that index."""
     need, area, unit = Need._meta.db_table, Area._meta.db_table, Unit._meta.db_table
-    overdue = (
-        f"n.replied_at IS NULL AND n.resolve_due < %s "
-        f"AND n.status IN ({', '.join(['%s'] * len(states.ACTIVE))})"
-    )
     active = sorted(str(status.value) for status in states.ACTIVE)
-    params = [connection.ops.adapt_datetimefield_value(clock.now()), *active]
+    assert all(status.isidentifier() for status in active)  # our own names, safe as SQL text
+    statuses = ", ".join(f"'{status}'" for status in active)
+    overdue = f"n.replied_at IS NULL AND n.resolve_due < %s AND n.status IN ({statuses})"
+    params = [connection.ops.adapt_datetimefield_value(clock.now())]
     sql = (
         "SELECT n.number, n.title, n.resolve_due, a.name, u.name, u.short_name, "  # noqa: S608
         f"n.lead_unit_id, (SELECT COUNT(*) FROM {need} n WHERE {overdue}) "
@@ -769,9 +771,7 @@ def _overdue_rows_of_all() -> list[tuple[Any, ...]]:
         f"LEFT JOIN {unit} u ON u.id = n.lead_unit_id "
         f"WHERE {overdue} ORDER BY n.resolve_due, n.id LIMIT {int(BOARD_LIMIT)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params + params)
-        rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+    rows = planned_rows(sql, params + params)
     # the deadline as the ORM reads it (SQLite hands back text; PostgreSQL needs nothing)
     column = Need._meta.get_field("resolve_due").get_col(need)
     converters = connection.ops.get_db_converters(column)

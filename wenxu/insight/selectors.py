@@ -25,6 +25,7 @@ from wenxu.insight.models import COUNTERS, SCOPE_DEPTH, DailyCount, ScopeCount
 from wenxu.insight.periods import Span, cover
 from wenxu.insight.ranking import SEGMENT
 from wenxu.lib import clock
+from wenxu.lib.planned import planned_rows
 from wenxu.needs.models import Category
 from wenxu.organisations.models import Area, Unit, path_roots
 
@@ -34,6 +35,15 @@ from wenxu.organisations.models import Area, Unit, path_roots
 EDGE_COSTS = {"y": 1.0, "m": 1.0, "d": 20.0}
 # The totals are kept in days too: every block is one row.
 TOTAL_COSTS = {"y": 1.0, "m": 1.0, "d": 1.0}
+
+
+def _int(total: str) -> str:
+    """SQL of the sum `total` as an integer. PostgreSQL sums integers as bigints and bigints as
+    numerics: a sum of sums (the rollups' blocks, then a key's blocks and edge days) would add
+    and sort arbitrary-precision numbers, which cost the 12-month area ranking more than
+    reading its rows (issue #10, B3). A counter of one key over one block is far below 2³¹;
+    past it the statement fails rather than being wrong."""
+    return f"CAST({total} AS INTEGER)"
 
 
 @dataclass(frozen=True)
@@ -259,10 +269,10 @@ class ScopeCounts(StatsCounts):
         """(SUM(name) AS name for each counter of the rows named `alias`, the rows of negative
         spans taken away; what the rows' SELECT adds for it): the sign is worked out once
         per row, in the rows' own SELECT (as `sg`, from the block's first day in `column`),
-        not once per counter."""
+        not once per counter. Each sum is an integer (`_int`), so that a sum of sums is too."""
         negative = [s for s in spans if s.sign < 0]
         if not negative:
-            return ", ".join(f"SUM({alias}.{name}) AS {name}" for name in names), ""
+            return ", ".join(f"{_int(f'SUM({alias}.{name})')} AS {name}" for name in names), ""
         if column == "s.period":
             taken = " OR ".join(f"(s.grain = %s AND {column} BETWEEN %s AND %s)" for _ in negative)
         else:
@@ -271,7 +281,7 @@ class ScopeCounts(StatsCounts):
             if column == "s.period":
                 params.append(span.grain)
             params += [span.first.isoformat(), span.last.isoformat()]
-        sums = ", ".join(f"SUM({alias}.{name} * {alias}.sg) AS {name}" for name in names)
+        sums = ", ".join(f"{_int(f'SUM({alias}.{name} * {alias}.sg)')} AS {name}" for name in names)
         return sums, f", CASE WHEN {taken} THEN -1 ELSE 1 END AS sg"
 
     def _parts(
@@ -343,9 +353,8 @@ class ScopeCounts(StatsCounts):
 
     @staticmethod
     def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
+        # planned once per connection: planning these cost more than running them (ADR 0035)
+        return planned_rows(sql, params)
 
     def by_day(self, start: date, end: date) -> dict[date, tuple[int, ...]]:
         params: list[Any] = []
@@ -533,8 +542,9 @@ class ScopeCounts(StatsCounts):
             f"SELECT a.path, a.name, g.week, g.visits, g.households, g.mood "  # noqa: S608
             f"FROM (SELECT d.place_id, {week} AS week, SUM(d.visits) AS visits, "
             f"SUM(d.households) AS households, SUM(d.mood) AS mood "
-            f"FROM (SELECT s.place_id, s.period, SUM(s.visits) AS visits, "
-            f"SUM(s.households_reached) AS households, SUM(s.mood_total) AS mood "
+            f"FROM (SELECT s.place_id, s.period, {_int('SUM(s.visits)')} AS visits, "
+            f"{_int('SUM(s.households_reached)')} AS households, "
+            f"{_int('SUM(s.mood_total)')} AS mood "
             f"FROM {ScopeCount._meta.db_table} s WHERE {where} GROUP BY s.place_id, s.period "
             f"HAVING SUM(s.visits) > 0) d GROUP BY d.place_id, 2) g "
             f"JOIN {area} a ON a.id = g.place_id "
