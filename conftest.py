@@ -122,26 +122,26 @@ def _default_language() -> Iterator[None]:
 
 @pytest.fixture
 def world(db: None) -> World:
-    county = Area.objects.create(name="青山县", level="county", code="330100")
-    town_a = Area.objects.create(name="东河镇", level="township", parent=county)
-    town_b = Area.objects.create(name="西岭乡", level="township", parent=county)
-    village_a = Area.objects.create(name="东河村", level="village", parent=town_a)
-    grid_a = Area.objects.create(name="东河村第一网格", level="grid", parent=village_a)
-    village_b = Area.objects.create(name="西岭村", level="village", parent=town_b)
-    grid_b = Area.objects.create(name="西岭村第一网格", level="grid", parent=village_b)
-    housing = Unit.objects.create(
-        name="青山县住房和城乡建设局", short_name="县住建局", kind="department"
-    )
-    transport = Unit.objects.create(
-        name="青山县交通运输局", short_name="县交通局", kind="department"
-    )
-    roads = Unit.objects.create(
+    # the trees a few statements each (TreeNode.create_tree), not four statements a node
+    county = Area(name="青山县", level="county", code="330100")
+    town_a = Area(name="东河镇", level="township", parent=county)
+    town_b = Area(name="西岭乡", level="township", parent=county)
+    village_a = Area(name="东河村", level="village", parent=town_a)
+    grid_a = Area(name="东河村第一网格", level="grid", parent=village_a)
+    village_b = Area(name="西岭村", level="village", parent=town_b)
+    grid_b = Area(name="西岭村第一网格", level="grid", parent=village_b)
+    Area.create_tree([county, town_a, town_b, village_a, grid_a, village_b, grid_b])
+    housing = Unit(name="青山县住房和城乡建设局", short_name="县住建局", kind="department")
+    transport = Unit(name="青山县交通运输局", short_name="县交通局", kind="department")
+    roads = Unit(
         name="青山县公路养护中心", short_name="公路养护中心", kind="department", parent=transport
     )
-    town_a_gov = Unit.objects.create(name="东河镇人民政府", short_name="东河镇", kind="township")
-    cat_infra = Category.objects.create(name="城乡建设")
-    cat_roads = Category.objects.create(name="道路与照明", parent=cat_infra)
-    cat_water = Category.objects.create(name="供水", parent=cat_infra)
+    town_a_gov = Unit(name="东河镇人民政府", short_name="东河镇", kind="township")
+    Unit.create_tree([housing, transport, roads, town_a_gov])
+    cat_infra = Category(name="城乡建设")
+    cat_roads = Category(name="道路与照明", parent=cat_infra)
+    cat_water = Category(name="供水", parent=cat_infra)
+    Category.create_tree([cat_infra, cat_roads, cat_water])
     (
         admin,
         dispatcher,

@@ -5,7 +5,7 @@ X" is one indexed prefix match, and ordering by path lists a tree depth-first on
 (PostgreSQL's locale collations ignore the slashes; fixed-width ids make that harmless).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Self
 
 from django.db import models, transaction
@@ -76,6 +76,38 @@ class TreeNode(models.Model):
                 for node in model.objects.filter(path__startswith=new_path).exclude(pk=self.pk):
                     node.depth = node.path.count("/") - 2
                     super(TreeNode, node).save(update_fields=["depth"])
+
+    @classmethod
+    def create_tree(cls, nodes: Sequence[Self]) -> list[Self]:
+        """Save the new `nodes`, each with its parent saved already or among `nodes`,
+        with the paths and depths `save()` gives them: one INSERT per depth, one read of the
+        saved parents' paths and one UPDATE of the paths, instead of four statements a node
+        (the test suite's `world` builds fourteen nodes for most of its tests)."""
+        model: Any = cls
+        created = list(nodes)
+        with transaction.atomic():
+            pending, inserted = created, []
+            while pending:  # a depth at a time: a node's parent has its id before it
+                ready = [n for n in pending if n.parent is None or n.parent.pk is not None]
+                if not ready:
+                    raise ValueError("create_tree: a node's parent is neither saved nor given.")
+                model.objects.bulk_create(ready)
+                inserted += ready
+                pending = [n for n in pending if n.pk is None]
+            inside = {n.pk: n for n in created}
+            outside = {n.parent_id for n in created if n.parent_id and n.parent_id not in inside}
+            paths = dict(model.objects.filter(pk__in=outside).values_list("pk", "path"))
+            for node in inserted:  # parents before their children
+                if node.parent_id is None:
+                    parent_path = "/"
+                elif node.parent_id in inside:
+                    parent_path = inside[node.parent_id].path
+                else:
+                    parent_path = paths[node.parent_id]
+                node.path = f"{parent_path}{path_segment(node.pk)}/"
+                node.depth = node.path.count("/") - 2
+            model.objects.bulk_update(created, ["path", "depth"])
+        return created
 
     def ancestors_and_self_ids(self) -> list[int]:
         return [int(part) for part in self.path.strip("/").split("/") if part]

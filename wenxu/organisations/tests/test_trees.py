@@ -1,5 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from wenxu.organisations.models import Area, Unit, path_segment
 
@@ -76,3 +78,36 @@ def test_ids_like_prefixes_do_not_leak_between_subtrees(db):
     nodes = [Unit.objects.create(name=f"单位{i}", kind="department") for i in range(13)]
     first = nodes[0]
     assert set(first.subtree()) == {first}
+
+
+def test_a_tree_created_at_once_has_the_paths_that_saving_each_node_gives(tree):
+    county, town, _village, _grid, _other = tree
+    # given new nodes under a saved one, listed children first, two levels deep
+    new_village = Area(name="新村", level="village", parent=town)
+    new_grid = Area(name="新村第一网格", level="grid", parent=new_village)
+    new_town = Area(name="南山镇", level="township", parent=county)
+    new_county = Area(name="白水县", level="county")
+
+    with CaptureQueriesContext(connection) as queries:
+        Area.create_tree([new_grid, new_village, new_town, new_county])
+
+    stored = {a.pk: (a.path, a.depth) for a in Area.objects.all()}
+    assert stored[new_grid.pk] == (_path(county, town, new_village, new_grid), 3)
+    assert stored[new_village.pk] == (_path(county, town, new_village), 2)
+    assert stored[new_town.pk] == (_path(county, new_town), 1)
+    assert stored[new_county.pk] == (_path(new_county), 0)
+    assert (new_grid.path, new_grid.depth) == stored[new_grid.pk]  # the objects too
+    # one INSERT per depth, the saved parent's path read once, one UPDATE
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements.count("INSERT") == 2
+    assert statements.count("UPDATE") == 1
+
+
+def test_a_tree_whose_parent_is_neither_saved_nor_given_is_refused(db):
+    orphan_parent = Unit(name="未保存的局", kind="department")
+    child = Unit(name="下属中心", kind="department", parent=orphan_parent)
+
+    with pytest.raises(ValueError, match="neither saved nor given"):
+        Unit.create_tree([child])
+
+    assert not Unit.objects.exists()
