@@ -25,6 +25,7 @@ from wenxu.core.demo_texts import BURSTS, COUNTY_CODE, BurstSpec
 from wenxu.core.management.commands import demo as demo_command
 from wenxu.insight.models import HotTopicRun, RouterModel, RoutingRule, Signal
 from wenxu.insight.similar import similar_index_reset, similar_to_need
+from wenxu.insight.tests import dashboard_reference
 from wenxu.needs import services, states
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.states import Status
@@ -460,3 +461,16 @@ def test_demo_officer_sees_coverage_with_plans_grids_and_sentiment(demo, setting
     html = response.content.decode()
     assert "走访计划完成情况" in html
     assert "获得感" in html
+
+
+# The statistics page against a plain reference on the demo county (issue #10, B3): the tests
+# live with the insight app and run here, so the county loads once for both.
+test_the_dashboard_shows_what_the_plain_reference_computes = (
+    dashboard_reference.test_the_dashboard_shows_what_the_plain_reference_computes
+)
+test_the_board_of_a_viewer_who_sees_every_need_leaves_the_scope_test_out = (
+    dashboard_reference.test_the_board_of_a_viewer_who_sees_every_need_leaves_the_scope_test_out
+)
+test_a_full_overdue_board_and_its_count_cost_one_query = (
+    dashboard_reference.test_a_full_overdue_board_and_its_count_cost_one_query
+)

@@ -6,19 +6,18 @@ things once per page (issue #10, B3). The reference here does each panel the pla
 daily rows of the viewer's scope summed by the ORM per bucket, per unit, per category and per
 area, every rate through `measures.rates`, every word through gettext on the spot, the overdue
 board through the needs' scoped selector with model instances. Both must show the same.
+
+The tests run from wenxu/core/tests/test_demo.py, on the county it loads (its `demo`
+fixture): loading the county is the slowest set-up of the suite, and once serves both.
 """
 
-import io
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
@@ -26,7 +25,6 @@ from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import scopes_for_user
-from wenxu.core import demo_data
 from wenxu.insight import dashboards, measures, periods
 from wenxu.insight.models import COUNTERS
 from wenxu.insight.ranking import MIN_DUE, RATE_NAMES, SEGMENT, rankable
@@ -36,26 +34,6 @@ from wenxu.lib import clock
 from wenxu.needs import selectors as need_selectors
 from wenxu.needs.models import Category, Need
 from wenxu.organisations.models import Area
-
-pytestmark = pytest.mark.xdist_group("demo")
-
-
-@pytest.fixture(scope="module")
-def county(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """The demo county, loaded once for the module (inside a transaction rolled back after)."""
-    with pytest.MonkeyPatch.context() as mp, django_db_blocker.unblock(), transaction.atomic():
-        mp.setenv(demo_data.PASSWORD_ENV, "qs-demo-pass-2026")
-        mp.setattr(settings, "DATA_DIR", tmp_path_factory.mktemp("demo"))
-        call_command("demo", "--no-serve", stdout=io.StringIO())
-        yield
-        transaction.set_rollback(True)
-
-
-@pytest.fixture
-def demo(county: None, db: None) -> None:
-    return None
 
 
 def _sum(rows: Any) -> dict[str, int]:
