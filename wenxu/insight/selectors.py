@@ -41,8 +41,9 @@ def _int(total: str) -> str:
     """SQL of the sum `total` as an integer. PostgreSQL sums integers as bigints and bigints as
     numerics: a sum of sums (the rollups' blocks, then a key's blocks and edge days) would add
     and sort arbitrary-precision numbers, which cost the 12-month area ranking more than
-    reading its rows (issue #10, B3). A counter of one key over one block is far below 2³¹;
-    past it the statement fails rather than being wrong."""
+    reading its rows (issue #10, B3). A counter summed over a page's period, for one key or a
+    whole scope, is far below 2³¹ (a megacity registers ~21 M needs a year); past it the
+    statement fails rather than being wrong."""
     return f"CAST({total} AS INTEGER)"
 
 
