@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from wenxu.core import generation
 from wenxu.core.models import Generation
+from wenxu.lib import healthcheck
 
 
 class SessionStore(db.SessionStore):
@@ -31,15 +32,15 @@ class SessionStore(db.SessionStore):
         connection = connections[alias]
         table = connection.ops.quote_name(model._meta.db_table)
         generations = connection.ops.quote_name(Generation._meta.db_table)
-        with connection.cursor() as cursor:
-            # The configuration generation rides along: every signed-in page wants it next.
-            cursor.execute(
-                f"SELECT (SELECT session_data FROM {table} "  # noqa: S608 - models' tables
-                "WHERE session_key = %s AND expire_date > %s), "
-                f"(SELECT value FROM {generations} WHERE name = %s)",
-                [key, connection.ops.adapt_datetimefield_value(timezone.now()), generation.NAME],
-            )
-            data, value = cursor.fetchone()
+        # The configuration generation rides along: every signed-in page wants it next. The
+        # request's first statement, so it checks the connection too (wenxu.lib.healthcheck).
+        data, value = healthcheck.fetchone(
+            connection,
+            f"SELECT (SELECT session_data FROM {table} "  # noqa: S608 - models' tables
+            "WHERE session_key = %s AND expire_date > %s), "
+            f"(SELECT value FROM {generations} WHERE name = %s)",
+            [key, connection.ops.adapt_datetimefield_value(timezone.now()), generation.NAME],
+        )
         generation.offer(alias, value)
         if data is None:
             self._session_key = None

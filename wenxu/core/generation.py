@@ -132,13 +132,14 @@ def _read() -> int | None:
     from django.db import connections, router
 
     from wenxu.core.models import Generation
+    from wenxu.lib import healthcheck
 
     alias = router.db_for_read(Generation)
     connection = connections[alias]
     table = connection.ops.quote_name(Generation._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT value FROM {table} WHERE name = %s", [NAME])  # noqa: S608 - a model's table
-        row = cursor.fetchone()
+    sql = f"SELECT value FROM {table} WHERE name = %s"  # noqa: S608 - a model's table
+    # An API call's first statement: it checks the connection too (wenxu.lib.healthcheck).
+    row = healthcheck.fetchone(connection, sql, [NAME])
     return None if row is None else int(row[0])
 
 
