@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.http import HttpResponse
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
@@ -151,7 +151,7 @@ def stage(world: Any, settings: Any, tmp_path: Any) -> Stage:
 
 # --------------------------------------------------------------------------- the probe
 
-TRACKED = [
+TRACKED: list[type[models.Model]] = [
     Need,
     NeedEvent,
     Requester,

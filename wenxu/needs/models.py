@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from wenxu.lib import clock
+from wenxu.lib.inserts import BuiltInserts
 from wenxu.needs import states
 from wenxu.organisations.models import Area, TreeNode, Unit
 from wenxu.residents.models import Requester
@@ -151,7 +152,7 @@ def _scope_columns(*, without: str = "") -> list[str]:
     return [column for column in _SCOPE_COLUMNS if column != without]
 
 
-class Need(models.Model):
+class Need(BuiltInserts, models.Model):
     Status = states.Status
     Kind = states.Kind
     Urgency = Urgency
@@ -456,7 +457,7 @@ class KeptLedger(models.Model):
         return self.key
 
 
-class NeedEvent(models.Model):
+class NeedEvent(BuiltInserts, models.Model):
     """One row per action on a need. Append-only: rows are never updated or deleted."""
 
     need = models.ForeignKey(Need, on_delete=models.PROTECT, related_name="events")

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from wenxu.lib import masking
+from wenxu.lib.inserts import BuiltInserts
 from wenxu.residents import pii
 from wenxu.residents.fields import EncryptedCharField
 
@@ -57,7 +58,7 @@ class RequesterQuerySet(models.QuerySet["Requester"]):
 ANONYMISED_NAME = "（已匿名）"
 
 
-class Requester(models.Model):
+class Requester(BuiltInserts, models.Model):
     class Kind(models.TextChoices):
         PERSON = "person", _("个人")
         HOUSEHOLD = "household", _("家庭")
