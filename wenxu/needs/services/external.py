@@ -27,7 +27,7 @@ from wenxu.needs.services.online import ONLINE_AREA_LEVELS, online_title, unatte
 from wenxu.needs.services.register import (
     Origin,
     RequesterInput,
-    _create_need,
+    _new_need,
 )
 from wenxu.needs.states import Action, Status
 from wenxu.organisations.models import Area
@@ -176,8 +176,9 @@ def need_register_external(
         data["media_url"] = media_url.strip()
     if account_id.strip():
         data["account_id"] = account_id.strip()
-    with transaction.atomic():
-        need = _create_need(
+    with (
+        transaction.atomic(),
+        _new_need(
             actor=None,
             title=online_title(text),
             description=text,
@@ -194,13 +195,15 @@ def need_register_external(
             longitude=longitude,
             requester=RequesterInput(name=requester.name.strip(), phone=phone, kind=requester.kind),
             origin=Origin(client_uuid=uuid.uuid4()),
-        )
+        ) as need,
+    ):
         _append_event(
             need=need,
             actor=None,
             action=Action.REGISTER,
             from_status="",
             to_status=need.status,
+            first=True,
             data=data,
         )
     return need

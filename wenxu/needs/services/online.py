@@ -27,7 +27,7 @@ from wenxu.needs.services.attachments import (
 )
 from wenxu.needs.services.register import (
     RequesterInput,
-    _create_need,
+    _new_need,
     _validate_register,
 )
 from wenxu.needs.states import Action, Status
@@ -192,7 +192,7 @@ def need_submit_online(
     stored: list[Attachment] = []
     try:
         with transaction.atomic():
-            need = _create_need(
+            with _new_need(
                 actor=None,
                 title=(title or "").strip() or online_title(text),
                 description=text,
@@ -211,15 +211,17 @@ def need_submit_online(
                     kind=requester.kind,
                 ),
                 origin=None,
-            )
-            _append_event(
-                need=need,
-                actor=None,
-                action=Action.REGISTER,
-                from_status="",
-                to_status=need.status,
-                data={"source": states.Source.ONLINE},
-            )
+            ) as need:
+                _append_event(
+                    need=need,
+                    actor=None,
+                    action=Action.REGISTER,
+                    from_status="",
+                    to_status=need.status,
+                    first=True,
+                    data={"source": states.Source.ONLINE},
+                )
+            # After the need's row: the attachment checks that its need exists.
             if prepared is not None:
                 attachment = Attachment(
                     need=need,

@@ -1,6 +1,7 @@
 """登记 and 马上就办: needs entering the ledger."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -8,11 +9,13 @@ from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
 from wenxu.accounts.models import User
 from wenxu.accounts.selectors import roles_over_area, user_roles
 from wenxu.lib import clock, ids
+from wenxu.lib.planned import planned_rows
 from wenxu.needs import states
 from wenxu.needs.exceptions import IdempotencyConflict, InvalidInput, NotPermitted
 from wenxu.needs.models import Category, LedgerCounter, Need, NeedEvent
@@ -56,7 +59,8 @@ class Origin:
 def _next_number(year: int) -> str:
     """The year's next ledger number: one `UPDATE … RETURNING`, which locks the counter's row
     until the registration commits (so numbers are issued in commit order, without gaps unless
-    a registration rolls back). The first registration of a year creates the row."""
+    a registration rolls back). The first registration of a year creates the row. SQLite's;
+    PostgreSQL numbers the need in its INSERT (`_insert_numbered`)."""
     table = connection.ops.quote_name(LedgerCounter._meta.db_table)
     sql = f"UPDATE {table} SET last = last + 1 WHERE year = %s RETURNING last"  # noqa: S608
     with connection.cursor() as cursor:
@@ -70,18 +74,39 @@ def _next_number(year: int) -> str:
     return ids.ledger_number(year, int(row[0]))
 
 
-def _new_tracking_code() -> str:
-    """A random code no need holds yet (a clash is rare, but the column is unique)."""
+def _numbered_last() -> bool:
+    """Whether a new need's row is written last in its transaction, numbered by the database
+    function `wenxu_next_ledger_number` in its own INSERT (PostgreSQL, ADR 0036), rather than
+    written first with a number from `_next_number` (SQLite, where one writer at a time holds
+    the whole database anyway)."""
+    return connection.vendor == "postgresql"
+
+
+def _new_tracking_code() -> tuple[str, int | None]:
+    """A random code no need holds yet (a clash is rare, but the column is unique) and, where
+    the need's row is written last (`_numbered_last`), the id it will have: drawn from the
+    table's sequence in the same statement, so that what refers to the need can be written
+    before it."""
     table = connection.ops.quote_name(Need._meta.db_table)
     # Plain SQL like `_next_number`: on the intake path the ORM's query building costs more
     # than the lookup itself.
-    sql = f"SELECT 1 FROM {table} WHERE tracking_code = %s"  # noqa: S608
+    taken = f"SELECT 1 FROM {table} WHERE tracking_code = %s"  # noqa: S608
     with connection.cursor() as cursor:
-        while True:
+        code = ids.tracking_code()
+        pk = None
+        if _numbered_last():
+            ((pk, clash),) = planned_rows(
+                f"SELECT nextval(pg_get_serial_sequence(%s, 'id')), EXISTS ({taken})",
+                [Need._meta.db_table, code],
+            )
+        else:
+            cursor.execute(taken, [code])
+            clash = cursor.fetchone() is not None
+        while clash:
             code = ids.tracking_code()
-            cursor.execute(sql, [code])
-            if cursor.fetchone() is None:
-                return code
+            cursor.execute(taken, [code])
+            clash = cursor.fetchone() is not None
+    return code, pk
 
 
 def _validate_register(
@@ -170,7 +195,7 @@ def need_register(
     errors.update(about_unit_errors(kind=kind, about_unit=about_unit))
     _raise(errors)
     early = _delivery_in_transaction()
-    need = _create_need(
+    with _new_need(
         actor=actor,
         title=title,
         description=description,
@@ -189,17 +214,17 @@ def need_register(
         origin=origin,
         about_unit=about_unit,
         queue_delivery=early,
-    )
-    event = _append_event(
-        need=need,
-        actor=actor,
-        action=Action.REGISTER,
-        from_status="",
-        to_status=need.status,
-        first=True,
-        data={"about_unit": about_unit.pk} if about_unit is not None else None,
-        delivery_queued=early,
-    )
+    ) as need:
+        event = _append_event(
+            need=need,
+            actor=actor,
+            action=Action.REGISTER,
+            from_status="",
+            to_status=need.status,
+            first=True,
+            data={"about_unit": about_unit.pk} if about_unit is not None else None,
+            delivery_queued=early,
+        )
     _keep_registered_event(need, event)
     return need
 
@@ -228,14 +253,24 @@ def _delivery_in_transaction() -> bool:
     return enqueues_with_the_transaction(deliver_registration)
 
 
-def _create_need(
+@contextmanager
+def _new_need(
     *,
     requester: RequesterInput | None,
     origin: "Origin | None",
     queue_delivery: bool = False,
     **values: Any,
-) -> Need:
-    """`queue_delivery`: queue the delivery of the registration's event here, in the
+) -> Iterator[Need]:
+    """A new need, validated, with its id and its requester saved, for the block to write what
+    refers to it (its first events, attachments); its own row is in the database when the
+    block ends.
+
+    On PostgreSQL the row is written as the block ends, numbered in that INSERT: the year's
+    ledger counter is then locked from the last statement of the registration to its commit
+    only (ADR 0036), where the number drawn first held it while everything after it ran. The
+    foreign keys to the need are checked at the commit, so rows that name it may come first.
+
+    `queue_delivery`: queue the delivery of the registration's event here, in the
     transaction (see `_delivery_in_transaction`); the caller's `_append_event` then does not."""
     now = clock.now()
     if origin is not None:
@@ -244,8 +279,9 @@ def _create_need(
             client_uuid=origin.client_uuid,
             client_payload_hash=origin.payload_hash,
         )
+    tracking_code, pk = _new_tracking_code()
     need = Need(
-        tracking_code=_new_tracking_code(),
+        tracking_code=tracking_code,
         recorded_by=values.pop("actor"),
         registered_at=now,
         **values,
@@ -284,16 +320,30 @@ def _create_need(
         raise InvalidInput(exc.message_dict) from exc
     if queue_delivery:
         # A transactional outbox: the task's row commits with the need or not at all, and
-        # needs no commit of its own. Queued before the counter's lock (which it would
-        # lengthen), so it names the need by the tracking code already drawn, not by ids.
+        # needs no commit of its own. It names the need by its tracking code, which a
+        # delivery can read even where the need's id is not drawn first (SQLite).
         from wenxu.notify.tasks import deliver_registration
 
         deliver_registration.enqueue(need.tracking_code)
-    # Last before the INSERT: the counter's row stays locked until the commit, and every
-    # registration of the year waits for it, so nothing that can run before it runs under it.
-    need.number = _next_number(clock.today().year)
-    need.save()
-    return need
+    year = clock.today().year
+    if pk is None:
+        # The counter's row stays locked until the commit: taken last before the INSERT.
+        need.number = _next_number(year)
+        need.save()
+        yield need
+        return
+    need.pk = pk  # after full_clean, which would look the id up as a unique value
+    yield need
+    _insert_numbered(need, year)
+
+
+def _insert_numbered(need: Need, year: int) -> None:
+    """INSERT `need` (its id drawn already) with the year's next ledger number, which the
+    database function `wenxu_next_ledger_number` takes from the counter in the same statement
+    (the counter's row is locked from there to the commit); the INSERT returns it
+    (`wenxu.lib.inserts`)."""
+    need.number = RawSQL("wenxu_next_ledger_number(%s)", (year,))
+    need.save(force_insert=True)
 
 
 def _loaded_relations(need: Need) -> list[str]:
@@ -359,7 +409,7 @@ def need_register_on_the_spot(
     now = clock.now()
     status = Status.CLOSED if confirmed else Status.REPLIED
     early = _delivery_in_transaction()
-    need = _create_need(
+    with _new_need(
         actor=actor,
         title=title,
         description=description,
@@ -393,22 +443,22 @@ def need_register_on_the_spot(
             else {}
         ),
         queue_delivery=early,
-    )
-    event = _append_event(
-        need=need,
-        actor=actor,
-        action=Action.REGISTER_ON_THE_SPOT,
-        from_status="",
-        to_status=status,
-        first=True,
-        note=proof,
-        data={
-            "confirmed": confirmed,
-            "satisfaction": satisfaction,
-            **({"about_unit": about_unit.pk} if about_unit is not None else {}),
-        },
-        delivery_queued=early,
-    )
+    ) as need:
+        event = _append_event(
+            need=need,
+            actor=actor,
+            action=Action.REGISTER_ON_THE_SPOT,
+            from_status="",
+            to_status=status,
+            first=True,
+            note=proof,
+            data={
+                "confirmed": confirmed,
+                "satisfaction": satisfaction,
+                **({"about_unit": about_unit.pk} if about_unit is not None else {}),
+            },
+            delivery_queued=early,
+        )
     _keep_registered_event(need, event)
     return need
 
