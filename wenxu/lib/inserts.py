@@ -3,7 +3,7 @@
 `Model.save()` builds its INSERT anew for every row: Django's compiler assembles the column
 list, the placeholders and the RETURNING clause, and psycopg then writes the values into the
 SQL text on the client, for PostgreSQL to parse and plan again. On the intake path (issue #10,
-B1) that was a third of a registration's Python: four INSERTs of up to 36 columns each.
+B1) that was a third of a registration's Python, in its four INSERTs.
 
 A model whose bases include `BuiltInserts` keeps everything `save()` and `create()` do (its own
 `save`, signals, `pre_save` of each field, `get_db_prep_save`, the database's errors, the
