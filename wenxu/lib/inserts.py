@@ -89,16 +89,18 @@ def insert(
             shape.append(None)
             params.append(field.get_db_prep_save(value, connection=connection))
     returning = [*returning_fields, *(f for f in computed if f not in returning_fields)]
+    # A statement that returns nothing still returns the key: `planned_rows` reads rows.
+    returned = returning or [model._meta.pk]
     key = (
         model,
         connection.vendor,
         tuple(f.column for f in fields),
-        tuple(f.column for f in returning),
+        tuple(f.column for f in returned),
         tuple(shape),
     )
     statement = _statements.get(key)
     if statement is None:
-        statement = _build(model, using, fields, returning, shape)
+        statement = _build(model, using, fields, returned, shape)
         with _lock:
             _statements[key] = statement
     row = list(planned_rows(statement, params, using=using)[0])
@@ -112,7 +114,7 @@ def insert(
             row[i] = convert(row[i], column, connection)
         if field in computed:
             setattr(obj, field.attname, row[i])
-    return [tuple(row[: len(returning_fields)])]
+    return [tuple(row[: len(returning_fields)])] if returning_fields else []
 
 
 def _compiler(model: type[Model], using: str) -> SQLInsertCompiler:

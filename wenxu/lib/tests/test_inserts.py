@@ -108,3 +108,23 @@ def test_the_databases_error_is_djangos_and_nothing_is_written(world):
         NeedEvent.objects.create(need=need, seq=1, action="progress", created_at=clock.now())
 
     assert NeedEvent.objects.count() == count
+
+
+def test_a_model_whose_key_is_made_in_python_is_written_and_returns_nothing():
+    # django-tasks-db's rows take a UUID made in Python: Django returns no column for them.
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    row: DBTaskResult[Any, Any] = DBTaskResult(
+        args_kwargs={"args": ["很好"], "kwargs": {}},
+        task_path="wenxu.notify.tasks.deliver_registration",
+        run_after=get_date_max(),
+        backend_name="default",
+    )
+    fields = [f for f in DBTaskResult._meta.local_concrete_fields if not f.generated]
+
+    returned = inserts.insert(row, "default", fields, [])
+
+    assert returned == []
+    stored = DBTaskResult.objects.get(pk=row.pk)
+    assert stored.args_kwargs == {"args": ["很好"], "kwargs": {}}
+    assert stored.enqueued_at is not None  # auto_now_add, as save() sets it
