@@ -120,6 +120,16 @@ def _default_language() -> Iterator[None]:
     translation.activate(settings.LANGUAGE_CODE)
 
 
+@pytest.fixture(autouse=True)
+def _no_random_rate_counter_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter deletes ended counters on about one hit in `SWEEP_ONE_IN` (at random):
+    one statement more now and then, which made the query counts of tests behind it fail about
+    once a hundred runs (the Open311 listing's, in CI). Its own tests set it as they need."""
+    from wenxu.lib import ratelimit
+
+    monkeypatch.setattr(ratelimit, "SWEEP_ONE_IN", 10**9)
+
+
 @pytest.fixture
 def world(db: None) -> World:
     # the trees a few statements each (TreeNode.create_tree), not four statements a node
