@@ -123,8 +123,8 @@ def _default_language() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_random_rate_counter_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rate limiter deletes ended counters on about one hit in `SWEEP_ONE_IN` (at random):
-    one statement more now and then, which made the query counts of tests behind it fail about
-    once a hundred runs (the Open311 listing's, in CI). Its own tests set it as they need."""
+    one statement more on about one request in a hundred behind it, which made a query-counted
+    test fail now and then (the Open311 listing's, in CI). Its own tests set it as they need."""
     from wenxu.lib import ratelimit
 
     monkeypatch.setattr(ratelimit, "SWEEP_ONE_IN", 10**9)
