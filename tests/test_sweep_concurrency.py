@@ -68,7 +68,7 @@ def test_two_sweeps_at_once_produce_and_send_each_message_once(world, settings, 
     with time_machine.travel(at(2026, 3, 10, 10), tick=False):
         unaccepted = world.assigned(requester=_resident(3))
     # D registered ten minutes before T, and its delivery task was lost
-    monkeypatch.setattr(needs_core, "_queue_notifications", lambda event_id: None)
+    monkeypatch.setattr(needs_core, "queue_delivery", lambda event_id: None)
     with time_machine.travel(T - timedelta(minutes=10), tick=False):
         lost = world.register(requester=_resident(4))
     monkeypatch.undo()

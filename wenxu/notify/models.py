@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from wenxu.lib.inserts import BuiltInserts
+
 
 class Notification(models.Model):
     recipient = models.ForeignKey(
@@ -212,6 +214,27 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}@{self.delivered_at:%Y-%m-%d %H:%M}"
+
+
+class QueuedDelivery(BuiltInserts, models.Model):
+    """An event whose notifications and messages are still to be produced: written in the
+    event's own transaction when the task queue is the database, and deleted by the worker
+    that produces them (`wenxu.notify.queue`, ADR 0037)."""
+
+    event = models.OneToOneField(
+        "needs.NeedEvent",
+        verbose_name=_("办理记录"),
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("待处理通知")
+        verbose_name_plural = _("待处理通知")
+
+    def __str__(self) -> str:
+        return str(self.event_id)
 
 
 class DigestRun(models.Model):

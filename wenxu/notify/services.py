@@ -1,7 +1,7 @@
 """Who hears of which need event, and the sweep's time-driven messages.
 
-Per event (`notify_for_event`, run by the task `deliver_need_event` after the event's commit,
-and by the sweep's catch-up for an event whose task never ran):
+Per event (`notify_for_event`, run by the worker that drains the delivery queue, `notify.queue`,
+and by the sweep's catch-up for an event whose delivery never ran):
 
 - staff in-app notifications (`Notification`, unique per event and recipient);
 - for the alerts in `messages.staff_text`, the same alert by e-mail to each of those staff with
@@ -30,7 +30,13 @@ from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.selectors import units_on_the_lines_q
 from wenxu.needs.states import Action, Status
 from wenxu.notify import messages
-from wenxu.notify.models import Delivery, DigestRun, Message, Notification, Robot
+from wenxu.notify.models import (
+    Delivery,
+    DigestRun,
+    Message,
+    Notification,
+    Robot,
+)
 from wenxu.notify.outbox import Draft, enqueue
 from wenxu.organisations.models import Area, Unit
 
@@ -75,7 +81,7 @@ _AREA_ROBOT = {
 }
 
 CATCH_UP_WINDOW = timedelta(hours=48)
-# Events younger than this are left to their own delivery task, which is normally under way.
+# Events younger than this are left to their own delivery, which is normally under way.
 CATCH_UP_GRACE = timedelta(minutes=2)
 
 
@@ -274,7 +280,8 @@ def notify_for_event(*, event_id: int) -> int:
 
 def deliver_missed(*, at: datetime, limit: int = 500) -> int:
     """Catch-up: produce the messages of recent events (`CATCH_UP_WINDOW`) whose delivery never
-    ran (a crash between the event's commit and its task). Returns how many events."""
+    ran (a crash between the event's commit and its task, a delivery that raised) or waits on
+    the delivery queue (`notify.queue`) longer than `CATCH_UP_GRACE`. Returns how many events."""
     missed = list(
         NeedEvent.objects.filter(
             created_at__gte=at - CATCH_UP_WINDOW, created_at__lt=at - CATCH_UP_GRACE

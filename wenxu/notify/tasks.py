@@ -1,16 +1,14 @@
 """Background work of the notify app. Every task is idempotent: safe to retry."""
 
-from typing import Any
-
 from django_tasks import task
-from django_tasks.base import Task
-from django_tasks_db import DatabaseBackend
 
 from wenxu.notify import services
 
 
 @task()
 def deliver_need_event(event_id: int) -> int:
+    """An event's delivery where the task queue is not the database (`notify.queue`), and for
+    the jobs an earlier version queued."""
     return services.notify_for_event(event_id=event_id)
 
 
@@ -18,9 +16,8 @@ def deliver_need_event(event_id: int) -> int:
 def deliver_registration(tracking_code: str) -> int:
     """`deliver_need_event` for the event that registered the need with `tracking_code`.
 
-    Queued inside the registration's own transaction, before the need and its event have ids
-    (`enqueues_with_the_transaction`): the tracking code is drawn first, so it names the need.
-    """
+    No longer queued: registrations queue their delivery as any event does (`notify.queue`,
+    ADR 0037). Kept for the jobs an earlier version left in the queue."""
     from wenxu.needs.models import NeedEvent
 
     event_id = (
@@ -31,16 +28,6 @@ def deliver_registration(tracking_code: str) -> int:
     if event_id is None:  # not committed (cannot happen: the task commits with the need)
         return 0
     return services.notify_for_event(event_id=event_id)
-
-
-def enqueues_with_the_transaction(queued: Task[Any, Any]) -> bool:
-    """Whether enqueuing `queued` writes its row through the database connection of the code
-    that enqueues it (django-tasks-db), so that inside a transaction the row is a transactional
-    outbox: committed, and seen by a worker, with what caused it, or rolled back with it.
-
-    Other backends must be queued after the commit instead: the immediate backend (tests)
-    would run the task at once, before what it reads is committed."""
-    return isinstance(queued.get_backend(), DatabaseBackend)
 
 
 @task()

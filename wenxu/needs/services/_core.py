@@ -2,7 +2,8 @@
 
 Each action: lock the row, check the actor's right, the version the actor saw and the
 transition table, write the change and an append-only `NeedEvent` in the same transaction,
-and queue side effects with `transaction.on_commit`. Concurrency: the row lock (SELECT … FOR
+with the event's delivery queued in it (`wenxu.notify.queue`); other side effects wait for
+`transaction.on_commit`. Concurrency: the row lock (SELECT … FOR
 UPDATE on PostgreSQL; IMMEDIATE transactions on SQLite) serialises writers, and the version
 check refuses a write based on a stale read, so no edit is silently lost.
 """
@@ -11,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,7 @@ from wenxu.needs.exceptions import IllegalTransition, InvalidInput, NotPermitted
 from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.selectors import with_kept_references
 from wenxu.needs.states import Action, Status
+from wenxu.notify.queue import queue_delivery
 from wenxu.residents.scrub import holds_digits, scrub_requester_data
 
 LEAD = "lead"  # pseudo-role: a handler of the lead unit
@@ -211,12 +212,10 @@ def _append_event(
     note: str = "",
     data: dict[str, Any] | None = None,
     first: bool = False,
-    delivery_queued: bool = False,
 ) -> NeedEvent:
-    """Append the need's next event; `first`: the need was created in this transaction, so it
-    has none yet (saves reading the last sequence number). `delivery_queued`: the caller queued
-    the event's delivery in this transaction already (a registration, `register._create_need`);
-    otherwise it is queued after the commit."""
+    """Append the need's next event and queue its delivery (`wenxu.notify.queue`); `first`:
+    the need was created in this transaction, so it has none yet (saves reading the last
+    sequence number)."""
     last = 0 if first else need.events.aggregate(last=Max("seq"))["last"] or 0
     # Every event names the lead unit it concerns, as it was when it happened, so that a delayed
     # delivery notifies that unit, not whoever leads the need by then. An action that sets its
@@ -235,15 +234,8 @@ def _append_event(
         data=payload,
         created_at=clock.now(),
     )
-    if not delivery_queued:
-        transaction.on_commit(lambda: _queue_notifications(event.pk))
+    queue_delivery(event.pk)
     return event
-
-
-def _queue_notifications(event_id: int) -> None:
-    from wenxu.notify.tasks import deliver_need_event
-
-    deliver_need_event.enqueue(event_id)
 
 
 def _required_text(errors: dict[str, list[str]], name: str, value: str | None, label: str) -> str:

@@ -194,7 +194,6 @@ def need_register(
         errors.setdefault("handling", []).append(_("马上就办请使用“现场办结”登记。"))
     errors.update(about_unit_errors(kind=kind, about_unit=about_unit))
     _raise(errors)
-    early = _delivery_in_transaction()
     with _new_need(
         actor=actor,
         title=title,
@@ -213,7 +212,6 @@ def need_register(
         status=Status.REGISTERED,
         origin=origin,
         about_unit=about_unit,
-        queue_delivery=early,
     ) as need:
         event = _append_event(
             need=need,
@@ -223,7 +221,6 @@ def need_register(
             to_status=need.status,
             first=True,
             data={"about_unit": about_unit.pk} if about_unit is not None else None,
-            delivery_queued=early,
         )
     _keep_registered_event(need, event)
     return need
@@ -245,20 +242,11 @@ def registered_event(need: Need) -> NeedEvent | None:
     return event if isinstance(event, NeedEvent) else None
 
 
-def _delivery_in_transaction() -> bool:
-    """Whether a registration queues the delivery of its event inside its own transaction
-    (`notify.tasks.enqueues_with_the_transaction`) rather than after the commit."""
-    from wenxu.notify.tasks import deliver_registration, enqueues_with_the_transaction
-
-    return enqueues_with_the_transaction(deliver_registration)
-
-
 @contextmanager
 def _new_need(
     *,
     requester: RequesterInput | None,
     origin: "Origin | None",
-    queue_delivery: bool = False,
     **values: Any,
 ) -> Iterator[Need]:
     """A new need, validated, with its id and its requester saved, for the block to write what
@@ -268,10 +256,7 @@ def _new_need(
     On PostgreSQL the row is written as the block ends, numbered in that INSERT: the year's
     ledger counter is then locked from the last statement of the registration to its commit
     only (ADR 0036), where the number drawn first held it while everything after it ran. The
-    foreign keys to the need are checked at the commit, so rows that name it may come first.
-
-    `queue_delivery`: queue the delivery of the registration's event here, in the
-    transaction (see `_delivery_in_transaction`); the caller's `_append_event` then does not."""
+    foreign keys to the need are checked at the commit, so rows that name it may come first."""
     now = clock.now()
     if origin is not None:
         values.update(
@@ -318,13 +303,6 @@ def _new_need(
         )
     except ValidationError as exc:
         raise InvalidInput(exc.message_dict) from exc
-    if queue_delivery:
-        # A transactional outbox: the task's row commits with the need or not at all, and
-        # needs no commit of its own. It names the need by its tracking code, which a
-        # delivery can read even where the need's id is not drawn first (SQLite).
-        from wenxu.notify.tasks import deliver_registration
-
-        deliver_registration.enqueue(need.tracking_code)
     year = clock.today().year
     if pk is None:
         # The counter's row stays locked until the commit: taken last before the INSERT.
@@ -408,7 +386,6 @@ def need_register_on_the_spot(
     _raise(errors)
     now = clock.now()
     status = Status.CLOSED if confirmed else Status.REPLIED
-    early = _delivery_in_transaction()
     with _new_need(
         actor=actor,
         title=title,
@@ -442,7 +419,6 @@ def need_register_on_the_spot(
             if confirmed
             else {}
         ),
-        queue_delivery=early,
     ) as need:
         event = _append_event(
             need=need,
@@ -457,7 +433,6 @@ def need_register_on_the_spot(
                 "satisfaction": satisfaction,
                 **({"about_unit": about_unit.pk} if about_unit is not None else {}),
             },
-            delivery_queued=early,
         )
     _keep_registered_event(need, event)
     return need

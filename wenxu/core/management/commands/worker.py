@@ -1,6 +1,7 @@
-"""`wenxu worker`: runs background tasks from the database queue (django-tasks-db) and, in a
-thread beside them, the sweep every `WENXU_SWEEP_SECONDS` (reminders, 督办, digests, message
-retries…). Any number of workers may run: the sweep is safe to run on several at once.
+"""`wenxu worker`: runs background tasks from the database queue (django-tasks-db) and, in
+threads beside them, the delivery of need events' notifications (`wenxu.notify.queue`) and the
+sweep every `WENXU_SWEEP_SECONDS` (reminders, 督办, digests, message retries…). Any number of
+workers may run: the deliveries and the sweep are safe to run on several at once.
 
 Each job runs once: django-tasks-db claims it in a transaction that locks its row
 (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, an EXCLUSIVE transaction on SQLite) and marks
@@ -166,6 +167,25 @@ def recover_loop(stop: threading.Event, every: float, liveness: Liveness) -> Non
         connection.close()
 
 
+def delivery_loop(stop: threading.Event, interval: float) -> None:
+    """Drain the delivery queue (`wenxu.notify.queue`) until `stop` is set: batch after batch
+    while there is work, then every `interval` seconds."""
+    from wenxu.notify.queue import BATCH, drain
+
+    try:
+        while not stop.is_set():
+            close_old_connections()
+            taken = 0
+            try:
+                taken = drain(limit=BATCH)
+            except Exception:
+                task_logger.exception("draining the delivery queue failed")
+            if taken < BATCH:
+                stop.wait(interval)
+    finally:
+        connection.close()
+
+
 def sweep_loop(stop: threading.Event, every: float) -> None:
     """Run the sweep now and then every `every` seconds until `stop` is set.
 
@@ -245,6 +265,13 @@ class Command(BaseCommand):
             daemon=True,
         )
         recoverer.start()
+        deliverer = threading.Thread(
+            target=delivery_loop,
+            args=(stop, float(options["interval"])),
+            name="wenxu-deliver",
+            daemon=True,
+        )
+        deliverer.start()
         if not options["no_sweep"]:
             if every <= 0:
                 raise CommandError(
@@ -276,4 +303,5 @@ class Command(BaseCommand):
             if thread is not None:
                 thread.join(timeout=30)
             recoverer.join(timeout=30)
+            deliverer.join(timeout=30)
             liveness.close()
