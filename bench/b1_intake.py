@@ -6,11 +6,12 @@ driver insert loop of the same rows.
 On a scratch copy of the data set, `wenxu serve` (gunicorn, the bench's workers) takes
 `--requests` registrations from 16 client connections: officers of different streets, each
 with a personal API token, posting needs with requesters (texts and places taken from the data
-set). Then the rows those requests wrote — the requester, the need and its event, with the
-ledger counter's update — are inserted again with psycopg alone into tables of the same shape
-and indexes (CREATE TABLE … LIKE … INCLUDING ALL), one transaction per need as the API commits
-one per request, from one connection: what the database does for the same rows, without
-Django, HTTP or validation.
+set). After each of four slices of that load, the rows the slice wrote (the requester, the
+need and its event, with the ledger counter's update) are inserted again with psycopg alone into
+tables of the same shape and indexes (CREATE TABLE … LIKE … INCLUDING ALL), one transaction per
+need as the API commits one per request, from one connection: what the database does for the
+same rows, without Django, HTTP or validation. The two take turns so that a machine whose speed
+drifts within minutes (seen here: ±30 %) weighs on both alike.
 
 Targets (issue #10): API throughput ≥ 0.35 × the raw loop's; p99 latency ≤ 50 ms; no errors.
 Throughput is the closed loop's (16 clients sending back to back: the capacity); p99 is measured
@@ -37,9 +38,10 @@ from common import (
     percentile,
     tier_argument,
 )
-from load import json_request, run_load, scratch_copy, server
+from load import LoadResult, json_request, run_load, scratch_copy, server
 
 CONNECTIONS = 16
+SLICES = 4
 TARGET_RATIO = 0.35
 TARGET_P99_MS = 50.0
 TABLES = ("residents_requester", "needs_need", "needs_needevent")
@@ -74,70 +76,90 @@ def _payloads(count: int, seed: int) -> list[dict[str, object]]:
     return out
 
 
-def _raw_loop(url: str, first_need: int) -> tuple[float, int]:
-    """Insert the rows the API wrote into look-alike tables, one transaction per need."""
-    import psycopg
+class RawLoop:
+    """Inserts rows the API wrote into look-alike tables, one transaction per need, from one
+    connection: created with the tables, then `run` once per slice of the API's load."""
 
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in TABLES:
-            conn.execute(f"DROP TABLE IF EXISTS bench_{table}")
-            conn.execute(f"CREATE TABLE bench_{table} (LIKE {table} INCLUDING ALL)")
-        conn.execute("DROP TABLE IF EXISTS bench_counter")
-        conn.execute("CREATE TABLE bench_counter (LIKE needs_ledgercounter INCLUDING ALL)")
-        conn.execute("INSERT INTO bench_counter SELECT * FROM needs_ledgercounter")
-        year = conn.execute("SELECT year FROM bench_counter ORDER BY year DESC LIMIT 1").fetchone()
+    def __init__(self, url: str) -> None:
+        import psycopg
 
-        def rows(sql: str) -> tuple[list[str], list[tuple[object, ...]]]:
-            cursor = conn.execute(sql)
-            return [d.name for d in cursor.description or ()], cursor.fetchall()
+        self.url = url
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS bench_{table}")
+                conn.execute(f"CREATE TABLE bench_{table} (LIKE {table} INCLUDING ALL)")
+            conn.execute("DROP TABLE IF EXISTS bench_counter")
+            conn.execute("CREATE TABLE bench_counter (LIKE needs_ledgercounter INCLUDING ALL)")
+            conn.execute("INSERT INTO bench_counter SELECT * FROM needs_ledgercounter")
+            row = conn.execute(
+                "SELECT year FROM bench_counter ORDER BY year DESC LIMIT 1"
+            ).fetchone()
+        self.year = row[0] if row else 0
 
-        need_cols, needs = rows(f"SELECT * FROM needs_need WHERE id >= {first_need} ORDER BY id")
-        req_cols, requesters = rows(
-            "SELECT * FROM residents_requester WHERE id IN "
-            f"(SELECT requester_id FROM needs_need WHERE id >= {first_need})"
-        )
-        ev_cols, events = rows(
-            f"SELECT * FROM needs_needevent WHERE need_id >= {first_need} ORDER BY need_id, seq"
-        )
-    by_requester = {row[req_cols.index("id")]: row for row in requesters}
-    by_need: dict[object, list[tuple[object, ...]]] = {}
-    for row in events:
-        by_need.setdefault(row[ev_cols.index("need_id")], []).append(row)
+    def next_need(self) -> int:
+        """The id the next need the API writes will have at least."""
+        import psycopg
 
-    def insert(table: str, cols: list[str]) -> str:
-        marks = ", ".join(["%s"] * len(cols))
-        return f"INSERT INTO bench_{table} ({', '.join(cols)}) VALUES ({marks})"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM needs_need").fetchone()
+        return int(row[0]) if row else 1
 
-    def adapt(row: tuple[object, ...]) -> tuple[object, ...]:
+    def run(self, first_need: int) -> tuple[float, int]:
+        """Insert again the needs from `first_need` on, with their requesters and events:
+        (seconds, needs). Only the inserts are timed."""
+        import psycopg
         from psycopg.types.json import Jsonb
 
-        return tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in row)
+        with psycopg.connect(self.url, autocommit=True) as conn:
 
-    sql_req, sql_need, sql_ev = (
-        insert("residents_requester", req_cols),
-        insert("needs_need", need_cols),
-        insert("needs_needevent", ev_cols),
-    )
-    requester_at = need_cols.index("requester_id")
-    need_id_at = need_cols.index("id")
-    with psycopg.connect(url) as conn:
-        started = time.perf_counter()
-        for need in needs:
-            with conn.transaction():
-                conn.execute(
-                    "UPDATE bench_counter SET last = last + 1 WHERE year = %s",
-                    (year[0] if year else 0,),
-                )
-                requester = by_requester.get(need[requester_at])
-                if requester is not None:
-                    conn.execute(sql_req, adapt(requester))
-                conn.execute(sql_need, adapt(need))
-                for event in by_need.get(need[need_id_at], []):
-                    conn.execute(sql_ev, adapt(event))
-        seconds = time.perf_counter() - started
-        for table in (*TABLES, "counter"):
-            conn.execute(f"DROP TABLE IF EXISTS bench_{table}")
-    return seconds, len(needs)
+            def rows(sql: str) -> tuple[list[str], list[tuple[object, ...]]]:
+                cursor = conn.execute(sql)
+                return [d.name for d in cursor.description or ()], cursor.fetchall()
+
+            need_cols, needs = rows(
+                f"SELECT * FROM needs_need WHERE id >= {first_need} ORDER BY id"
+            )
+            req_cols, requesters = rows(
+                "SELECT * FROM residents_requester WHERE id IN "
+                f"(SELECT requester_id FROM needs_need WHERE id >= {first_need})"
+            )
+            ev_cols, events = rows(
+                f"SELECT * FROM needs_needevent WHERE need_id >= {first_need} ORDER BY need_id, seq"
+            )
+        by_requester = {row[req_cols.index("id")]: row for row in requesters}
+        by_need: dict[object, list[tuple[object, ...]]] = {}
+        for row in events:
+            by_need.setdefault(row[ev_cols.index("need_id")], []).append(row)
+
+        def insert(table: str, cols: list[str]) -> str:
+            marks = ", ".join(["%s"] * len(cols))
+            return f"INSERT INTO bench_{table} ({', '.join(cols)}) VALUES ({marks})"
+
+        def adapt(row: tuple[object, ...]) -> tuple[object, ...]:
+            return tuple(Jsonb(v) if isinstance(v, dict | list) else v for v in row)
+
+        sql_req, sql_need, sql_ev = (
+            insert("residents_requester", req_cols),
+            insert("needs_need", need_cols),
+            insert("needs_needevent", ev_cols),
+        )
+        requester_at = need_cols.index("requester_id")
+        need_id_at = need_cols.index("id")
+        with psycopg.connect(self.url) as conn:
+            started = time.perf_counter()
+            for need in needs:
+                with conn.transaction():
+                    conn.execute(
+                        "UPDATE bench_counter SET last = last + 1 WHERE year = %s", (self.year,)
+                    )
+                    requester = by_requester.get(need[requester_at])
+                    if requester is not None:
+                        conn.execute(sql_req, adapt(requester))
+                    conn.execute(sql_need, adapt(need))
+                    for event in by_need.get(need[need_id_at], []):
+                        conn.execute(sql_ev, adapt(event))
+            seconds = time.perf_counter() - started
+        return seconds, len(needs)
 
 
 def main() -> int:
@@ -154,7 +176,6 @@ def main() -> int:
 
         from wenxu.accounts.models import User
         from wenxu.accounts.services import api_token_issue
-        from wenxu.needs.models import Need
 
         officers = list(User.objects.filter(username__startswith="gen_officer_").order_by("id"))
         assert officers, "no officers: generate the data set first"
@@ -171,8 +192,8 @@ def main() -> int:
             mine = areas[officers[c % len(officers)].pk]
             pool = [p for p in payloads if any(paths[p["area"]].startswith(m) for m in mine)]
             pools.append(pool or payloads)
-        first_need = (Need.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
         connection.close()
+        raw = RawLoop(url)
 
         def request(c: int, i: int):  # type: ignore[no-untyped-def]
             pool = pools[c]
@@ -180,10 +201,27 @@ def main() -> int:
                 "POST", "/api/v1/needs", pool[i % len(pool)], tokens[c], "intake", (201,)
             )
 
+        slice_per = max(1, per // SLICES)
+        api: list[LoadResult] = []
+        raw_seconds, raw_rows = 0.0, 0
         with server(url, workers=args.workers) as port:
             run_load(port, request, connections=CONNECTIONS, per_connection=10)  # warm up
-            result = run_load(port, request, connections=CONNECTIONS, per_connection=per)
-            capacity = result.throughput
+            # The API's closed loop and the raw loop of the rows it wrote take turns, a slice
+            # each, so that a machine whose speed drifts within minutes weighs on both alike.
+            for n in range(SLICES):
+                first_need = raw.next_need()
+                api.append(
+                    run_load(
+                        port,
+                        lambda c, i, n=n: request(c, n * slice_per + i),
+                        connections=CONNECTIONS,
+                        per_connection=slice_per,
+                    )
+                )
+                seconds, rows = raw.run(first_need)
+                raw_seconds += seconds
+                raw_rows += rows
+            capacity = sum(len(r.samples) for r in api) / sum(r.seconds for r in api)
             # Latency at half the capacity (paced, open loop): a closed loop at saturation
             # only measures the queue (16 clients / throughput), not the server's answer time.
             paced = run_load(
@@ -193,17 +231,19 @@ def main() -> int:
                 per_connection=per // 2,
                 rate=capacity / 2,
             )
-        raw_seconds, raw_rows = _raw_loop(url, first_need)
+        closed = [s for r in api for s in r.samples]
 
     latencies = paced.latencies("intake")
     api_rate = capacity
     raw_rate = raw_rows / raw_seconds
     p99_ms = percentile(latencies, 99) * 1000
-    errors = len(result.errors) + len(paced.errors)
-    statuses = sorted({s.status for s in result.errors + paced.errors})
+    failed = [s for s in closed if not s.ok] + paced.errors
+    errors = len(failed)
+    statuses = sorted({s.status for s in failed})
     print(
-        f"API: {len(result.samples)} needs in {result.seconds:.1f} s = {api_rate:.0f}/s "
-        f"(closed loop, p99 {percentile(result.latencies(), 99) * 1000:.0f} ms); at "
+        f"API: {len(closed)} needs in {sum(r.seconds for r in api):.1f} s = {api_rate:.0f}/s "
+        f"(closed loop in {SLICES} slices, each followed by the raw loop of its rows; p99 "
+        f"{percentile([s.seconds for s in closed], 99) * 1000:.0f} ms); at "
         f"{capacity / 2:.0f}/s paced: p50 {percentile(latencies, 50) * 1000:.1f} ms, "
         f"p99 {p99_ms:.1f} ms; errors {errors} {statuses}; "
         f"raw loop: {raw_rows} needs in {raw_seconds:.1f} s = {raw_rate:.0f}/s"
@@ -224,7 +264,8 @@ def main() -> int:
                 "p99_ms": p99_ms,
                 "connections": CONNECTIONS,
                 "workers": args.workers,
-                "requests": len(result.samples) + len(paced.samples),
+                "requests": len(closed) + len(paced.samples),
+                "slices": SLICES,
                 "paced_rate": capacity / 2,
                 "error_statuses": statuses,
             },
