@@ -64,6 +64,9 @@ def drain(*, limit: int = BATCH) -> int:
     events were taken."""
     from wenxu.notify.services import notify_for_event
 
+    if not QueuedDelivery.objects.exists():
+        # a read: on SQLite a write transaction would take the database's lock every interval
+        return 0
     with transaction.atomic():
         taken = list(
             QueuedDelivery.objects.select_for_update(skip_locked=True)

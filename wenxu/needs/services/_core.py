@@ -3,9 +3,9 @@
 Each action: lock the row, check the actor's right, the version the actor saw and the
 transition table, write the change and an append-only `NeedEvent` in the same transaction,
 with the event's delivery queued in it (`wenxu.notify.queue`); other side effects wait for
-`transaction.on_commit`. Concurrency: the row lock (SELECT … FOR
-UPDATE on PostgreSQL; IMMEDIATE transactions on SQLite) serialises writers, and the version
-check refuses a write based on a stale read, so no edit is silently lost.
+`transaction.on_commit`. Concurrency: the row lock (SELECT … FOR UPDATE on PostgreSQL;
+IMMEDIATE transactions on SQLite) serialises writers, and the version check refuses a write
+based on a stale read, so no edit is silently lost.
 """
 
 from collections.abc import Iterable

@@ -90,6 +90,14 @@ def test_draining_produces_the_notifications_once_and_empties_the_queue(world: A
     assert Notification.objects.count() == notified
 
 
+def test_an_empty_queue_is_looked_at_with_one_read(
+    db: None, django_assert_num_queries: Any
+) -> None:
+    # no transaction: on SQLite it would take the database's write lock every second
+    with django_assert_num_queries(1):
+        assert queue.drain() == 0
+
+
 @override_settings(TASKS=DATABASE_QUEUE)
 def test_draining_takes_at_most_a_batch_oldest_first(world: Any) -> None:
     needs = [world.register(title=f"路灯{i}") for i in range(3)]
