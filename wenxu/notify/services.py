@@ -30,13 +30,7 @@ from wenxu.needs.models import Need, NeedEvent
 from wenxu.needs.selectors import units_on_the_lines_q
 from wenxu.needs.states import Action, Status
 from wenxu.notify import messages
-from wenxu.notify.models import (
-    Delivery,
-    DigestRun,
-    Message,
-    Notification,
-    Robot,
-)
+from wenxu.notify.models import Delivery, DigestRun, Message, Notification, Robot
 from wenxu.notify.outbox import Draft, enqueue
 from wenxu.organisations.models import Area, Unit
 
