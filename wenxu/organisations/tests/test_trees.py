@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from wenxu.organisations import models
 from wenxu.organisations.models import Area, Unit, path_segment
 
 
@@ -101,6 +102,23 @@ def test_a_tree_created_at_once_has_the_paths_that_saving_each_node_gives(tree):
     statements = [q["sql"].split()[0] for q in queries.captured_queries]
     assert statements.count("INSERT") == 2
     assert statements.count("UPDATE") == 1
+
+
+def test_a_large_tree_writes_its_paths_in_batches(db, monkeypatch):
+    # given a batch size of two nodes and a tree of five
+    monkeypatch.setattr(models, "PATH_BATCH", 2)
+    root = Unit(name="县政府", kind="department")
+    children = [Unit(name=f"局{i}", kind="department", parent=root) for i in range(4)]
+
+    with CaptureQueriesContext(connection) as queries:
+        Unit.create_tree([root, *children])
+
+    # then three UPDATEs wrote every path and depth
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements.count("UPDATE") == 3
+    stored = {u.pk: (u.path, u.depth) for u in Unit.objects.all()}
+    assert stored[root.pk] == (_path(root), 0)
+    assert all(stored[c.pk] == (_path(root, c), 1) for c in children)
 
 
 def test_a_tree_whose_parent_is_neither_saved_nor_given_is_refused(db):
