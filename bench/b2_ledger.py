@@ -4,9 +4,14 @@
 
 The handler of the unit with the most open needs opens the ledger filtered to open needs, sorted
 by deadline, 20 a page: the selector the page calls (need_ledger_page_for_user: the scope, the
-count, the page and its co units), timed in this process. The baseline is the cheapest read a
-page can make: one need by primary key through the ORM (`Need.objects.get(pk=…)`), timed
-alternately with the page so both see the same machine.
+count, the page and its co units), timed in this process. Each call runs in a request's
+generation (wenxu.core.generation.request_scope), as the page does: it reads the generation
+(one statement; the page gets it with the session's), and what a process keeps between
+requests (the viewer's scope, the unit's subtree, the rows' areas, categories and units) is
+used as the page uses it. Outside one, every call built all of that again.
+
+The baseline is the cheapest read a page can make: one need by primary key through the ORM
+(`Need.objects.get(pk=…)`), timed alternately with the page so both see the same machine.
 
 Targets (issue #10): page 1 p95 ≤ 10 × the lookup's p95; page 100 (by its cursor, as the page's
 "下一页" link carries it) p95 ≤ 2 × page 1's. Where the unit has fewer than 100 pages of open
@@ -48,6 +53,7 @@ def main() -> int:
     from django.db.models import Count, Q
 
     from wenxu.accounts.models import User
+    from wenxu.core.generation import request_scope
     from wenxu.needs.models import Need
     from wenxu.needs.selectors import SORT_DEADLINE, NeedFilters, need_ledger_page_for_user
     from wenxu.needs.states import ACTIVE
@@ -71,9 +77,10 @@ def main() -> int:
     filters = NeedFilters(status=open_statuses)
 
     def page(cursor: str | None = None):  # type: ignore[no-untyped-def]
-        return need_ledger_page_for_user(
-            user=handler, filters=filters, sort=SORT_DEADLINE, cursor=cursor, limit=PAGE
-        )
+        with request_scope():  # as in a request: what the page keeps between requests, kept
+            return need_ledger_page_for_user(
+                user=handler, filters=filters, sort=SORT_DEADLINE, cursor=cursor, limit=PAGE
+            )
 
     # The cursor of the page to time as "page 100": follow the 下一页 links.
     cursor = None
