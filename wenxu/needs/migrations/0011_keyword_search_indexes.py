@@ -6,11 +6,13 @@ needs a unit's search read its ~14,000 needs in ~20 ms, and at 1 M it would read
 many. pg_trgm's GIN indexes give it the few needs that hold the words' trigrams, Chinese ones
 too (in a UTF-8 locale), and PostgreSQL combines them with the unit's index.
 
-Built CONCURRENTLY, so a city's ledger keeps taking needs meanwhile. GIN's `fastupdate` stays
-on (PostgreSQL's default): new entries go to a pending list that autovacuum (or the insert that
-fills it past `gin_pending_list_limit`) merges in bulk. Off, every row updates the indexes
-itself: inserting 50,000 needs' texts took 12.6 s instead of 1.7 s, and an import of 100 k
-rows (B4) ran at 1,222 rows/s instead of ~2,100.
+Built CONCURRENTLY, so a city's ledger keeps taking needs meanwhile, and with GIN's
+`fastupdate` off: each registration updates the indexes itself (~0.2 ms). With it on, new
+entries wait in a pending list that the insert which fills it merges, inside the registration's
+transaction, while it holds the year's ledger counter (ADR 0036): every other registration
+waited for the merge (B1's paced p99: 100.9 ms in one run of two, against 13–23 ms in three runs
+with it off). Bulk writes pay for it: B4's import of 100 k rows ran at 1,222 rows/s instead of
+~2,900.
 
 Where the pg_trgm extension is not installed (PostgreSQL's contrib package), the indexes are
 left out with a warning and the search reads the needs as before. SQLite has no such index.
@@ -46,7 +48,7 @@ def create_indexes(apps: Any, schema_editor: Any) -> None:
     for column in COLUMNS:
         schema_editor.execute(
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {_index(column)} ON needs_need "
-            f"USING gin ({column} gin_trgm_ops)"
+            f"USING gin ({column} gin_trgm_ops) WITH (fastupdate = off)"
         )
 
 

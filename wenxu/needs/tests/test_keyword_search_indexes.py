@@ -23,6 +23,7 @@ def test_the_four_searched_columns_have_trigram_indexes(db):
     for name in INDEXES:
         assert "USING gin (" in found[name], found[name]
         assert "gin_trgm_ops" in found[name], found[name]
+        assert "fastupdate=off" in found[name], found[name]
 
 
 @pytest.mark.parametrize("word", ["路灯不亮", "WX-2026", "东河村"])
