@@ -12,7 +12,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from wenxu.lib.planned import planned_rows, prepares
+from wenxu.lib.planned import numbered, planned_rows, prepares
 
 postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL")
 
@@ -131,3 +131,24 @@ def test_postgresql_connections_prepare_with_generic_plans_unless_turned_off(tmp
     assert "plan_cache_mode" not in off
     # an operator's own options stay, ours are added
     assert "-c statement_timeout=5000 -c plan_cache_mode=force_generic_plan" in kept
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT %s + %s", "SELECT $1 + $2"),
+        ("SELECT 1", "SELECT 1"),
+        ("WHERE path LIKE '/1/%%' AND depth = %s", "WHERE path LIKE '/1/%' AND depth = $1"),
+        ("SELECT '%%s', %s", "SELECT '%s', $1"),  # an escaped percent before an s
+        ("SELECT %s%%%s", "SELECT $1%$2"),
+    ],
+)
+def test_statements_are_sent_with_postgresqls_own_placeholders(sql, expected):
+    assert numbered(sql) == expected
+
+
+@pytest.mark.django_db
+def test_a_percent_sign_in_a_planned_statement_is_a_percent_sign():
+    rows = planned_rows("SELECT %s || '%%', 'a%%b' LIKE %s", ["50", "a%%"])
+
+    assert rows == [("50%", True)]
