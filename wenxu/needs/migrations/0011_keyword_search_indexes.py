@@ -9,10 +9,9 @@ too (in a UTF-8 locale), and PostgreSQL combines them with the unit's index.
 Built CONCURRENTLY, so a city's ledger keeps taking needs meanwhile, and with GIN's
 `fastupdate` off: each registration updates the indexes itself (~0.2 ms). With it on, new
 entries wait in a pending list that the insert which fills it merges, inside the registration's
-transaction, while it holds the year's ledger counter (ADR 0036): every other registration
-waited for the merge (B1's paced p99: 100.9 ms in one run of two, against 13–23 ms in three runs
-with it off). Bulk writes pay for it: B4's import of 100 k rows ran at 1,222 rows/s instead of
-~2,900.
+transaction, while it holds the year's ledger counter (ADR 0036), so every other registration
+would wait for the merge. Bulk writes pay for it: B4's import of 100 k rows ran at 1,222 rows/s
+instead of ~2,900.
 
 Where the pg_trgm extension is not installed (PostgreSQL's contrib package), the indexes are
 left out with a warning and the search reads the needs as before. SQLite has no such index.
