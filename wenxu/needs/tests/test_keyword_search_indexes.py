@@ -26,7 +26,9 @@ def test_the_four_searched_columns_have_trigram_indexes(db):
         assert "fastupdate=off" in found[name], found[name]
 
 
-@pytest.mark.parametrize("word", ["路灯不亮", "WX-2026", "东河村"])
+# Words without cased letters (matched with `contains`, see text_lookup): a word with letters is
+# matched whatever their case, with UPPER(…) LIKE, which these indexes do not serve.
+@pytest.mark.parametrize("word", ["路灯不亮", "2026-000", "东河村"])
 def test_a_keyword_search_is_answered_from_the_trigram_indexes(world, word):
     # given a ledger, and a planner told to avoid reading the table whole where it can
     for i in range(30):
@@ -39,7 +41,5 @@ def test_a_keyword_search_is_answered_from_the_trigram_indexes(world, word):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
-    # then each searched column is looked up in its index (a word with letters, matched
-    # whatever their case, is not: see text_lookup)
-    if word.upper() == word.lower():
-        assert all(f"Bitmap Index Scan on {name}" in plan for name in INDEXES), plan
+    # then each searched column is looked up in its index
+    assert all(f"Bitmap Index Scan on {name}" in plan for name in INDEXES), plan
