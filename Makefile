@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 PORT ?= 8000
 PYTEST_ARGS ?=
-# Python may keep compiled modules (and pytest its rewritten test modules) in __pycache__ even
-# where the environment says not to: every process of the suite (two xdist workers, the
-# commands the tests start, the second database's run) would otherwise compile them again.
+# Let Python keep compiled modules (and pytest its rewritten test modules) in __pycache__ even
+# where the environment says not to: otherwise every process of the suite (two xdist workers,
+# the commands the tests start, the second database's run) compiles them again.
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test check lint format types install serve clean messages openapi bench bench-1m
