@@ -272,12 +272,18 @@ def topic_events_for_user(
 
 
 _LINKS = Prepared(TopicNeed, lambda pk: TopicNeed.objects.filter(need_id=pk))
+# The name the topic links go by among the need page's side reads.
+SIDE_READ = "topics"
 
 
 def topics_for_need(*, user: User, need: Need) -> list[Topic]:
     """The topics the viewer may see that `need` is linked to. Most needs belong to none: their
     links are read first (a query compiled once per connection, ADR 0030), and the scoped
-    query, which cost the need page ~1.5 ms of Python, runs only for the topics found."""
+    query, which cost the need page ~1.5 ms of Python, runs only for the topics found. The
+    need page's side reads (`register_side_read` in `TopicsConfig.ready`) tell whether there are
+    any links at all."""
+    if need_selectors.need_has_side_rows(need, SIDE_READ) is False:
+        return []
     linked = [link.topic_id for link in _LINKS.all(need.pk)]
     if not linked:
         return []

@@ -6,7 +6,7 @@
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -961,3 +961,25 @@ def test_timeline_names_a_deadline_in_another_year_with_its_year(world, time_mac
     need = world.assigned()
     # 12-30, 12-31, (1-1 New Year's Day), 1-4, 1-5, 1-6
     assert _sentences(need)[1] == "2026-12-29 10:00 调度员 交办给 县住建局，办结时限 2027年1月6日"
+
+
+@pytest.mark.parametrize("english", [False, True])
+def test_timeline_times_read_as_the_date_filter_writes_them(world, english):
+    # given events at times with and without microseconds, in the viewer's time zone
+    from django.template.defaultfilters import date as date_filter
+    from django.utils import translation
+
+    need = world.replied()
+    NeedEvent.objects.filter(need=need, seq=1).update(
+        created_at=datetime(2026, 3, 1, 16, 5, 0, tzinfo=UTC)
+    )
+    with translation.override("en" if english else "zh-hans"):
+        # when the timeline is built
+        entries = timeline.timeline(NeedEvent.objects.filter(need=need))
+        # then its texts are the page's former `|date` output, to the character
+        for entry in entries:
+            assert entry.at_text == date_filter(entry.at, "Y-m-d H:i")
+            assert entry.at_iso == date_filter(entry.at, "c")
+    assert entries[0].at_text == "2026-03-02 00:05"  # UTC+8
+    assert entries[0].at_iso == "2026-03-02T00:05:00+08:00"
+    assert any(entry.at.microsecond for entry in entries[1:])

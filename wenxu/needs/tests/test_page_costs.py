@@ -19,6 +19,7 @@ from wenxu.needs import deadlines, selectors, services
 from wenxu.needs.models import DeadlineRule, Need
 from wenxu.needs.selectors import NeedFilters
 from wenxu.needs.services.handling import _extensions_this_cycle
+from wenxu.needs.tests.helpers import closed
 
 # The ledger's rows as the template wrote them before `needs_ledger.ledger_rows` (both layouts,
 # separated by "|").
@@ -157,16 +158,17 @@ def test_extensions_counted_from_loaded_events_match_the_query(world):
 @pytest.mark.parametrize(
     ("setup", "persona", "limit"),
     [
-        (lambda w: w.in_progress(), "handler", 6),
-        (lambda w: w.replied(), "officer", 6),
+        (lambda w: w.in_progress(), "handler", 5),
+        (lambda w: w.replied(), "officer", 5),
+        (closed, "officer", 5),
     ],
 )
 def test_need_page_query_count(world, client, django_assert_max_num_queries, setup, persona, limit):
     # The session with the generation, the need's id in the viewer's scope, the need with its
-    # requester, visit and recorder, whether it has co-units, attachments or merged needs (one
-    # statement), its events, its topic links. The rest is kept between requests (the user,
-    # memberships, permissions, rules, areas, units, the action panels) or read from the
-    # events (the extensions granted).
+    # requester, visit and recorder, whether it has co-units, attachments, merged needs, topic
+    # links or a pending reopen request (one statement), its events. The rest is kept between
+    # requests (the user, memberships, permissions, rules, areas, units, the action panels) or
+    # read from the events (the extensions granted).
     need = setup(world)
     client.force_login(getattr(world, persona))
     client.get(f"/needs/{need.number}/")  # warm the display calendar cache

@@ -623,6 +623,18 @@ def test_need_page_shows_the_pending_request_and_htmx_loads_its_forms(
     assert "<html" not in forms
 
 
+def test_need_page_leaves_out_a_declined_request(world: World, client: Client) -> None:
+    need, request = _rate_unsatisfied(world)
+    client.force_login(world.dispatcher)
+    assert 'data-testid="need-reopen-request"' in client.get(f"/needs/{need.number}/").text
+
+    services.reopen_request_decline(
+        actor=world.dispatcher, request=request, version=need.version, reason="已现场核实修复"
+    )
+
+    assert 'data-testid="need-reopen-request"' not in client.get(f"/needs/{need.number}/").text
+
+
 def test_home_counts_pending_requests_for_dispatchers_only(world: World, client: Client) -> None:
     _rate_unsatisfied(world)
     client.force_login(world.dispatcher)

@@ -175,6 +175,12 @@ def _render(
         "merged_into_visible": _merged_into_visible(user, need),
         "timeline": _visible_links(user, timeline.timeline(need.events.all(), known=known)),
         "visit": _visit(user, need),
+        # 群众申请重办: a verdict on a replied or closed need, waiting for a dispatcher.
+        "pending_reopen": (
+            selectors.need_pending_reopen(need)
+            if need.status in (states.Status.FOLLOWING, states.Status.CLOSED)
+            else None
+        ),
         "preview": previews.deadline_preview(need) if Action.ASSIGN in available else None,
         "now": clock.now(),
     }
