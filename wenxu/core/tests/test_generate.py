@@ -512,9 +512,11 @@ def _apply(need_id: int, event: NeedEvent) -> None:
     actor: Any = event.actor  # None only for the system's reminders and expiries
     action = event.action
     if action == "assign":
+        # In the order the event names them: the service records the co units as it is given them.
+        co_units = Unit.objects.in_bulk(data["co_units"])
         services.need_assign(
             actor=actor, lead_unit=Unit.objects.get(pk=data["lead_unit"]),
-            co_units=list(Unit.objects.filter(pk__in=data["co_units"])), **ref,
+            co_units=[co_units[pk] for pk in data["co_units"]], **ref,
         )  # fmt: skip
     elif action == "accept":
         services.need_accept(actor=actor, **ref)
