@@ -9,13 +9,12 @@ scope is a unit; grid and community staff; a unit or category filter) reads the 
 their scope, which are few for them, or which the filter narrows. Both give the same numbers.
 """
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Substr
 
@@ -518,13 +517,12 @@ class ScopeCounts(StatsCounts):
             )
         area = Area._meta.db_table
         # the names by key, row by row: a join would read every area of a city
-        with serial_reads() if twice else contextlib.nullcontext():
-            found = self._fetch(
-                f"SELECT c.k, (SELECT a.name FROM {area} a WHERE a.id = c.k), "  # noqa: S608
-                f"(SELECT p.name FROM {area} a JOIN {area} p ON p.id = a.parent_id "
-                f"WHERE a.id = c.k), c.registered, c.overdue FROM ({chosen}) c",
-                params,
-            )
+        found = self._fetch(
+            f"SELECT c.k, (SELECT a.name FROM {area} a WHERE a.id = c.k), "  # noqa: S608
+            f"(SELECT p.name FROM {area} a JOIN {area} p ON p.id = a.parent_id "
+            f"WHERE a.id = c.k), c.registered, c.overdue FROM ({chosen}) c{serial_plan()}",
+            params,
+        )
         return [(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in found]
 
     def visits(
@@ -566,23 +564,18 @@ class ScopeCounts(StatsCounts):
         return rows, {row[0]: row[1] for row in found}
 
 
-@contextlib.contextmanager
-def serial_reads() -> Iterator[None]:
-    """The statements inside run without PostgreSQL's parallel workers.
+def serial_plan() -> str:
+    """A WHERE clause that keeps the statement it ends without parallel workers, on
+    PostgreSQL (nothing elsewhere): `wenxu_serial_plan()` is marked PARALLEL UNSAFE, and
+    PostgreSQL plans a statement that calls such a function serially (ADR 0040).
 
     The area ranking reads a few thousand rollup rows through an index; when its days start or
-    end within a month it adds those edge days from the daily rows, and the planner then gives
-    the two parts to two parallel workers, which cost more to start than the work: ~10 ms for
+    end within a month it adds those edge days from the daily rows, and the planner gave the
+    two parts to two parallel workers, which cost more to start than the work: ~10 ms for
     ~1.5 ms (B3's 12-month dashboard at 100 k: the ranking 21 ms on 1 December, 4 ms the day
-    before). `SET LOCAL` inside a transaction of its own: no other statement of the
-    connection is changed. Not on SQLite, where a transaction here takes the write lock."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        yield
+    before). The generic plan of a prepared statement may choose them as well at a larger
+    scale (its estimates grow with the tables, not with the days read)."""
+    return " WHERE wenxu_serial_plan()" if connection.vendor == "postgresql" else ""
 
 
 def category_names() -> dict[int, tuple[str, str]]:
@@ -595,18 +588,21 @@ def category_names() -> dict[int, tuple[str, str]]:
 
 def top_areas_and(path: str | None) -> list[Area]:
     """The top-level areas and the area at `path` (when there is one), in tree order (one
-    query; plain SQL, as the ORM's building of the OR cost several times the reading)."""
+    query; plain SQL, as the ORM's building of the OR cost several times the reading).
+
+    A top-level area is one without a parent (depth 0, the same rows): `parent_id IS NULL`
+    reads them through the parent index where `depth = 0` read every area of the city (a
+    city's thousands of grids). Planned once per connection, like the rollup reads."""
     fields = list(Area._meta.concrete_fields)
     columns = ", ".join(f.column for f in fields)
-    sql = f"SELECT {columns} FROM {Area._meta.db_table} WHERE depth = 0"  # noqa: S608
+    sql = f"SELECT {columns} FROM {Area._meta.db_table} WHERE parent_id IS NULL"  # noqa: S608
     params: list[Any] = []
     if path is not None:
         sql += " OR path = %s"
         params.append(path)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ORDER BY path", params)
-        names = [f.attname for f in fields]
-        return [Area.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+    names = [f.attname for f in fields]
+    rows = planned_rows(f"{sql} ORDER BY path", params)
+    return [Area.from_db(connection.alias, names, row) for row in rows]
 
 
 def _day(value: Any) -> date:
