@@ -1,6 +1,6 @@
 """B3: the dashboard (three rates per unit, this month and a 12-month trend) against count(*).
 
-    .venv/bin/python bench/b3_dashboard.py [--tier 100k] [--repeat 30]
+    .venv/bin/python bench/b3_dashboard.py [--tier 100k] [--repeat 100]
 
 What it measures: the whole of what 统计分析 (/stats/) shows the city leader (`gen_leader`,
 scope: the whole city), as the page gets it: `insight.dashboards.dashboard_for_user`, this
@@ -13,7 +13,10 @@ panel from hiding a slow read (ADR 0023). The unit ranking alone is reported too
 
 Cold: nothing is cached between runs (no result cache); each run does every query again.
 The baseline is a plain `SELECT count(*) FROM needs_need` on the same connection, timed
-alternately with each dashboard (p95 over --repeat runs of each).
+alternately with each dashboard (p95 over --repeat runs of each). A hundred runs by default:
+the p95 of thirty is their second slowest, and one slow second of the machine moved it by a
+third (on 2 December: ratios 1.51–2.03 over five runs of thirty, 1.39–1.78 over six of a
+hundred, the same build; a run takes seconds either way).
 
 The data set must hold the scope rollups (ADR 0023). A data set generated before the generator
 wrote them gets them derived from its daily rows first, once (said on the output), so that the
@@ -83,7 +86,7 @@ def _ensure_scope_rollups() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     tier_argument(parser)
-    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=100)
     args = parser.parse_args()
     django_setup(args.database_url or database_url(args.tier))
 
