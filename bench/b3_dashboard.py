@@ -15,7 +15,7 @@ Cold: nothing is cached between runs (no result cache); each run does every quer
 The baseline is a plain `SELECT count(*) FROM needs_need` on the same connection, timed
 alternately with each dashboard (p95 over --repeat runs of each). A hundred runs by default:
 the p95 of thirty is their second slowest, and one slow second of the machine moved it by a
-third (on 2 December: ratios 1.51–2.03 over five runs of thirty, 1.39–1.78 over six of a
+third (on 1 December: ratios 1.51–2.03 over five runs of thirty, 1.39–1.78 over six of a
 hundred, the same build; a run takes seconds either way).
 
 The data set must hold the scope rollups (ADR 0023). A data set generated before the generator
