@@ -414,9 +414,14 @@ class UnitLine:
 
 def _unit_panels(by_unit: list[dict[str, Any]], sort: str, words: _Words) -> tuple[Panel, Table]:
     values = words.measures.values
-    # a row's counters are ints already (sums over the unit's rows): the row is the totals
+    # a row's counters are ints already (sums over the unit's rows): the row is the totals. A
+    # unit with nothing counted in the days is left out: read from the scope rollups, a month
+    # less its days outside the period leaves a row of zeros for a unit whose needs all fell
+    # on those days, where the daily rows have no row at all
     lines = [
-        UnitLine(row["unit__short_name"] or row["unit__name"], row, values(row)) for row in by_unit
+        UnitLine(row["unit__short_name"] or row["unit__name"], row, values(row))
+        for row in by_unit
+        if any(row[name] for name in COUNTERS)
     ]
     lines.sort(key=lambda u: u.key(sort))
     ranked: list[UnitLine] = []

@@ -450,3 +450,22 @@ def test_the_area_ranking_reads_the_top_areas_and_every_area_tied_with_the_last(
         "5" if tied else "11",
         "1",
     ]
+
+
+def test_a_unit_with_nothing_in_the_days_is_not_listed(world, monkeypatch):
+    # given two units with needs in November: the roads unit's on the 2nd only
+    plant(date(2026, 11, 2), world.grid_a, world.transport_roads, assigned=2, registered=2)
+    plant(date(2026, 11, 10), world.grid_a, world.housing, assigned=1, registered=1)
+    # when a leader reads the days from the 3rd to the end of the month (November's rollup
+    # less its first two days, whose daily rows are read to be taken off)
+    filters = StatsFilters(date(2026, 11, 3), date(2026, 11, 30))
+    with time_machine.travel(timezone.make_aware(datetime(2026, 12, 5, 9)), tick=False):
+        fast = _dashboard(world.leader, filters, "custom")
+        _from_daily_rows(monkeypatch)
+        slow = _dashboard(world.leader, filters, "custom")
+
+    # then only the unit with a need in those days is listed, whichever rows are read
+    def listed(dash: dict[str, Any]) -> list[str]:
+        return [row[1] for row in dash["units"][0][1:]] + [row[0] for row in dash["small"][1:]]
+
+    assert listed(fast) == listed(slow) == [world.housing.short_name or world.housing.name]
